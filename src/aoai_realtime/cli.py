@@ -1,10 +1,12 @@
-"""The ``aoai-realtime`` command line."""
+"""The ``aoai-realtime`` command line. Each area registers its own commands (see ``_register_all``)."""
 
 from __future__ import annotations
 
 import typer
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="Voice agents on the Azure OpenAI Realtime API.")
+bench_app = typer.Typer(no_args_is_help=True, help="Benchmarks that print their figures.")
+app.add_typer(bench_app, name="bench")
 
 
 @app.command()
@@ -15,5 +17,11 @@ def version() -> None:
     typer.echo(__version__)
 
 
+def _register_all() -> None:
+    # One line per area: each module's register() adds its commands. Imports stay light (no heavy deps).
+    pass
+
+
 def main() -> None:
+    _register_all()
     app()
