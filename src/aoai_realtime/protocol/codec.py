@@ -66,12 +66,14 @@ def server_event_types() -> dict[str, type[ServerEvent]]:
 
 def decode_server_event(data: bytes | str) -> ServerEvent | UnknownEvent:
     """Decode one server message. Raises :class:`ProtocolError` for malformed input, never anything else."""
-    return _decode(data, _server_decoder, _SERVER_BY_TYPE)  # type: ignore[return-value]
+    event: ServerEvent | UnknownEvent = _decode(data, _server_decoder, _SERVER_BY_TYPE)
+    return event
 
 
 def decode_client_event(data: bytes | str) -> ClientEvent | UnknownEvent:
     """Decode one client message (the engine's side). Raises :class:`ProtocolError` for malformed input."""
-    return _decode(data, _client_decoder, _CLIENT_BY_TYPE)  # type: ignore[return-value]
+    event: ClientEvent | UnknownEvent = _decode(data, _client_decoder, _CLIENT_BY_TYPE)
+    return event
 
 
 def _decode(

@@ -36,11 +36,11 @@ __all__ = [
 _STRUCT = {"frozen": True, "omit_defaults": True, "kw_only": True, "repr_omit_defaults": True}
 
 
-# --------------------------------------------------------------------------------------------------------------
+# ----------------------------------------------------------------------------------------------------
 # Nested values
 
 
-class ContentPart(msgspec.Struct, **_STRUCT):  # type: ignore[call-arg]
+class ContentPart(msgspec.Struct, **_STRUCT):
     """One content part of a message item, or the ``part`` of ``response.content_part.*``.
 
     ``type`` is ``input_text``/``input_audio``/``input_image`` (user), ``output_text``/``output_audio``
@@ -48,35 +48,35 @@ class ContentPart(msgspec.Struct, **_STRUCT):  # type: ignore[call-arg]
     """
 
     type: str
-    text: str | None | UnsetType = UNSET
-    audio: str | None | UnsetType = UNSET
-    transcript: str | None | UnsetType = UNSET
-    image_url: str | None | UnsetType = UNSET
-    detail: str | None | UnsetType = UNSET
+    text: str | UnsetType | None = UNSET
+    audio: str | UnsetType | None = UNSET
+    transcript: str | UnsetType | None = UNSET
+    image_url: str | UnsetType | None = UNSET
+    detail: str | UnsetType | None = UNSET
 
 
-class Item(msgspec.Struct, **_STRUCT):  # type: ignore[call-arg]
+class Item(msgspec.Struct, **_STRUCT):
     """A conversation item: ``message``, ``function_call``, ``function_call_output`` or an MCP item.
 
     One struct for every item type; which fields are set depends on ``type`` (see the reference, 4.3).
     """
 
     type: str
-    id: str | None | UnsetType = UNSET
-    object: str | None | UnsetType = UNSET
-    status: str | None | UnsetType = UNSET
+    id: str | UnsetType | None = UNSET
+    object: str | UnsetType | None = UNSET
+    status: str | UnsetType | None = UNSET
     role: str | UnsetType = UNSET
     content: list[ContentPart] | UnsetType = UNSET
-    call_id: str | None | UnsetType = UNSET
+    call_id: str | UnsetType | None = UNSET
     name: str | UnsetType = UNSET
     arguments: str | UnsetType = UNSET
-    output: str | None | UnsetType = UNSET
+    output: str | UnsetType | None = UNSET
     server_label: str | UnsetType = UNSET
     tools: list[dict[str, Any]] | UnsetType = UNSET
-    approval_request_id: str | None | UnsetType = UNSET
+    approval_request_id: str | UnsetType | None = UNSET
     approve: bool | UnsetType = UNSET
-    reason: str | None | UnsetType = UNSET
-    error: dict[str, Any] | None | UnsetType = UNSET
+    reason: str | UnsetType | None = UNSET
+    error: dict[str, Any] | UnsetType | None = UNSET
 
     @property
     def transcript(self) -> str:
@@ -91,37 +91,37 @@ class Item(msgspec.Struct, **_STRUCT):  # type: ignore[call-arg]
         return "".join(texts)
 
 
-class Response(msgspec.Struct, **_STRUCT):  # type: ignore[call-arg]
+class Response(msgspec.Struct, **_STRUCT):
     """The ``response`` object of ``response.created`` / ``response.done``."""
 
-    id: str | None | UnsetType = UNSET
-    object: str | None | UnsetType = UNSET
-    status: str | None | UnsetType = UNSET
-    status_details: dict[str, Any] | None | UnsetType = UNSET
-    output: list[Item] | None | UnsetType = UNSET
-    conversation_id: str | None | UnsetType = UNSET
-    output_modalities: list[str] | None | UnsetType = UNSET
-    audio: dict[str, Any] | None | UnsetType = UNSET
-    max_output_tokens: int | str | None | UnsetType = UNSET
-    metadata: dict[str, str] | None | UnsetType = UNSET
-    usage: dict[str, Any] | None | UnsetType = UNSET
+    id: str | UnsetType | None = UNSET
+    object: str | UnsetType | None = UNSET
+    status: str | UnsetType | None = UNSET
+    status_details: dict[str, Any] | UnsetType | None = UNSET
+    output: list[Item] | UnsetType | None = UNSET
+    conversation_id: str | UnsetType | None = UNSET
+    output_modalities: list[str] | UnsetType | None = UNSET
+    audio: dict[str, Any] | UnsetType | None = UNSET
+    max_output_tokens: int | str | UnsetType | None = UNSET
+    metadata: dict[str, str] | UnsetType | None = UNSET
+    usage: dict[str, Any] | UnsetType | None = UNSET
 
 
-class ErrorDetails(msgspec.Struct, **_STRUCT):  # type: ignore[call-arg]
+class ErrorDetails(msgspec.Struct, **_STRUCT):
     """The ``error`` object of an ``error`` event (reference 4.6)."""
 
     message: str
     type: str
-    code: str | None | UnsetType = UNSET
-    param: str | None | UnsetType = UNSET
-    event_id: str | None | UnsetType = UNSET
+    code: str | UnsetType | None = UNSET
+    param: str | UnsetType | None = UNSET
+    event_id: str | UnsetType | None = UNSET
 
 
-# --------------------------------------------------------------------------------------------------------------
+# ----------------------------------------------------------------------------------------------------
 # Bases
 
 
-class Event(msgspec.Struct, tag_field="type", **_STRUCT):  # type: ignore[call-arg]
+class Event(msgspec.Struct, tag_field="type", **_STRUCT):
     """Base of every event. ``type`` is the wire name; ``event_id`` identifies this message."""
 
     TYPE: ClassVar[str] = ""  # the wire name, set for every concrete event below
@@ -155,13 +155,13 @@ class UnknownEvent(msgspec.Struct, frozen=True):
         return value if isinstance(value, str) else ""
 
 
-# --------------------------------------------------------------------------------------------------------------
+# ----------------------------------------------------------------------------------------------------
 # Client events (11)
 
 
 class ConversationItemCreateEvent(ClientEvent, tag="conversation.item.create"):
     item: Item
-    previous_item_id: str | None | UnsetType = UNSET
+    previous_item_id: str | UnsetType | None = UNSET
 
 
 class ConversationItemDeleteEvent(ClientEvent, tag="conversation.item.delete"):
@@ -206,7 +206,7 @@ class SessionUpdateEvent(ClientEvent, tag="session.update"):
     session: dict[str, Any]
 
 
-# --------------------------------------------------------------------------------------------------------------
+# ----------------------------------------------------------------------------------------------------
 # Server events (46)
 
 
@@ -216,12 +216,12 @@ class ConversationCreatedEvent(ServerEvent, tag="conversation.created"):
 
 class ConversationItemAdded(ServerEvent, tag="conversation.item.added"):
     item: Item
-    previous_item_id: str | None | UnsetType = UNSET
+    previous_item_id: str | UnsetType | None = UNSET
 
 
 class ConversationItemCreatedEvent(ServerEvent, tag="conversation.item.created"):
     item: Item
-    previous_item_id: str | None | UnsetType = UNSET
+    previous_item_id: str | UnsetType | None = UNSET
 
 
 class ConversationItemDeletedEvent(ServerEvent, tag="conversation.item.deleted"):
@@ -230,7 +230,7 @@ class ConversationItemDeletedEvent(ServerEvent, tag="conversation.item.deleted")
 
 class ConversationItemDone(ServerEvent, tag="conversation.item.done"):
     item: Item
-    previous_item_id: str | None | UnsetType = UNSET
+    previous_item_id: str | UnsetType | None = UNSET
 
 
 class ConversationItemInputAudioTranscriptionCompletedEvent(
@@ -240,17 +240,17 @@ class ConversationItemInputAudioTranscriptionCompletedEvent(
     content_index: int
     transcript: str
     usage: dict[str, Any]
-    languages: list[Any] | None | UnsetType = UNSET
-    logprobs: list[dict[str, Any]] | None | UnsetType = UNSET
+    languages: list[Any] | UnsetType | None = UNSET
+    logprobs: list[dict[str, Any]] | UnsetType | None = UNSET
 
 
 class ConversationItemInputAudioTranscriptionDeltaEvent(
     ServerEvent, tag="conversation.item.input_audio_transcription.delta"
 ):
     item_id: str
-    content_index: int | None | UnsetType = UNSET
-    delta: str | None | UnsetType = UNSET
-    logprobs: list[dict[str, Any]] | None | UnsetType = UNSET
+    content_index: int | UnsetType | None = UNSET
+    delta: str | UnsetType | None = UNSET
+    logprobs: list[dict[str, Any]] | UnsetType | None = UNSET
 
 
 class ConversationItemInputAudioTranscriptionFailedEvent(
@@ -293,7 +293,7 @@ class InputAudioBufferClearedEvent(ServerEvent, tag="input_audio_buffer.cleared"
 
 class InputAudioBufferCommittedEvent(ServerEvent, tag="input_audio_buffer.committed"):
     item_id: str
-    previous_item_id: str | None | UnsetType = UNSET
+    previous_item_id: str | UnsetType | None = UNSET
 
 
 class InputAudioBufferDtmfEventReceivedEvent(ServerEvent, tag="input_audio_buffer.dtmf_event_received"):
@@ -409,7 +409,7 @@ class ResponseMcpCallArgumentsDelta(ServerEvent, tag="response.mcp_call_argument
     item_id: str
     output_index: int
     delta: str
-    obfuscation: str | None | UnsetType = UNSET
+    obfuscation: str | UnsetType | None = UNSET
 
 
 class ResponseMcpCallArgumentsDone(ServerEvent, tag="response.mcp_call_arguments.done"):
