@@ -104,7 +104,8 @@ class Endpoint:
         if self.kind == "azure_preview":
             if call_id is not None:
                 raise ConfigError("sideband sockets (call_id) need a GA endpoint", field="call_id")
-            assert self.api_version is not None and self.model is not None
+            assert self.api_version is not None
+            assert self.model is not None
             query = {"api-version": self.api_version, "deployment": self.model}
         elif call_id is not None:
             query = {"call_id": call_id}
