@@ -16,7 +16,6 @@ from __future__ import annotations
 import contextlib
 from urllib.parse import urlsplit, urlunsplit
 
-import websockets
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed as WsConnectionClosed
 from websockets.exceptions import InvalidHandshake, InvalidStatus
@@ -90,7 +89,7 @@ class WebSocketTransport:
                 max_size=self._max_size,
                 compression=None,  # the service does not negotiate it; audio does not compress anyway
                 proxy=None,
-                user_agent_header=f"aoai-realtime websockets/{websockets.__version__}",
+                user_agent_header="aoai-realtime",
             )
         except InvalidStatus as exc:
             status = exc.response.status_code
