@@ -1,0 +1,41 @@
+"""The server for browsers: ephemeral-token route, SDP proxy with a sideband for tools and limits, personas,
+rate limits, CORS, and the browser client's files. See :mod:`aoai_realtime.server.router`."""
+
+from __future__ import annotations
+
+from .app import STATIC_DIR, create_app
+from .limits import CallGate, MemoryCallGate, RateLimits, RateLimitSettings, RedisCallGate, TrustedProxies, client_ip
+from .personas import Persona, User, build_session
+from .router import ApiError, AuthHook, RealtimeServer, ServerSettings
+from .sideband import CallPolicy, Prices, Sideband
+from .tools import ServerTool, ToolContext, ToolRegistry
+from .upstream import Minted, NewCall, UpstreamClient, UpstreamError
+
+__all__ = [
+    "STATIC_DIR",
+    "ApiError",
+    "AuthHook",
+    "CallGate",
+    "CallPolicy",
+    "MemoryCallGate",
+    "Minted",
+    "NewCall",
+    "Persona",
+    "Prices",
+    "RateLimitSettings",
+    "RateLimits",
+    "RealtimeServer",
+    "RedisCallGate",
+    "ServerSettings",
+    "ServerTool",
+    "Sideband",
+    "ToolContext",
+    "ToolRegistry",
+    "TrustedProxies",
+    "UpstreamClient",
+    "UpstreamError",
+    "User",
+    "build_session",
+    "client_ip",
+    "create_app",
+]

@@ -1,0 +1,408 @@
+"""The FastAPI router: token route, SDP proxy, personas, call hang-up. Mount it in any app.
+
+::
+
+    server = RealtimeServer(settings=..., upstream=UpstreamClient(endpoint, auth), auth=my_hook,
+                            personas=[...], tools=ToolRegistry([...]))
+    app = FastAPI(lifespan=server.lifespan)
+    app.include_router(server.router)
+
+Every route checks, in order: the client-IP budget, the auth hook (401), the user's budget (429 with
+``Retry-After``), the closed request schema (400), the persona allow-list (403). Replies carry
+``Cache-Control: no-store``; errors are ``{"error": {"code", "message"}}`` and never contain upstream bodies
+or credentials.
+"""
+
+# No "from __future__ import annotations" here: FastAPI reads the route signatures at runtime, and they use
+# dependency aliases local to _build_router.
+import asyncio
+import inspect
+import logging
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
+from starlette.types import Message
+
+from ..errors import ConfigError
+from .limits import (
+    CallGate,
+    MemoryCallGate,
+    RateLimits,
+    RateLimitSettings,
+    RedisCallGate,
+    TrustedProxies,
+    client_ip,
+)
+from .personas import Persona, User, build_session, check_personas
+from .schemas import PERSONA_PATTERN, ErrorReply, PersonaInfo, PersonaList, SessionReply, SessionRequest
+from .sideband import CallPolicy, Sideband
+from .tools import ToolContext, ToolRegistry
+from .upstream import UpstreamClient, UpstreamError
+
+__all__ = ["ApiError", "AuthHook", "RealtimeServer", "ServerSettings"]
+
+logger = logging.getLogger(__name__)
+
+AuthHook = Callable[[Request], Awaitable[User | None] | User | None]
+"""Returns the authenticated user, or ``None`` (or raises :class:`ApiError`) to refuse with 401."""
+
+_NO_STORE = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
+_SESSION_BODY_LIMIT = 4096
+
+
+@dataclass(frozen=True, kw_only=True)
+class ServerSettings:
+    """Everything the router needs besides its collaborators. Defaults are the safe ones.
+
+    ``trusted_proxies``: addresses/networks of your reverse proxies; only their ``X-Forwarded-For`` counts.
+    ``call_gate_url``: ``redis://...`` to share the concurrent-call cap between processes (``None`` keeps it in
+    this process). Use the same Redis in ``rate_limits.storage_uri`` for the budgets.
+    """
+
+    prefix: str = "/api/realtime"
+    model: str | None = None  # None: the endpoint's model/deployment
+    token_ttl_s: int = 60
+    cors_origins: tuple[str, ...] = ()
+    trusted_proxies: tuple[str, ...] = ()
+    rate_limits: RateLimitSettings = field(default_factory=RateLimitSettings)
+    call_gate_url: str | None = None
+    max_calls_per_user: int = 2
+    call_policy: CallPolicy = field(default_factory=CallPolicy)
+    max_sdp_bytes: int = 32 * 1024
+
+    def __post_init__(self) -> None:
+        if not 10 <= self.token_ttl_s <= 7200:
+            raise ConfigError("token_ttl_s must be 10..7200 seconds (client_secrets limits)", field="token_ttl_s")
+        if "*" in self.cors_origins:
+            raise ConfigError("cors_origins must list origins explicitly; '*' is not allowed", field="cors_origins")
+        if not self.prefix.startswith("/") or self.prefix.endswith("/"):
+            raise ConfigError("prefix must start with '/' and not end with one", field="prefix")
+
+
+class ApiError(Exception):
+    """An error reply: ``status``, a stable ``code``, a message for the caller, optional ``Retry-After``."""
+
+    def __init__(self, status: int, code: str, message: str, *, retry_after: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.retry_after = retry_after
+
+    def response(self) -> JSONResponse:
+        headers = dict(_NO_STORE)
+        if self.retry_after is not None:
+            headers["Retry-After"] = str(self.retry_after)
+        if self.status == 401:
+            headers["WWW-Authenticate"] = "Bearer"
+        body = {"error": {"code": self.code, "message": self.message}}
+        return JSONResponse(body, status_code=self.status, headers=headers)
+
+
+def _describe(exc: RequestValidationError) -> str:
+    # Name the offending fields, never echo the values (they may be anything the browser sent).
+    parts = []
+    for err in exc.errors()[:5]:
+        loc = ".".join(str(p) for p in err.get("loc", ()) if p != "body")
+        parts.append(f"{loc or 'body'}: {err.get('msg', 'invalid')}")
+    return "; ".join(parts) + (
+        ". The browser may only name a persona; instructions, tools, model and voice are set by the server."
+    )
+
+
+class _GuardedRoute(APIRoute):
+    """Turns validation errors into 400 and :class:`ApiError` into its reply, and caps the body size,
+    inside the route itself so the rules hold in whatever app mounts the router."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+        limit: int = (self.openapi_extra or {}).get("x-body-limit", _SESSION_BODY_LIMIT)
+
+        async def guarded(request: Request) -> Response:
+            try:
+                declared = int(request.headers.get("content-length", "0"))
+            except ValueError:
+                return ApiError(400, "invalid_request", "Content-Length is not a number").response()
+            if declared > limit:
+                return ApiError(413, "too_large", f"request body exceeds {limit} bytes").response()
+            try:
+                return await handler(Request(request.scope, _capped(request.receive, limit)))
+            except RequestValidationError as exc:
+                return ApiError(400, "invalid_request", _describe(exc)).response()
+            except ApiError as exc:
+                return exc.response()
+
+        return guarded
+
+
+class _BodyTooLarge(ApiError):
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, "too_large", f"request body exceeds {limit} bytes")
+
+
+def _capped(receive: Callable[[], Awaitable[Message]], limit: int) -> Callable[[], Awaitable[Message]]:
+    seen = 0
+
+    async def wrapped() -> Message:
+        nonlocal seen
+        message = await receive()
+        if message["type"] == "http.request":
+            seen += len(message.get("body", b""))
+            if seen > limit:
+                raise _BodyTooLarge(limit)
+        return message
+
+    return wrapped
+
+
+@dataclass
+class _LiveCall:
+    user_id: str
+    slot: str
+    sideband: Sideband
+    task: asyncio.Task[str] | None = None
+
+
+class RealtimeServer:
+    """The browser-facing server: owns the upstream client, limits, call gate and live sidebands.
+
+    Use :attr:`router` in your app and :meth:`lifespan` (or :meth:`start`/:meth:`close`) around it.
+    """
+
+    def __init__(
+        self,
+        *,
+        settings: ServerSettings,
+        upstream: UpstreamClient,
+        auth: AuthHook,
+        personas: Iterable[Persona],
+        tools: ToolRegistry | None = None,
+        call_gate: CallGate | None = None,
+    ) -> None:
+        self.settings = settings
+        self.upstream = upstream
+        self._auth = auth
+        self.tools = tools if tools is not None else ToolRegistry()
+        self.personas: dict[str, Persona] = {p.id: p for p in personas}
+        check_personas(self.personas, self.tools)
+        self._proxies = TrustedProxies(settings.trusted_proxies)
+        self.limits = RateLimits(settings.rate_limits)
+        if call_gate is None:
+            call_gate = RedisCallGate(settings.call_gate_url) if settings.call_gate_url else MemoryCallGate()
+        self.call_gate = call_gate
+        self.calls: dict[str, _LiveCall] = {}
+        self.model = settings.model or upstream.endpoint.model or "gpt-realtime"
+        self.router = self._build_router()
+
+    # -- lifecycle ---------------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        await self.upstream.start()
+
+    async def close(self) -> None:
+        """Hang up every live call, then close the upstream session and the call gate."""
+        for call in list(self.calls.values()):
+            await call.sideband.hang_up()
+        tasks = [c.task for c in self.calls.values() if c.task is not None]
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
+        await self.upstream.close()
+        await self.call_gate.close()
+
+    @asynccontextmanager
+    async def lifespan(self, app: FastAPI) -> AsyncIterator[None]:
+        await self.start()
+        try:
+            yield
+        finally:
+            await self.close()
+
+    # -- checks --------------------------------------------------------------------------------------------
+
+    def client_ip(self, request: Request) -> str:
+        peer = request.client.host if request.client else None
+        return client_ip(peer, request.headers.getlist("x-forwarded-for"), self._proxies)
+
+    async def _limit(self, route: str, kind: str, key: str) -> None:
+        wait = await self.limits.hit(route, kind, key)
+        if wait is not None:
+            raise ApiError(429, "rate_limited", f"too many requests; retry in {wait} s", retry_after=wait)
+
+    async def _authenticate(self, request: Request) -> User:
+        result = self._auth(request)
+        user = await result if inspect.isawaitable(result) else result
+        if not isinstance(user, User):
+            raise ApiError(401, "unauthorized", "sign in first")
+        return user
+
+    def _persona_for(self, user: User, persona_id: str) -> Persona:
+        persona = self.personas.get(persona_id)
+        # Unknown and not-allowed look the same, so the reply does not reveal which personas exist.
+        if persona is None or persona_id not in user.personas:
+            raise ApiError(403, "persona_not_allowed", f"persona {persona_id!r} is not available to you")
+        return persona
+
+    def _guard(self, route: str) -> Callable[[Request], Awaitable[User]]:
+        async def dependency(request: Request) -> User:
+            await self._limit(route, "ip", self.client_ip(request))
+            user = await self._authenticate(request)
+            await self._limit(route, "user", user.id)
+            return user
+
+        return dependency
+
+    # -- routes ----------------------------------------------------------------------------------------------
+
+    def _build_router(self) -> APIRouter:
+        s = self.settings
+        router = APIRouter(prefix=s.prefix, route_class=_GuardedRoute, tags=["realtime"])
+        errors: dict[int | str, dict[str, Any]] = {
+            code: {"model": ErrorReply} for code in (400, 401, 403, 413, 415, 429, 502, 503)
+        }
+        SessionUser = Annotated[User, Depends(self._guard("session"))]
+        CallUser = Annotated[User, Depends(self._guard("call"))]
+        AnyUser = Annotated[User, Depends(self._authenticate)]
+
+        @router.get("/personas", response_model=PersonaList, responses=errors)
+        async def list_personas(user: AnyUser) -> JSONResponse:
+            """The personas the signed-in user may use."""
+            allowed = [
+                PersonaInfo(id=p.id, title=p.title or p.id) for p in self.personas.values() if p.id in user.personas
+            ]
+            return JSONResponse(PersonaList(personas=allowed).model_dump(), headers=_NO_STORE)
+
+        @router.post("/session", response_model=SessionReply, responses=errors)
+        async def create_session(body: SessionRequest, user: SessionUser) -> JSONResponse:
+            """Mint an ephemeral token for a persona; the session config is built on the server."""
+            persona = self._persona_for(user, body.persona)
+            session = build_session(persona, user, model=self.model, registry=self.tools)
+            minted = await self._mint(session)
+            reply = SessionReply(
+                token=minted.token,
+                expires_at=minted.expires_at,
+                persona=PersonaInfo(id=persona.id, title=persona.title or persona.id),
+            )
+            return JSONResponse(reply.model_dump(), headers=_NO_STORE)
+
+        sdp_body = {
+            "x-body-limit": s.max_sdp_bytes,
+            "requestBody": {
+                "required": True,
+                "content": {"application/sdp": {"schema": {"type": "string", "maxLength": s.max_sdp_bytes}}},
+            },
+        }
+        sdp_reply = {
+            201: {
+                "description": "the SDP answer; the call's path is in Location",
+                "content": {"application/sdp": {"schema": {"type": "string"}}},
+            },
+            **errors,
+        }
+
+        @router.post("/calls", status_code=201, response_class=Response, responses=sdp_reply, openapi_extra=sdp_body)
+        async def create_call(
+            request: Request,
+            user: CallUser,
+            persona: Annotated[str, Query(pattern=PERSONA_PATTERN)],
+        ) -> Response:
+            """SDP proxy: post the browser's offer; the server mints the token, relays the offer upstream and
+            answers with the SDP answer. The browser never sees a token."""
+            extra = set(request.query_params) - {"persona"}
+            if extra:
+                raise ApiError(400, "invalid_request", f"unknown query parameters {sorted(extra)}; only 'persona'")
+            content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+            if content_type != "application/sdp":
+                raise ApiError(415, "unsupported_media_type", "post the SDP offer as application/sdp")
+            chosen = self._persona_for(user, persona)
+            raw = await request.body()
+            try:
+                offer = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                raise ApiError(400, "invalid_sdp", "the SDP offer is not UTF-8 text") from None
+            if not offer.startswith("v=0") or "m=audio" not in offer:
+                raise ApiError(400, "invalid_sdp", "the body is not an SDP offer with an audio section")
+            return await self._start_call(user, chosen, offer)
+
+        @router.delete("/calls/{call_id}", status_code=204, response_class=Response, responses=errors)
+        async def hang_up(call_id: Annotated[str, Path(max_length=128)], user: AnyUser) -> Response:
+            """Hang up one of the user's own calls."""
+            call = self.calls.get(call_id)
+            if call is None or call.user_id != user.id:
+                raise ApiError(404, "not_found", "no such call of yours")
+            await call.sideband.hang_up()
+            return Response(status_code=204, headers=_NO_STORE)
+
+        return router
+
+    # -- work ------------------------------------------------------------------------------------------------
+
+    async def _mint(self, session: dict[str, Any]) -> Any:
+        try:
+            return await self.upstream.mint(session, ttl_s=self.settings.token_ttl_s)
+        except UpstreamError as exc:
+            raise _from_upstream(exc) from None
+
+    async def _start_call(self, user: User, persona: Persona, offer: str) -> Response:
+        s = self.settings
+        slot = uuid.uuid4().hex
+        ttl = s.call_policy.max_seconds + 60
+        if not await self.call_gate.acquire(user.id, slot, max_calls=s.max_calls_per_user, ttl_s=ttl):
+            raise ApiError(
+                429, "too_many_calls", f"at most {s.max_calls_per_user} calls at once; hang up one first", retry_after=5
+            )
+        try:
+            session = build_session(persona, user, model=self.model, registry=self.tools)
+            minted = await self._mint(session)
+            try:
+                call = await self.upstream.create_call(offer, token=minted.token)
+            except UpstreamError as exc:
+                raise _from_upstream(exc) from None
+        except BaseException:
+            await self.call_gate.release(user.id, slot)
+            raise
+        sideband = Sideband(
+            upstream=self.upstream,
+            registry=self.tools,
+            context=ToolContext(user_id=user.id, persona_id=persona.id, call_id=call.call_id),
+            allowed_tools=persona.tools,
+            session=session,
+            policy=s.call_policy,
+        )
+        live = _LiveCall(user_id=user.id, slot=slot, sideband=sideband)
+        self.calls[call.call_id] = live
+        live.task = asyncio.get_running_loop().create_task(self._supervise(call.call_id, live))
+        headers = {**_NO_STORE, "Location": f"{s.prefix}/calls/{call.call_id}"}
+        return Response(call.answer, status_code=201, media_type="application/sdp", headers=headers)
+
+    async def _supervise(self, call_id: str, live: _LiveCall) -> str:
+        try:
+            reason = await live.sideband.run()
+            logger.info(
+                "call %s ended: %s (spent $%.4f, %d tool calls)",
+                call_id,
+                reason,
+                live.sideband.spent_usd,
+                live.sideband.tool_calls,
+            )
+            return reason
+        finally:
+            self.calls.pop(call_id, None)
+            await self.call_gate.release(live.user_id, live.slot)
+
+
+def _from_upstream(exc: UpstreamError) -> ApiError:
+    logger.warning("upstream failure: %s -> %d", exc, exc.status)
+    messages = {
+        429: "the voice service is busy; retry later",
+        502: "the voice service failed; retry later",
+        503: "the voice service is unavailable; retry later",
+    }
+    code = {429: "upstream_rate_limited", 502: "upstream_failed", 503: "upstream_unavailable"}[exc.status]
+    return ApiError(exc.status, code, messages[exc.status], retry_after=exc.retry_after)
