@@ -17,6 +17,16 @@ def version() -> None:
     typer.echo(__version__)
 
 
+@app.command()
+def demo(
+    speech: str = typer.Option("full", help="Speech models: full (silero, whisper, piper), light, or fake (none)."),
+) -> None:
+    """A short conversation with the local Realtime engine: text turns, a tool call, a spoken question."""
+    from .demo import main as run
+
+    run(speech=speech)
+
+
 def _register_all() -> None:
     # One line per area: each module's register() adds its commands. Imports stay light (no heavy deps).
     __import__("aoai_realtime.engine.speech.cli", fromlist=["register"]).register(app)
