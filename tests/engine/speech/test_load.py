@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import ast
+import os
 import subprocess
 import sys
 
@@ -64,3 +66,24 @@ def test_importing_the_package_loads_no_model_runtime() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout
     assert out.strip() == "[]"
+
+
+@pytest.mark.integration  # a fresh interpreter that loads every model
+def test_offline_switches_are_set_before_the_runtimes_are_imported() -> None:
+    code = (
+        "import os, sys\n"
+        "seen = {}\n"
+        "class Spy:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name in ('onnxruntime', 'huggingface_hub', 'faster_whisper') and name not in seen:\n"
+        "            seen[name] = (os.environ.get('ORT_DISABLE_TELEMETRY'), os.environ.get('HF_HUB_OFFLINE'))\n"
+        "sys.meta_path.insert(0, Spy())\n"
+        "from aoai_realtime.engine.speech import load_speech\n"
+        "load_speech('full')\n"
+        "print(sorted(seen.items()))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k not in ("ORT_DISABLE_TELEMETRY", "HF_HUB_OFFLINE")}
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True, env=env).stdout
+    seen = dict(ast.literal_eval(out.strip()))
+    assert set(seen) == {"onnxruntime", "huggingface_hub", "faster_whisper"}
+    assert all(values == ("1", "1") for values in seen.values()), seen
