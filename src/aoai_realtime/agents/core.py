@@ -1,0 +1,650 @@
+"""The voice assistant's brain, sans I/O: server events and player progress in, actions out.
+
+:class:`VoiceCore` owns the state machine, the playback clock, the transcript, the response writer, the tool
+call book and the turn metrics. It never awaits and never reads a clock it was not given; the driver
+(:class:`~aoai_realtime.agents.voice.VoiceAssistant`) performs the :data:`Action` values it returns, in order.
+Tests drive it directly, with no sockets and no sleeps.
+
+Barge-in (reference 4.4): when the user starts speaking while assistant audio is playing or queued,
+
+- over WebSocket the local player is emptied at once (:class:`StopPlayback`) and
+  ``conversation.item.truncate`` is sent with ``audio_end_ms`` = the audio actually played, rounded down and
+  clamped to the item's audio length; if nothing was heard the item is deleted instead (truncating at 0 ms is
+  rejected when the item has no audio yet, and otherwise the model would believe the user heard it all);
+- over WebRTC ``output_audio_buffer.clear`` is sent and the server truncates;
+- the transcript keeps only the words heard, and running tools follow the :class:`ToolPolicy`.
+"""
+
+from __future__ import annotations
+
+import base64
+import collections
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal, TypeAlias
+
+from ..protocol import events as ev
+from .metrics import PriceTable, TurnMetrics, Usage
+from .playback import SAMPLE_RATE, PlaybackClock, truncate_position_ms
+from .responses import ResponseWriter
+from .state import AssistantState, StateMachine, Trigger
+from .tools import ToolCall, ToolPolicy, ToolResult
+from .transcript import Transcript, TranscriptEntry
+
+__all__ = [
+    "Action",
+    "CancelTool",
+    "CoreConfig",
+    "Play",
+    "RunTool",
+    "Send",
+    "StateChanged",
+    "StopPlayback",
+    "TranscriptChanged",
+    "TurnCompleted",
+    "VoiceCore",
+]
+
+log = logging.getLogger(__name__)
+
+Mode = Literal["websocket", "webrtc"]
+
+
+@dataclass(frozen=True, slots=True)
+class Send:
+    """Send this client event."""
+
+    event: ev.ClientEvent
+
+
+@dataclass(frozen=True, slots=True)
+class Play:
+    """Write pcm16 24 kHz mono to the local player (WebSocket mode)."""
+
+    pcm: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class StopPlayback:
+    """Empty the local player now: the user interrupted."""
+
+
+@dataclass(frozen=True, slots=True)
+class RunTool:
+    """Start this tool call; report its :class:`ToolResult` to :meth:`VoiceCore.tool_settled`."""
+
+    call: ToolCall
+
+
+@dataclass(frozen=True, slots=True)
+class CancelTool:
+    """Cancel this running call (its result, ``cancelled``, still comes back through ``tool_settled``)."""
+
+    call_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class StateChanged:
+    old: AssistantState
+    new: AssistantState
+    trigger: Trigger
+
+
+@dataclass(frozen=True, slots=True)
+class TranscriptChanged:
+    entries: tuple[TranscriptEntry, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class TurnCompleted:
+    metrics: TurnMetrics
+
+
+Action: TypeAlias = Send | Play | StopPlayback | RunTool | CancelTool | StateChanged | TranscriptChanged | TurnCompleted
+
+
+@dataclass(frozen=True, slots=True)
+class CoreConfig:
+    """Settings of the assistant core.
+
+    ``mode``: ``"websocket"`` (the client plays audio itself) or ``"webrtc"`` (the service plays it on the
+    media track and reports ``output_audio_buffer.*``). ``tool_policy``: running tools at barge-in.
+    ``cancel_response_on_barge_in``: also send ``response.cancel`` (only needed when the session's
+    ``turn_detection.interrupt_response`` is off; with it on the service cancels by itself).
+    """
+
+    mode: Mode = "websocket"
+    tool_policy: ToolPolicy = ToolPolicy.CANCEL
+    cancel_response_on_barge_in: bool = False
+    prices: PriceTable = field(default_factory=PriceTable)
+    sample_rate: int = SAMPLE_RATE
+
+
+@dataclass(slots=True)
+class _Response:
+    id: str
+    calls: list[str] = field(default_factory=list)
+    done: bool = False
+    interrupted: bool = False
+    audio_items: list[str] = field(default_factory=list)
+    requested_follow_up: bool = False
+
+
+class VoiceCore:
+    """Feed it with :meth:`handle` (every server event, in order), :meth:`played` (player progress),
+    :meth:`audio_sent` (microphone audio sent), :meth:`tool_settled` and :meth:`tick` (WebRTC, ~20 Hz while
+    speaking). Perform the returned actions in order.
+
+    ``clock`` returns seconds (monotonic). ``item_audio_ms`` may give an item's audio length as the
+    conversation state knows it (used to clamp ``audio_end_ms``).
+    """
+
+    def __init__(
+        self,
+        config: CoreConfig | None = None,
+        *,
+        clock: Callable[[], float],
+        item_audio_ms: Callable[[str], float | None] | None = None,
+    ) -> None:
+        self.config = config or CoreConfig()
+        self._clock = clock
+        self._item_audio_ms = item_audio_ms
+        self.machine = StateMachine()
+        self.playback = PlaybackClock(self.config.sample_rate)
+        self.transcript = Transcript()
+        self.writer = ResponseWriter()
+        self._responses: dict[str, _Response] = {}
+        self._calls: dict[str, ToolCall] = {}
+        self._settled: set[str] = set()
+        self._audio_open: set[str] = set()  # items whose audio is still arriving
+        self._received_ms: dict[str, float] = {}
+        self._item_response: dict[str, str] = {}
+        self._cut_items: set[str] = set()
+        self._rtc_started_at: dict[str, float] = {}  # item id -> when its audio started (WebRTC)
+        self._rtc_item: str | None = None
+        self._sent_audio: collections.deque[tuple[float, float]] = collections.deque(maxlen=512)
+        self._sent_ms = 0.0
+        self._turn: TurnMetrics | None = None
+        self._turn_count = 0
+        self.turns: list[TurnMetrics] = []
+        self.usage = Usage()
+        self.truncations: list[tuple[str, int]] = []
+        self._last_entries: tuple[TranscriptEntry, ...] = ()
+
+    # -- views ---------------------------------------------------------------------------------------------
+
+    @property
+    def state(self) -> AssistantState:
+        return self.machine.state
+
+    @property
+    def tools_in_flight(self) -> list[ToolCall]:
+        """Tool calls started and not yet answered."""
+        return [c for cid, c in self._calls.items() if cid not in self._settled]
+
+    @property
+    def turn(self) -> TurnMetrics | None:
+        return self._turn
+
+    @property
+    def busy(self) -> bool:
+        """A response is active or wanted, or tools are running."""
+        return self._pending_work()
+
+    @property
+    def idle(self) -> bool:
+        """Nothing going on: no response, no tools, nothing playing or arriving (a silence boundary)."""
+        return not self._pending_work() and self.playback.empty and not self._audio_open
+
+    def new_session(self) -> None:
+        """Another session took over (rollover): forget the old session's responses and calls; keep the
+        transcript, the turns and the usage."""
+        self.writer = ResponseWriter()
+        self._responses.clear()
+        self._audio_open.clear()
+        self._rtc_item = None
+        self._settled.update(self._calls)  # their call_ids mean nothing to the new session
+
+    def _fire(self, trigger: Trigger, out: list[Action]) -> None:
+        if not self.machine.can(trigger):
+            log.debug("ignoring %s in state %s", trigger.value, self.machine.state.value)
+            return
+        old, new = self.machine.fire(trigger)
+        if old is not new or trigger is Trigger.SPEECH_STARTED:
+            out.append(StateChanged(old, new, trigger))
+
+    def _transcript_changed(self, out: list[Action]) -> None:
+        entries = tuple(self.transcript.entries())
+        if entries != self._last_entries:
+            self._last_entries = entries
+            out.append(TranscriptChanged(entries))
+
+    # -- lifecycle -----------------------------------------------------------------------------------------
+
+    def connecting(self) -> list[Action]:
+        out: list[Action] = []
+        self._fire(Trigger.CONNECT, out)
+        return out
+
+    def connected(self) -> list[Action]:
+        out: list[Action] = []
+        self._fire(Trigger.CONNECTED, out)
+        self._fire(Trigger.READY, out)
+        return out
+
+    def failed(self) -> list[Action]:
+        out: list[Action] = []
+        self._fire(Trigger.FAILED, out)
+        return out
+
+    def closed(self) -> list[Action]:
+        out: list[Action] = []
+        self._fire(Trigger.CLOSE, out)
+        return out
+
+    # -- microphone ----------------------------------------------------------------------------------------
+
+    def audio_sent(self, samples: int) -> None:
+        """``samples`` of microphone audio were just sent (``input_audio_buffer.append``)."""
+        self._sent_ms += samples * 1000.0 / self.config.sample_rate
+        self._sent_audio.append((self._sent_ms, self._clock()))
+
+    def _when_sent(self, audio_ms: float) -> float | None:
+        # The wall time at which buffer position ``audio_ms`` was sent: the end of user speech as the user
+        # experienced it (the VAD's silence wait is part of the latency they feel).
+        for end_ms, at in self._sent_audio:
+            if end_ms >= audio_ms:
+                return at
+        return None
+
+    # -- server events -------------------------------------------------------------------------------------
+
+    def handle(self, event: Any) -> list[Action]:
+        """React to one server event. Unknown events are ignored."""
+        out: list[Action] = [Send(e) for e in self.writer.on_event(event)]
+        handler = _HANDLERS.get(type(event))
+        if handler is not None:
+            handler(self, event, out)
+        return out
+
+    def _on_speech_started(self, event: ev.InputAudioBufferSpeechStartedEvent, out: list[Action]) -> None:
+        playing = self.state is AssistantState.SPEAKING or not self.playback.empty or bool(self.tools_in_flight)
+        if playing or self.writer.active_response_id is not None:
+            self._barge_in(out)
+        self._fire(Trigger.SPEECH_STARTED, out)
+
+    def interrupt(self) -> list[Action]:
+        """The app interrupts the assistant (a button): the same as the user speaking over it."""
+        out: list[Action] = []
+        self._barge_in(out)
+        if self.writer.active_response_id is not None and not self.config.cancel_response_on_barge_in:
+            out.append(Send(ev.ResponseCancelEvent()))
+        self._fire(Trigger.SPEECH_STARTED, out)
+        return out
+
+    def _barge_in(self, out: list[Action]) -> None:
+        rid = self.writer.active_response_id
+        if self.config.mode == "websocket":
+            item = self.playback.current_item
+            if item is not None and item not in self._cut_items and (
+                not self.playback.empty or item in self._audio_open
+            ):
+                out.append(StopPlayback())
+                self.playback.clear()
+                self._truncate(item, self.playback.played_ms(item), out)
+        else:
+            item = self._rtc_item
+            if item is not None and item not in self._cut_items:
+                out.append(Send(ev.OutputAudioBufferClearEvent()))
+                self._cut(item, self._rtc_position(item), out)
+        if rid is not None:
+            if self.config.cancel_response_on_barge_in:
+                out.append(Send(ev.ResponseCancelEvent()))
+            resp = self._responses.get(rid)
+            if resp is not None:
+                resp.interrupted = True
+        for resp in self._responses.values():
+            if any(c not in self._settled for c in resp.calls):
+                resp.interrupted = True
+        self.writer.withdraw()
+        if self.config.tool_policy is ToolPolicy.CANCEL:
+            out.extend(CancelTool(c.call_id) for c in self.tools_in_flight)
+        if self._turn is not None:
+            self._turn.interrupted = True
+            self._finish_turn(out)
+
+    def _truncate(self, item: str, played_ms: float, out: list[Action]) -> None:
+        known = self._received_ms.get(item, 0.0)
+        if self._item_audio_ms is not None:
+            state_ms = self._item_audio_ms(item)
+            if state_ms is not None and state_ms > 0:
+                known = min(known, state_ms) if known > 0 else state_ms
+        position = truncate_position_ms(played_ms, known)
+        if known <= 0:
+            pass  # the service has no audio for this item: nothing to truncate (it would be rejected)
+        elif position <= 0:
+            out.append(Send(ev.ConversationItemDeleteEvent(item_id=item)))
+            self.truncations.append((item, 0))
+        else:
+            out.append(
+                Send(ev.ConversationItemTruncateEvent(
+                    item_id=item, content_index=self.playback.content_index(item), audio_end_ms=position
+                ))
+            )
+            self.truncations.append((item, position))
+        self._cut(item, float(position), out)
+
+    def _cut(self, item: str, heard_ms: float, out: list[Action]) -> None:
+        self._cut_items.add(item)
+        self._audio_open.discard(item)
+        if self.transcript.cut(item, heard_ms):
+            self._transcript_changed(out)
+
+    def _rtc_position(self, item: str) -> float:
+        started = self._rtc_started_at.get(item)
+        if started is None:
+            return 0.0
+        return min((self._clock() - started) * 1000.0, self._received_ms.get(item, float("inf")))
+
+    def _on_speech_stopped(self, event: ev.InputAudioBufferSpeechStoppedEvent, out: list[Action]) -> None:
+        self._turn_count += 1
+        end = self._when_sent(float(event.audio_end_ms))
+        self._turn = TurnMetrics(
+            turn=self._turn_count, user_item_id=event.item_id, speech_end_at=end if end is not None else self._clock()
+        )
+        self._fire(Trigger.SPEECH_STOPPED, out)
+
+    def _on_committed(self, event: ev.InputAudioBufferCommittedEvent, out: list[Action]) -> None:
+        prev = event.previous_item_id if isinstance(event.previous_item_id, str) else None
+        if self.transcript.add_item(event.item_id, "user", prev):
+            self._transcript_changed(out)
+
+    def _on_item(self, event: Any, out: list[Action]) -> None:
+        item: ev.Item = event.item
+        if not isinstance(item.id, str):
+            return
+        prev = event.previous_item_id if isinstance(event.previous_item_id, str) else None
+        role: Any = item.role if item.type == "message" and isinstance(item.role, str) else "system"
+        changed = self.transcript.add_item(item.id, role, prev)
+        if item.type == "message" and role == "user" and isinstance(item.content, list):
+            texts = [p.text for p in item.content if p.type == "input_text" and isinstance(p.text, str)]
+            if texts:
+                changed = self.transcript.user_text(item.id, "".join(texts)) or changed
+        if changed:
+            self._transcript_changed(out)
+
+    def _on_output_item_added(self, event: ev.ResponseOutputItemAddedEvent, out: list[Action]) -> None:
+        item = event.item
+        if isinstance(item.id, str):
+            self._item_response[item.id] = event.response_id
+            if item.type == "message" and self.transcript.add_item(item.id, "assistant"):
+                self._transcript_changed(out)
+
+    def _on_item_deleted(self, event: ev.ConversationItemDeletedEvent, out: list[Action]) -> None:
+        if self.transcript.remove_item(event.item_id):
+            self._transcript_changed(out)
+
+    def _on_user_delta(self, event: ev.ConversationItemInputAudioTranscriptionDeltaEvent, out: list[Action]) -> None:
+        if isinstance(event.delta, str) and self.transcript.user_delta(event.item_id, event.delta):
+            self._transcript_changed(out)
+
+    def _on_user_done(
+        self, event: ev.ConversationItemInputAudioTranscriptionCompletedEvent, out: list[Action]
+    ) -> None:
+        if self.transcript.user_completed(event.item_id, event.transcript):
+            self._transcript_changed(out)
+
+    def _on_response_created(self, event: ev.ResponseCreatedEvent, out: list[Action]) -> None:
+        rid = event.response.id if isinstance(event.response.id, str) else "?"
+        self._responses[rid] = _Response(rid)
+        if self._turn is None:
+            self._turn_count += 1
+            self._turn = TurnMetrics(turn=self._turn_count)
+        self._turn.responses += 1
+        self._fire(Trigger.RESPONSE_STARTED, out)
+
+    def _on_audio_delta(self, event: ev.ResponseAudioDeltaEvent, out: list[Action]) -> None:
+        item = event.item_id
+        resp = self._responses.get(event.response_id)
+        if item in self._cut_items or (resp is not None and resp.interrupted):
+            return  # audio of an interrupted answer still in flight: never play it
+        pcm = base64.b64decode(event.delta)
+        samples = len(pcm) // 2
+        ms = samples * 1000.0 / self.config.sample_rate
+        self._received_ms[item] = self._received_ms.get(item, 0.0) + ms
+        self._item_response[item] = event.response_id
+        if resp is not None and item not in resp.audio_items:
+            resp.audio_items.append(item)
+        self.transcript.audio_received(item, ms)
+        if self.config.mode == "websocket":
+            self._audio_open.add(item)
+            self.playback.enqueue(item, samples, content_index=event.content_index)
+            out.append(Play(pcm))
+
+    def _on_audio_done(self, event: ev.ResponseAudioDoneEvent, out: list[Action]) -> None:
+        self._audio_open.discard(event.item_id)
+        self.transcript.audio_done(event.item_id)
+        if self.config.mode == "websocket":
+            self._check_drained(out)
+
+    def _on_transcript_delta(self, event: ev.ResponseAudioTranscriptDeltaEvent, out: list[Action]) -> None:
+        if event.item_id not in self._cut_items:
+            self.transcript.assistant_delta(event.item_id, event.delta, audio=True)
+            self._reveal(event.item_id, out)
+
+    def _on_transcript_done(self, event: ev.ResponseAudioTranscriptDoneEvent, out: list[Action]) -> None:
+        if event.item_id not in self._cut_items:
+            if self.transcript.assistant_done(event.item_id, event.transcript, audio=True):
+                self._transcript_changed(out)
+            else:
+                self._reveal(event.item_id, out)
+
+    def _reveal(self, item: str, out: list[Action]) -> None:
+        if self.config.mode == "websocket":
+            position = self.playback.played_ms(item)
+        else:
+            position = self._rtc_position(item) if item in self._rtc_started_at else 0.0
+        if position > 0 and self.transcript.played(item, position):
+            self._transcript_changed(out)
+
+    def _on_text_delta(self, event: ev.ResponseTextDeltaEvent, out: list[Action]) -> None:
+        if self.transcript.assistant_delta(event.item_id, event.delta, audio=False):
+            self._transcript_changed(out)
+
+    def _on_text_done(self, event: ev.ResponseTextDoneEvent, out: list[Action]) -> None:
+        if self.transcript.assistant_done(event.item_id, event.text, audio=False):
+            self._transcript_changed(out)
+
+    def _on_arguments_done(self, event: ev.ResponseFunctionCallArgumentsDoneEvent, out: list[Action]) -> None:
+        name = event.name if isinstance(event.name, str) else ""
+        self._add_call(ToolCall(event.call_id, name, event.arguments, event.response_id, event.item_id), out)
+
+    def _on_output_item_done(self, event: ev.ResponseOutputItemDoneEvent, out: list[Action]) -> None:
+        item = event.item
+        if item.type == "function_call" and isinstance(item.call_id, str):
+            call = ToolCall(
+                item.call_id,
+                item.name if isinstance(item.name, str) else "",
+                item.arguments if isinstance(item.arguments, str) else "",
+                event.response_id,
+                item.id if isinstance(item.id, str) else "",
+            )
+            self._add_call(call, out)
+
+    def _add_call(self, call: ToolCall, out: list[Action]) -> None:
+        known = self._calls.get(call.call_id)
+        if known is not None:
+            return
+        if not call.name:
+            # beta events carry no name; output_item.done will (calls are keyed by call_id, so no double run)
+            return
+        self._calls[call.call_id] = call
+        resp = self._responses.setdefault(call.response_id, _Response(call.response_id))
+        resp.calls.append(call.call_id)
+        out.append(RunTool(call))
+
+    def _on_response_done(self, event: ev.ResponseDoneEvent, out: list[Action]) -> None:
+        rid = event.response.id if isinstance(event.response.id, str) else "?"
+        resp = self._responses.setdefault(rid, _Response(rid))
+        resp.done = True
+        if event.response.status == "cancelled":
+            resp.interrupted = True
+        for item in event.response.output or []:
+            if item.type == "function_call" and isinstance(item.call_id, str) and item.call_id not in self._calls:
+                self._add_call(
+                    ToolCall(item.call_id, item.name if isinstance(item.name, str) else "",
+                             item.arguments if isinstance(item.arguments, str) else "", rid,
+                             item.id if isinstance(item.id, str) else ""),
+                    out,
+                )
+        usage = Usage.from_response_usage(event.response.usage if isinstance(event.response.usage, dict) else None)
+        self.usage = self.usage + usage
+        if self._turn is not None:
+            self._turn.usage = self._turn.usage + usage
+            self._turn.cost = self._turn.usage.cost(self.config.prices)
+        self._maybe_follow_up(resp, out)
+        has_audio = bool(resp.audio_items) and not resp.interrupted
+        if self.state is AssistantState.THINKING and not has_audio and not self._pending_work():
+            self._fire(Trigger.RESPONSE_FINISHED_SILENT, out)
+            self._finish_turn(out)
+
+    def _pending_work(self) -> bool:
+        return bool(self.tools_in_flight) or self.writer.busy or self.writer.wanted
+
+    def _maybe_follow_up(self, resp: _Response, out: list[Action]) -> None:
+        if not resp.done or not resp.calls or resp.requested_follow_up or resp.interrupted:
+            return
+        if all(c in self._settled for c in resp.calls):
+            resp.requested_follow_up = True
+            out.extend(Send(e) for e in self.writer.request())
+
+    def _on_rtc_started(self, event: ev.OutputAudioBufferStarted, out: list[Action]) -> None:
+        resp = self._responses.get(event.response_id)
+        item = resp.audio_items[0] if resp is not None and resp.audio_items else None
+        if item is None:
+            item = next((i for i, r in self._item_response.items() if r == event.response_id), None)
+        now = self._clock()
+        if item is not None:
+            self._rtc_item = item
+            self._rtc_started_at[item] = now
+        self._first_audio(now, out)
+        self._fire(Trigger.PLAYBACK_STARTED, out)
+
+    def _on_rtc_stopped(self, event: ev.OutputAudioBufferStopped, out: list[Action]) -> None:
+        for item, rid in self._item_response.items():
+            if rid == event.response_id and item not in self._cut_items and self.transcript.flush(item):
+                self._transcript_changed(out)
+        self._rtc_item = None
+        self._drained(out)
+
+    def _on_rtc_cleared(self, event: ev.OutputAudioBufferCleared, out: list[Action]) -> None:
+        item = self._rtc_item
+        if item is not None and item not in self._cut_items:
+            self._cut(item, self._rtc_position(item), out)
+        self._rtc_item = None
+
+    def _on_error(self, event: ev.RealtimeErrorEvent, out: list[Action]) -> None:
+        log.info("server error %s: %s", event.error.code, event.error.message)
+
+    # -- playback (WebSocket) ------------------------------------------------------------------------------
+
+    def played(self, samples: int) -> list[Action]:
+        """The local player finished playing ``samples`` more samples (call it from the player, in order)."""
+        out: list[Action] = []
+        now = self._clock()
+        changed = False
+        for progress in self.playback.advance(samples):
+            if progress.started:
+                self._first_audio(now - samples / self.config.sample_rate, out)
+                self._fire(Trigger.PLAYBACK_STARTED, out)
+            changed = self.transcript.played(progress.item_id, progress.played_ms) or changed
+            current = self.playback.current_item
+            if current != progress.item_id and progress.item_id not in self._audio_open:
+                changed = self.transcript.flush(progress.item_id) or changed
+        if changed:
+            self._transcript_changed(out)
+        self._check_drained(out)
+        return out
+
+    def _check_drained(self, out: list[Action]) -> None:
+        if self.state is not AssistantState.SPEAKING or not self.playback.empty or self._audio_open:
+            return
+        item = self.playback.current_item
+        if item is not None and self.transcript.flush(item):
+            self._transcript_changed(out)
+        self._drained(out)
+
+    def _drained(self, out: list[Action]) -> None:
+        self._fire(Trigger.PLAYBACK_DRAINED, out)
+        if self._pending_work():
+            self._fire(Trigger.RESPONSE_STARTED, out)  # tools or a follow-up answer still to come
+        else:
+            self._finish_turn(out)
+
+    def _first_audio(self, at: float, out: list[Action]) -> None:
+        if self._turn is not None and self._turn.first_audio_at is None:
+            self._turn.first_audio_at = at
+
+    def _finish_turn(self, out: list[Action]) -> None:
+        if self._turn is None:
+            return
+        self.turns.append(self._turn)
+        out.append(TurnCompleted(self._turn))
+        self._turn = None
+
+    def tick(self) -> list[Action]:
+        """WebRTC: reveal transcript words by elapsed time (no local player reports progress)."""
+        out: list[Action] = []
+        if self._rtc_item is not None:
+            self._reveal(self._rtc_item, out)
+        return out
+
+    # -- tools ---------------------------------------------------------------------------------------------
+
+    def tool_settled(self, result: ToolResult) -> list[Action]:
+        """A tool call finished (any outcome). Sends its one output; asks for the follow-up answer when the
+        last call of a finished response settles. A second result for the same call_id is ignored."""
+        out: list[Action] = []
+        cid = result.call.call_id
+        if cid in self._settled or cid not in self._calls:
+            return out
+        self._settled.add(cid)
+        out.append(Send(ev.ConversationItemCreateEvent(
+            item=ev.Item(type="function_call_output", call_id=cid, output=result.output)
+        )))
+        self.writer.output_sent()
+        if self._turn is not None:
+            self._turn.tool_latency_ms[cid] = result.latency_ms
+        resp = self._responses.get(result.call.response_id)
+        if resp is not None:
+            self._maybe_follow_up(resp, out)
+        return out
+
+
+_HANDLERS: dict[type, Callable[[VoiceCore, Any, list[Action]], None]] = {
+    ev.InputAudioBufferSpeechStartedEvent: VoiceCore._on_speech_started,
+    ev.InputAudioBufferSpeechStoppedEvent: VoiceCore._on_speech_stopped,
+    ev.InputAudioBufferCommittedEvent: VoiceCore._on_committed,
+    ev.ConversationItemAdded: VoiceCore._on_item,
+    ev.ConversationItemCreatedEvent: VoiceCore._on_item,
+    ev.ConversationItemDone: VoiceCore._on_item,
+    ev.ConversationItemDeletedEvent: VoiceCore._on_item_deleted,
+    ev.ConversationItemInputAudioTranscriptionDeltaEvent: VoiceCore._on_user_delta,
+    ev.ConversationItemInputAudioTranscriptionCompletedEvent: VoiceCore._on_user_done,
+    ev.ResponseCreatedEvent: VoiceCore._on_response_created,
+    ev.ResponseOutputItemAddedEvent: VoiceCore._on_output_item_added,
+    ev.ResponseOutputItemDoneEvent: VoiceCore._on_output_item_done,
+    ev.ResponseAudioDeltaEvent: VoiceCore._on_audio_delta,
+    ev.ResponseAudioDoneEvent: VoiceCore._on_audio_done,
+    ev.ResponseAudioTranscriptDeltaEvent: VoiceCore._on_transcript_delta,
+    ev.ResponseAudioTranscriptDoneEvent: VoiceCore._on_transcript_done,
+    ev.ResponseTextDeltaEvent: VoiceCore._on_text_delta,
+    ev.ResponseTextDoneEvent: VoiceCore._on_text_done,
+    ev.ResponseFunctionCallArgumentsDoneEvent: VoiceCore._on_arguments_done,
+    ev.ResponseDoneEvent: VoiceCore._on_response_done,
+    ev.OutputAudioBufferStarted: VoiceCore._on_rtc_started,
+    ev.OutputAudioBufferStopped: VoiceCore._on_rtc_stopped,
+    ev.OutputAudioBufferCleared: VoiceCore._on_rtc_cleared,
+    ev.RealtimeErrorEvent: VoiceCore._on_error,
+}
