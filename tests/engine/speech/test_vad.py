@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import gc
 from collections.abc import Callable
 
 import numpy as np
@@ -63,6 +64,19 @@ def test_reset_starts_a_fresh_stream(make: Callable[[], VoiceActivityDetector], 
     vad.process(b"\x01")  # a dangling half sample, then forgotten
     vad.reset()
     assert vad.process(pcm) == first
+
+
+@pytest.mark.integration
+def test_silero_models_are_recycled_clean(utterances: Utterances) -> None:
+    pcm = utterances.pcm[: 24000 * 2 * 3]
+    gc.collect()  # detectors of earlier tests go back to the pool now, not in the middle of this test
+    vad = SileroVad()
+    first = vad.process(pcm)
+    model = vad._model
+    del vad  # the last reference: CPython finalizes it at once and its model goes back to the pool
+    recycled = SileroVad()
+    assert recycled._model is model  # taken from the pool, not loaded again
+    assert recycled.process(pcm) == first  # and with no state left from the last stream
 
 
 @pytest.mark.parametrize("make", DETECTORS, ids=IDS)

