@@ -15,7 +15,7 @@ import math
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from limits import RateLimitItem, parse
 from limits.aio.storage import Storage
@@ -113,10 +113,15 @@ class RateLimits:
                         f"rate limit {spec!r} is not valid limits notation", field=f"{route}_per_{kind}"
                     ) from exc
         uri = settings.storage_uri
-        storage = storage_from_string(
-            uri if uri.startswith("async+") else f"async+{uri}",
-            **({"implementation": "redispy"} if "redis" in uri else {}),
-        )
+        options: dict[str, Any] = {}
+        self._pool: Any = None
+        if uri.removeprefix("async+").startswith(("redis://", "rediss://")):
+            import redis.asyncio as aioredis
+
+            # Our own pool, so close() can release its connections (limits' storage has no close).
+            self._pool = aioredis.ConnectionPool.from_url(uri.removeprefix("async+"))
+            options = {"implementation": "redispy", "connection_pool": self._pool}
+        storage = storage_from_string(uri if uri.startswith("async+") else f"async+{uri}", **options)
         if not isinstance(storage, Storage):
             raise ConfigError(f"rate-limit storage {uri!r} has no asyncio implementation", field="storage_uri")
         self._storage = storage
@@ -132,6 +137,12 @@ class RateLimits:
     async def reset(self) -> None:
         """Forget every counter (tests and admin tools)."""
         await self._storage.reset()
+
+    async def close(self) -> None:
+        """Release storage connections (Redis). Idempotent."""
+        if self._pool is not None:
+            pool, self._pool = self._pool, None
+            await pool.aclose()
 
 
 class CallGate(Protocol):

@@ -28,6 +28,7 @@ from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
+from starlette.exceptions import HTTPException
 from starlette.types import Message
 
 from ..errors import ConfigError
@@ -138,6 +139,10 @@ class _GuardedRoute(APIRoute):
                 return ApiError(400, "invalid_request", _describe(exc)).response()
             except ApiError as exc:
                 return exc.response()
+            except HTTPException as exc:  # FastAPI's own (e.g. an undecodable body): same error shape as ours
+                if isinstance(exc.__cause__, ApiError):  # our body cap, tripped inside FastAPI's body parsing
+                    return exc.__cause__.response()
+                return ApiError(exc.status_code, "invalid_request", "the request body could not be parsed").response()
 
         return guarded
 
@@ -215,6 +220,7 @@ class RealtimeServer:
             await asyncio.gather(*tasks, return_exceptions=True)
         await self.upstream.close()
         await self.call_gate.close()
+        await self.limits.close()
 
     @asynccontextmanager
     async def lifespan(self, app: FastAPI) -> AsyncIterator[None]:
@@ -266,6 +272,8 @@ class RealtimeServer:
         errors: dict[int | str, dict[str, Any]] = {
             code: {"model": ErrorReply} for code in (400, 401, 403, 413, 415, 429, 502, 503)
         }
+        # Validation errors are 400 here, not FastAPI's 422; "default" stops FastAPI documenting a 422.
+        errors["default"] = {"model": ErrorReply, "description": "an error"}
         SessionUser = Annotated[User, Depends(self._guard("session"))]
         CallUser = Annotated[User, Depends(self._guard("call"))]
         AnyUser = Annotated[User, Depends(self._authenticate)]
@@ -295,7 +303,8 @@ class RealtimeServer:
             "x-body-limit": s.max_sdp_bytes,
             "requestBody": {
                 "required": True,
-                "content": {"application/sdp": {"schema": {"type": "string", "maxLength": s.max_sdp_bytes}}},
+                "description": f"the SDP offer; at most {s.max_sdp_bytes} bytes (413 beyond)",
+                "content": {"application/sdp": {"schema": {"type": "string"}}},
             },
         }
         sdp_reply = {

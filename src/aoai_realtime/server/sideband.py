@@ -118,6 +118,7 @@ class Sideband:
 
     async def run(self) -> str:
         call_id = self.context.call_id
+        hung_up = False
         try:
             async with self._upstream.sideband(call_id) as ws:
                 try:
@@ -130,15 +131,22 @@ class Sideband:
                             task.cancel()
                 except TimeoutError:
                     self.ended_reason = "max_duration"
+                # Hang up while the sideband is still attached, so the call cannot outlive our supervision.
+                hung_up = await self._hang_up_if_limited()
         except Exception as exc:  # noqa: BLE001  # a background task's boundary: log once, hang up below
             logger.warning("sideband of call %s failed: %s", call_id, type(exc).__name__)
             self.ended_reason = self.ended_reason or "error"
-        reason = self.ended_reason or "closed"
-        self.ended_reason = reason
-        if reason != "closed":
-            logger.info("hanging up call %s: %s", call_id, reason)
-            await self._upstream.hangup(call_id)
-        return reason
+        if not hung_up:
+            await self._hang_up_if_limited()
+        return self.ended_reason or "closed"
+
+    async def _hang_up_if_limited(self) -> bool:
+        reason = self.ended_reason = self.ended_reason or "closed"
+        if reason == "closed":
+            return False
+        logger.info("hanging up call %s: %s", self.context.call_id, reason)
+        await self._upstream.hangup(self.context.call_id)
+        return True
 
     async def _read(self, ws: aiohttp.ClientWebSocketResponse, tg: asyncio.TaskGroup) -> None:
         async for msg in ws:
