@@ -1,0 +1,367 @@
+// realtime-call.js — a browser voice call through the aoai-realtime SDP proxy. An ES module; no build step.
+//
+//   import { RealtimeCall } from "/realtime-call.js";
+//   const call = new RealtimeCall({ persona: "assistant", audioElement: document.querySelector("audio") });
+//   call.addEventListener("statechange", (e) => console.log(e.detail.state));
+//   call.addEventListener("transcript", (e) => render(e.detail.entries));
+//   await call.start();            // microphone, WebRTC offer -> POST /api/realtime/calls -> SDP answer
+//   call.send({ type: "response.create" });   // the data-channel event API
+//   await call.stop();
+//
+// The browser never sees a token: the server mints it, relays the offer upstream and runs the persona's tools
+// on its own sideband. The state machine and the transcript sync mirror the Python VoiceAssistant:
+// speaking starts at output_audio_buffer.started and ends at output_audio_buffer.stopped (never at
+// response.done, which arrives while audio is still playing); assistant text is revealed at speech pace
+// while its audio plays, so words never appear before they are heard.
+
+export const State = Object.freeze({
+  IDLE: "idle", CONNECTING: "connecting", CONNECTED: "connected", LISTENING: "listening",
+  THINKING: "thinking", SPEAKING: "speaking", ERROR: "error",
+});
+
+export const Trigger = Object.freeze({
+  CONNECT: "connect", CONNECTED: "connected", READY: "ready", SPEECH_STARTED: "speech_started",
+  SPEECH_STOPPED: "speech_stopped", RESPONSE_STARTED: "response_started", PLAYBACK_STARTED: "playback_started",
+  PLAYBACK_DRAINED: "playback_drained", RESPONSE_FINISHED_SILENT: "response_finished_silent",
+  FAILED: "failed", CLOSE: "close",
+});
+
+const S = State, T = Trigger;
+const LIVE = [S.CONNECTED, S.LISTENING, S.THINKING, S.SPEAKING];
+
+// The same table as aoai_realtime.agents.state.TRANSITIONS: "state|trigger" -> next state.
+export const TRANSITIONS = new Map([
+  [[S.IDLE, T.CONNECT], S.CONNECTING], [[S.ERROR, T.CONNECT], S.CONNECTING],
+  [[S.CONNECTING, T.CONNECTED], S.CONNECTED], [[S.CONNECTED, T.READY], S.LISTENING],
+  [[S.CONNECTED, T.SPEECH_STARTED], S.LISTENING], [[S.LISTENING, T.SPEECH_STARTED], S.LISTENING],
+  [[S.THINKING, T.SPEECH_STARTED], S.LISTENING], [[S.SPEAKING, T.SPEECH_STARTED], S.LISTENING],
+  [[S.LISTENING, T.SPEECH_STOPPED], S.THINKING], [[S.CONNECTED, T.SPEECH_STOPPED], S.THINKING],
+  [[S.CONNECTED, T.RESPONSE_STARTED], S.THINKING], [[S.LISTENING, T.RESPONSE_STARTED], S.THINKING],
+  [[S.THINKING, T.RESPONSE_STARTED], S.THINKING], [[S.SPEAKING, T.RESPONSE_STARTED], S.SPEAKING],
+  [[S.THINKING, T.PLAYBACK_STARTED], S.SPEAKING], [[S.LISTENING, T.PLAYBACK_STARTED], S.SPEAKING],
+  [[S.CONNECTED, T.PLAYBACK_STARTED], S.SPEAKING], [[S.SPEAKING, T.PLAYBACK_STARTED], S.SPEAKING],
+  [[S.SPEAKING, T.PLAYBACK_DRAINED], S.LISTENING], [[S.THINKING, T.RESPONSE_FINISHED_SILENT], S.LISTENING],
+  ...[S.CONNECTING, ...LIVE].map((s) => [[s, T.FAILED], S.ERROR]),
+  ...Object.values(S).map((s) => [[s, T.CLOSE], S.IDLE]),
+].map(([[state, trigger], next]) => [`${state}|${trigger}`, next]));
+
+// Beta (preview) names of the assistant transcript events map onto GA.
+const TRANSCRIPT_DELTA = new Set(["response.output_audio_transcript.delta", "response.audio_transcript.delta"]);
+const TRANSCRIPT_DONE = new Set(["response.output_audio_transcript.done", "response.audio_transcript.done"]);
+
+export class RealtimeCall extends EventTarget {
+  /**
+   * @param {object} options
+   * @param {string} options.persona        a persona id the signed-in user is allowed (the only choice the browser makes)
+   * @param {string} [options.callsUrl]     the SDP proxy route (default "/api/realtime/calls")
+   * @param {object} [options.headers]      extra request headers, e.g. {Authorization: "Bearer ..."} for your auth hook
+   * @param {HTMLAudioElement} [options.audioElement]  where the assistant is heard (required to decode remote audio)
+   * @param {object} [options.audioConstraints]  getUserMedia audio constraints
+   * @param {number} [options.wordsPerSecond]    pace of the transcript reveal while audio plays (default 3.5)
+   * @param {number} [options.dataChannelTimeoutMs]  give up if the data channel does not open (default 10000)
+   */
+  constructor({ persona, callsUrl = "/api/realtime/calls", headers = {}, audioElement = null,
+                audioConstraints = {}, wordsPerSecond = 3.5, dataChannelTimeoutMs = 10000 } = {}) {
+    super();
+    if (!persona) throw new Error("RealtimeCall needs a persona id");
+    this.persona = persona;
+    this.callsUrl = callsUrl;
+    this.headers = headers;
+    this.audioElement = audioElement;
+    this.audioConstraints = audioConstraints;
+    this.wordsPerSecond = wordsPerSecond;
+    this.dataChannelTimeoutMs = dataChannelTimeoutMs;
+    this._state = S.IDLE;
+    this._entries = new Map();   // item_id -> {id, role, text, shown, final, interrupted}
+    this._order = [];            // item ids in conversation order
+    this._drip = null;           // {itemId, words[], timer}
+    this._turn = null;           // {speechStoppedAt, responseAt}
+    this._turns = 0;
+    this._responses = new Map(); // response_id -> {audio: bool, tools: bool}
+    this.pc = null;
+    this.channel = null;
+    this.stream = null;
+    this.callPath = null;
+  }
+
+  get state() { return this._state; }
+
+  /** The transcript in conversation order: [{id, role, text, final, interrupted}], text as heard so far. */
+  get transcript() {
+    return this._order.map((id) => this._entries.get(id)).filter((e) => e && (e.shown || e.final))
+      .map(({ id, role, shown, final, interrupted }) => ({ id, role, text: shown, final, interrupted }));
+  }
+
+  /** Open the microphone and the call. Resolves when the data channel is open. */
+  async start() {
+    this._fire(T.CONNECT);
+    try {
+      this.stream = await navigator.mediaDevices.getUserMedia({ audio: { ...this.audioConstraints } });
+      const pc = (this.pc = new RTCPeerConnection({ iceServers: [] }));
+      pc.addEventListener("track", (e) => {
+        if (this.audioElement) { this.audioElement.srcObject = e.streams[0]; this.audioElement.play?.().catch(() => {}); }
+      });
+      pc.addEventListener("connectionstatechange", () => {
+        if (pc.connectionState === "failed") this._fail(new Error("the WebRTC connection failed"));
+      });
+      for (const track of this.stream.getAudioTracks()) pc.addTrack(track, this.stream);
+      const channel = (this.channel = pc.createDataChannel("oai-events"));
+      channel.addEventListener("message", (e) => this._onMessage(e.data));
+      const opened = new Promise((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error("the data channel did not open in time")), this.dataChannelTimeoutMs);
+        channel.addEventListener("open", () => { clearTimeout(timer); resolve(); }, { once: true });
+      });
+      await pc.setLocalDescription(await pc.createOffer());
+      const url = `${this.callsUrl}?persona=${encodeURIComponent(this.persona)}`;
+      const resp = await fetch(url, {
+        method: "POST", body: pc.localDescription.sdp,
+        headers: { ...this.headers, "Content-Type": "application/sdp" }, credentials: "same-origin",
+      });
+      if (resp.status !== 201) {
+        let message = `the server answered ${resp.status}`;
+        try { message = (await resp.json()).error.message; } catch { /* not our JSON */ }
+        const err = new Error(message);
+        err.status = resp.status;
+        err.retryAfter = Number(resp.headers.get("Retry-After")) || null;
+        throw err;
+      }
+      this.callPath = resp.headers.get("Location");
+      await pc.setRemoteDescription({ type: "answer", sdp: await resp.text() });
+      await opened;
+      this._fire(T.CONNECTED);
+    } catch (err) {
+      this._fail(err);
+      this._teardown();
+      throw err;
+    }
+  }
+
+  /** Hang up: close the connection and tell the server (which hangs up upstream). */
+  async stop() {
+    const path = this.callPath;
+    this._teardown();
+    this._flushDrip();
+    this._fire(T.CLOSE);
+    if (path) {
+      await fetch(path, { method: "DELETE", headers: this.headers, credentials: "same-origin" }).catch(() => {});
+    }
+  }
+
+  /** Send one client event on the data channel (reference 4.x), e.g. {type: "response.create"}. */
+  send(event) {
+    if (!this.channel || this.channel.readyState !== "open") throw new Error("the call is not connected");
+    this.channel.send(JSON.stringify(event));
+  }
+
+  /** Barge in by hand: cancel the response and drop the audio not yet played (WebRTC, reference 4.4). */
+  interrupt() {
+    this.send({ type: "response.cancel" });
+    this.send({ type: "output_audio_buffer.clear" });
+  }
+
+  /** Subscribe to a server event type ("*" for all); returns an unsubscribe function. */
+  on(type, handler) {
+    const listener = (e) => handler(e.detail);
+    const name = type === "*" ? "event" : `event:${type}`;
+    this.addEventListener(name, listener);
+    return () => this.removeEventListener(name, listener);
+  }
+
+  // -- internals --------------------------------------------------------------------------------------------
+
+  _emit(name, detail) { this.dispatchEvent(new CustomEvent(name, { detail })); }
+
+  _fire(trigger) {
+    const next = TRANSITIONS.get(`${this._state}|${trigger}`);
+    if (next === undefined) return false;  // not a transition from here (e.g. a late event): ignored
+    if (next !== this._state) {
+      const previous = this._state;
+      this._state = next;
+      this._emit("statechange", { state: next, previous, trigger });
+    }
+    return true;
+  }
+
+  _fail(err) {
+    this._emit("error", { error: err });
+    this._fire(T.FAILED);
+  }
+
+  _teardown() {
+    clearInterval(this._drip?.timer);
+    this.channel?.close();
+    this.pc?.close();
+    for (const track of this.stream?.getTracks() ?? []) track.stop();
+    this.channel = this.pc = this.stream = null;
+    this.callPath = null;
+  }
+
+  _entry(id, role) {
+    let entry = this._entries.get(id);
+    if (!entry) {
+      entry = { id, role, text: "", shown: "", final: false, interrupted: false };
+      this._entries.set(id, entry);
+      this._order.push(id);
+    }
+    return entry;
+  }
+
+  _transcriptChanged() { this._emit("transcript", { entries: this.transcript }); }
+
+  _onMessage(data) {
+    let event;
+    try { event = JSON.parse(data); } catch { return; }
+    this._emit("event", event);
+    this._emit(`event:${event.type}`, event);
+    const now = performance.now();
+    switch (event.type) {
+      case "session.created":
+      case "session.updated":
+        this._fire(T.READY);
+        break;
+      case "input_audio_buffer.speech_started":
+        if (this._state === S.SPEAKING) this._bargeIn();
+        this._fire(T.SPEECH_STARTED);
+        break;
+      case "input_audio_buffer.speech_stopped":
+        this._turn = { speechStoppedAt: now, responseAt: null };
+        this._fire(T.SPEECH_STOPPED);
+        break;
+      case "conversation.item.added":
+      case "conversation.item.created": {
+        const item = event.item ?? {};
+        if (item.type === "message" && item.id) this._entry(item.id, item.role);
+        if (item.type === "function_call_output") this._emit("tool", { phase: "answered", call_id: item.call_id, output: item.output });
+        break;
+      }
+      case "conversation.item.input_audio_transcription.completed": {
+        const entry = this._entry(event.item_id, "user");
+        entry.text = entry.shown = event.transcript ?? "";
+        entry.final = true;
+        this._transcriptChanged();
+        break;
+      }
+      case "response.created":
+        this._responses.set(event.response?.id, { audio: false, tools: false });
+        if (this._turn && this._turn.responseAt === null) this._turn.responseAt = now;
+        this._fire(T.RESPONSE_STARTED);
+        break;
+      case "response.function_call_arguments.done": {
+        const r = this._responses.get(event.response_id);
+        if (r) r.tools = true;
+        this._emit("tool", { phase: "called", call_id: event.call_id, name: event.name, arguments: event.arguments });
+        break;
+      }
+      case "output_audio_buffer.started": {
+        const r = this._responses.get(event.response_id);
+        if (r) r.audio = true;
+        if (this._turn) {
+          this._turns += 1;
+          this._emit("latency", {
+            turn: this._turns,
+            speechStoppedToResponseMs: this._turn.responseAt === null ? null : this._turn.responseAt - this._turn.speechStoppedAt,
+            speechStoppedToAudioMs: now - this._turn.speechStoppedAt,
+          });
+          this._turn = null;
+        }
+        this._startDrip();
+        this._fire(T.PLAYBACK_STARTED);
+        break;
+      }
+      case "output_audio_buffer.stopped":
+        this._flushDrip();
+        this._fire(T.PLAYBACK_DRAINED);
+        break;
+      case "output_audio_buffer.cleared":
+        this._bargeIn();
+        this._fire(T.PLAYBACK_DRAINED);
+        break;
+      case "response.done": {
+        const id = event.response?.id;
+        const r = this._responses.get(id) ?? { audio: false, tools: false };
+        const output = event.response?.output ?? [];
+        const tools = r.tools || output.some((item) => item.type === "function_call");
+        this._responses.delete(id);
+        // Speaking ends at output_audio_buffer.stopped. A response with neither audio nor tool calls pending
+        // (text only, cancelled before audio, failed) returns to listening here.
+        if (!r.audio && !tools) this._fire(T.RESPONSE_FINISHED_SILENT);
+        break;
+      }
+      case "error":
+        this._emit("servererror", event.error ?? {});
+        break;
+      default:
+        if (TRANSCRIPT_DELTA.has(event.type)) this._onAssistantDelta(event.item_id, event.delta ?? "");
+        else if (TRANSCRIPT_DONE.has(event.type)) this._onAssistantDone(event.item_id, event.transcript ?? "");
+    }
+  }
+
+  _onAssistantDelta(itemId, delta) {
+    const entry = this._entry(itemId, "assistant");
+    entry.text += delta;
+    // Buffered, not shown: the reveal follows playback (_startDrip), so text never runs ahead of the voice.
+    if (this._drip && this._drip.itemId === itemId) this._drip.words.push(...splitWords(delta));
+    else if (!this._drip && this._state === S.SPEAKING && entry.final === false) this._startDrip(itemId);
+  }
+
+  _onAssistantDone(itemId, transcript) {
+    const entry = this._entry(itemId, "assistant");
+    if (transcript && !entry.interrupted) entry.text = transcript;
+    entry.final = true;
+    if (!this._drip && this._state !== S.SPEAKING && !entry.interrupted) {
+      entry.shown = entry.text;  // no audio for this item (text-only) or playback already drained
+      this._transcriptChanged();
+    }
+  }
+
+  _currentAssistantItem() {
+    for (let i = this._order.length - 1; i >= 0; i--) {
+      const entry = this._entries.get(this._order[i]);
+      if (entry.role === "assistant" && !entry.interrupted && entry.shown.length < entry.text.length + 1) return entry;
+    }
+    return null;
+  }
+
+  _startDrip(itemId) {
+    if (this._drip) return;
+    const entry = itemId ? this._entries.get(itemId) : this._currentAssistantItem();
+    if (!entry) return;
+    const words = splitWords(entry.text.slice(entry.shown.length));
+    const timer = setInterval(() => {
+      const word = this._drip?.words.shift();
+      if (word === undefined) return;
+      entry.shown += word;
+      this._transcriptChanged();
+    }, 1000 / this.wordsPerSecond);
+    this._drip = { itemId: entry.id, words, timer };
+  }
+
+  _flushDrip() {
+    if (!this._drip) return;
+    clearInterval(this._drip.timer);
+    const entry = this._entries.get(this._drip.itemId);
+    this._drip = null;
+    if (entry && !entry.interrupted) {
+      entry.shown = entry.text;
+      this._transcriptChanged();
+    }
+  }
+
+  _bargeIn() {
+    // The user talked over the assistant: what was not heard is cut (the server truncates the item too).
+    if (!this._drip) return;
+    clearInterval(this._drip.timer);
+    const entry = this._entries.get(this._drip.itemId);
+    this._drip = null;
+    if (entry) {
+      entry.interrupted = true;
+      entry.text = entry.shown;
+      this._transcriptChanged();
+    }
+    this._emit("bargein", { item_id: entry?.id ?? null });
+  }
+}
+
+function splitWords(text) {
+  return text.match(/\S+\s*|\s+/g) ?? [];
+}
