@@ -5,7 +5,8 @@ import re
 import numpy as np
 import pytest
 
-from aoai_realtime.engine.speech import PiperTts, TextToSpeech, WhisperStt
+from aoai_realtime.engine.speech import PiperTts, TextToSpeech, WhisperStt, load_speech
+from aoai_realtime.testing.audio import speak_piper
 
 
 def words(text: str) -> list[str]:
@@ -33,3 +34,9 @@ def test_piper_speaks_sentence_by_sentence_and_whisper_understands_it(piper: Pip
 
 def test_piper_says_nothing_for_blank_text(piper: PiperTts) -> None:
     assert list(piper.synthesize("   ")) == []
+
+
+def test_speak_piper_uses_the_shared_voice(piper: PiperTts, whisper: WhisperStt) -> None:
+    pcm = speak_piper("Open the window.")
+    assert load_speech("full", preload=False).tts is piper  # the one speak_piper uses: no second load
+    assert words(whisper.transcribe(pcm).text) == ["open", "the", "window"]

@@ -10,6 +10,10 @@
 - TTS: a two-sentence reply; time to the first chunk (what a caller waits before audio starts), total time
   and x real time, plus the load time.
 - Resample: 48 kHz stereo -> 24 kHz mono (WebRTC input) and 24 -> 16 kHz, per 20 ms frame.
+- Offline (only when asked: ``--only offline``; needs root, ``unshare`` and ``strace``): one full-speech turn
+  (piper -> silero -> whisper) in a child process with no network, kept alive 20 s (onnxruntime's telemetry
+  fired 3-15 s after start in offline-models.md §6.1), counting its AF_INET/AF_INET6 connect/sendto calls.
+  With ``ORT_DISABLE_TELEMETRY=0`` it counted 8 DNS attempts here; with the loaders' default, 0.
 
 Figures are medians over ``--repeat`` runs after one warm-up. The machine is shared and noisy: compare rows
 of one run, not runs of different days. Needs flite (apt-get install flite). The loaders set
@@ -21,7 +25,11 @@ from __future__ import annotations
 import argparse
 import functools
 import os
+import shutil
 import statistics
+import subprocess
+import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 
@@ -156,10 +164,45 @@ def bench_resample(repeat: int, speech: bytes) -> None:
         print(f"{name:<28}{t / len(pieces) * 1e6:>12.1f}{2.0 / t:>14,.0f}")
 
 
+_OFFLINE_TURN = """
+import time
+from aoai_realtime.engine.speech import load_speech
+from aoai_realtime.testing.audio import silence
+speech = load_speech("full")
+pcm = b"".join(speech.tts.synthesize("Please set an alarm for six thirty tomorrow morning."))
+speech.new_vad().process(silence(500) + pcm + silence(800))
+print(speech.stt.transcribe(pcm).text, flush=True)
+time.sleep(20)
+"""
+
+
+def bench_offline() -> None:
+    print("\nOffline: one full-speech turn with no network, then 20 s idle")
+    missing = [tool for tool in ("unshare", "strace") if shutil.which(tool) is None]
+    if missing:
+        print(f"  cannot check: {' and '.join(missing)} not installed (apt-get install util-linux strace)")
+        return
+    env = {k: v for k, v in os.environ.items() if k not in ("ORT_DISABLE_TELEMETRY", "HF_HUB_OFFLINE")}
+    with tempfile.TemporaryDirectory() as tmp:
+        trace = os.path.join(tmp, "trace.txt")
+        cmd = ["unshare", "-n", "strace", "-f", "-qq", "-e", "trace=connect,sendto", "-o", trace]
+        result = subprocess.run(
+            [*cmd, sys.executable, "-c", _OFFLINE_TURN], capture_output=True, text=True, env=env, check=False
+        )
+        if result.returncode:
+            print(f"  the check failed (exit {result.returncode}): {result.stderr.strip()[-300:]}")
+            return
+        with open(trace, encoding="utf-8") as f:
+            attempts = [line for line in f if "AF_INET" in line]
+    print(f"  transcript {result.stdout.strip()!r}; inet connect/sendto attempts: {len(attempts)}")
+    for line in attempts[:3]:
+        print(f"    {line.strip()}")
+
+
 def run(*, repeat: int = 5, only: str = "vad,stt,tts,resample") -> None:
-    """Run the chosen benchmarks (comma-separated: vad, stt, tts, resample) and print their figures."""
+    """Run the chosen benchmarks (comma-separated: vad, stt, tts, resample, offline) and print their figures."""
     parts = set(only.split(","))
-    unknown = parts - {"vad", "stt", "tts", "resample"}
+    unknown = parts - {"vad", "stt", "tts", "resample", "offline"}
     if unknown:
         raise ValueError(f"unknown benchmark part(s): {', '.join(sorted(unknown))}")
     load1, load5, _ = os.getloadavg()
@@ -173,6 +216,8 @@ def run(*, repeat: int = 5, only: str = "vad,stt,tts,resample") -> None:
         bench_tts(repeat)
     if "resample" in parts:
         bench_resample(repeat, speech)
+    if "offline" in parts:
+        bench_offline()
 
 
 def main(argv: list[str] | None = None) -> None:

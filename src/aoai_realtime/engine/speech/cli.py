@@ -12,7 +12,9 @@ def register(app: typer.Typer) -> None:
     @bench_app.command("speech")
     def bench_speech(
         repeat: int = typer.Option(5, help="Runs per figure (medians are printed)."),
-        only: str = typer.Option("vad,stt,tts,resample", help="Comma-separated parts to run."),
+        only: str = typer.Option(
+            "vad,stt,tts,resample", help="Comma-separated parts: vad, stt, tts, resample; offline (root, strace)."
+        ),
     ) -> None:
         """VAD x real time, STT latency/RTF, TTS time to first chunk, resampling cost, per implementation."""
         from .bench import run
