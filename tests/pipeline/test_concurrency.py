@@ -94,7 +94,7 @@ async def _raw_connections(store: StepStore, n: int) -> tuple[list[Execute], Cal
 
     from aoai_realtime.pipeline._sql import to_pyformat
 
-    info = store._pool.conninfo
+    info = store.conninfo
     pconns = [await psycopg.AsyncConnection.connect(info, autocommit=True) for _ in range(n)]
 
     def pg_exec(conn: psycopg.AsyncConnection[Any]) -> Execute:

@@ -122,6 +122,7 @@ class StepTableMachine(RuleBasedStateMachine):
         row = self.rows[expected[0]]
         self._apply(expected[0], StepEvent.CLAIM if row.state is StepState.PENDING else StepEvent.RECLAIM)
         row.token, row.lease, row.attempts = got.token, now + 10.0, row.attempts + 1
+        row.next_at = row.lease  # in flight: next looked at when the lease expires
         assert (got.attempt, got.lease_expires_at) == (row.attempts, row.lease)
         self.held.append(got)
 
@@ -174,7 +175,7 @@ class StepTableMachine(RuleBasedStateMachine):
         ok = self.loop.run(self.store.extend_lease(claim, now=self.clock.now(), lease_seconds=10.0))
         assert ok == (row is not None)
         if row is not None:
-            row.lease = self.clock.now() + 10.0
+            row.lease = row.next_at = self.clock.now() + 10.0
 
     # -- invariants -----------------------------------------------------------------------------------------
 

@@ -33,7 +33,10 @@ CREATE TABLE IF NOT EXISTS pipeline_steps (
     updated_at DOUBLE PRECISION NOT NULL,
     PRIMARY KEY (call_id, step)
 );
-CREATE INDEX IF NOT EXISTS pipeline_steps_claimable ON pipeline_steps (state, next_attempt_at);
+-- The claim walks this in order and stops at the first claimable row, instead of sorting every candidate.
+CREATE INDEX IF NOT EXISTS pipeline_steps_open ON pipeline_steps (next_attempt_at, call_id, step)
+    WHERE state IN ('pending', 'generating');
+CREATE INDEX IF NOT EXISTS pipeline_steps_leased ON pipeline_steps (lease_expires_at) WHERE state = 'generating';
 CREATE TABLE IF NOT EXISTS pipeline_step_deps (
     step TEXT NOT NULL,
     depends_on TEXT NOT NULL,
@@ -100,16 +103,20 @@ WHERE state = 'pending' AND EXISTS (
   AND (CAST(:call_id AS TEXT) IS NULL OR call_id = :call_id)
 """
 
-# THE claim: one atomic UPDATE ... RETURNING. Claimable = pending and due, or generating with an expired
-# lease; attempts left; every dependency generated. PostgreSQL adds FOR UPDATE SKIP LOCKED so concurrent
-# claimers take different rows instead of queueing on one; SQLite runs it under BEGIN IMMEDIATE.
+# THE claim: one atomic UPDATE ... RETURNING. A claimed row's next_attempt_at moves to its lease expiry (and
+# with every renewal), so rows in flight sort after every due row and the ordered index scan stops at the
+# first claimable row instead of walking past all the in-flight ones. Claimable = pending and due, or
+# generating with an expired lease; attempts left; every dependency generated. PostgreSQL adds FOR UPDATE
+# SKIP LOCKED so concurrent claimers take different rows instead of queueing on one; SQLite runs it under
+# BEGIN IMMEDIATE.
 CLAIM: Final = """
 UPDATE pipeline_steps
 SET state = 'generating', claim_token = :token, lease_expires_at = :now + lease_seconds,
-    attempts = attempts + 1, updated_at = :now
+    next_attempt_at = :now + lease_seconds, attempts = attempts + 1, updated_at = :now
 WHERE (call_id, step) = (
     SELECT s.call_id, s.step FROM pipeline_steps s
-    WHERE (s.state = 'pending' OR (s.state = 'generating' AND s.lease_expires_at <= :now))
+    WHERE s.state IN ('pending', 'generating')
+      AND (s.state = 'pending' OR s.lease_expires_at <= :now)
       AND s.next_attempt_at <= :now
       AND s.attempts < s.max_attempts
       AND (CAST(:call_id AS TEXT) IS NULL OR s.call_id = :call_id)
@@ -126,7 +133,8 @@ RETURNING call_id, step, claim_token, attempts, max_attempts, lease_expires_at
 """
 
 EXTEND: Final = """
-UPDATE pipeline_steps SET lease_expires_at = :now + :lease_seconds, updated_at = :now
+UPDATE pipeline_steps
+SET lease_expires_at = :now + :lease_seconds, next_attempt_at = :now + :lease_seconds, updated_at = :now
 WHERE call_id = :call_id AND step = :step AND claim_token = :token AND state = 'generating'
 RETURNING attempts
 """
@@ -172,13 +180,14 @@ ORDER BY call_id, step
 EFFECT_COUNTS: Final = "SELECT step, COUNT(*), COUNT(DISTINCT call_id) FROM pipeline_effects GROUP BY step"
 STATE_COUNTS: Final = "SELECT state, COUNT(*) FROM pipeline_steps GROUP BY state"
 
+# While a step is generating, its next_attempt_at is its lease expiry (see CLAIM), so one range covers both.
 DUE_CALLS: Final = """
-SELECT call_id, MIN(CASE WHEN state = 'pending' THEN next_attempt_at ELSE lease_expires_at END) AS due
-FROM pipeline_steps
-WHERE state = 'pending' OR state = 'generating'
+SELECT call_id, MIN(next_attempt_at) AS due
+FROM (SELECT call_id, next_attempt_at FROM pipeline_steps
+      WHERE state IN ('pending', 'generating') AND next_attempt_at <= :until
+      ORDER BY next_attempt_at LIMIT :limit * 16) AS open_steps
 GROUP BY call_id
-HAVING MIN(CASE WHEN state = 'pending' THEN next_attempt_at ELSE lease_expires_at END) <= :until
-ORDER BY due
+ORDER BY due, call_id
 LIMIT :limit
 """
 

@@ -49,6 +49,7 @@ class PostgresStepStore:
     Use ``async with`` or call :meth:`open` before use and :meth:`close` after."""
 
     def __init__(self, conninfo: str, *, min_connections: int = 1, max_connections: int = 8) -> None:
+        self._conninfo = conninfo
         self._pool: AsyncConnectionPool[Conn] = AsyncConnectionPool(
             conninfo,
             min_size=min_connections,
@@ -56,6 +57,11 @@ class PostgresStepStore:
             kwargs={"autocommit": True},
             open=False,
         )
+
+    @property
+    def conninfo(self) -> str:
+        """The connection string this store was given (it may hold a password: never log it)."""
+        return self._conninfo
 
     async def open(self) -> None:
         try:
