@@ -31,6 +31,7 @@ def _register_all() -> None:
     # One line per area: each module's register() adds its commands. Imports stay light (no heavy deps).
     __import__("aoai_realtime.engine.speech.cli", fromlist=["register"]).register(app)
     __import__("aoai_realtime.server.cli", fromlist=["register"]).register(app)
+    __import__("aoai_realtime.pipeline.cli", fromlist=["register"]).register(app)
     pass
 
 
