@@ -115,5 +115,9 @@ def test_tone_tts_rejects_bad_settings() -> None:
         ToneTts(char_ms=10)
     with pytest.raises(ValueError, match="word_gap_ms"):
         ToneTts(word_gap_ms=0.01)
+    with pytest.raises(ValueError, match="at least 40"):
+        ToneTts(word_gap_ms=20)
+    with pytest.raises(ValueError, match="twice"):
+        ToneTts(word_gap_ms=100, sentence_gap_ms=150)
     with pytest.raises(ValueError, match="amplitude"):
         ToneTts(amplitude=1.5)

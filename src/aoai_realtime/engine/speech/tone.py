@@ -70,7 +70,8 @@ def _sentences(text: str) -> list[list[str]]:
 class ToneTts:
     """Deterministic, instant text-to-tones (see the module docstring). pcm16, 24 kHz, mono.
 
-    Thread-safe (no state). ``amplitude`` is the peak level (0.3 is about -13 dBFS RMS).
+    Thread-safe (no state). ``amplitude`` is the peak level (0.3 is about -13 dBFS RMS). A :class:`ToneStt`
+    reading the audio must be given the same ``char_ms`` and ``sentence_gap_ms``.
     """
 
     sample_rate = _RATE
@@ -88,6 +89,12 @@ class ToneTts:
                 raise ValueError(f"{name} must be a positive whole number of 24 kHz samples, got {value}")
         if char_ms < 15.0:
             raise ValueError(f"char_ms must be at least 15 ms for the tones to be told apart, got {char_ms}")
+        if word_gap_ms < 40.0 or sentence_gap_ms < 2 * word_gap_ms:
+            # ToneStt needs these gaps to tell words and sentences apart.
+            raise ValueError(
+                f"word_gap_ms must be at least 40 and sentence_gap_ms at least twice that, "
+                f"got {word_gap_ms} and {sentence_gap_ms}"
+            )
         if not 0.0 < amplitude <= 1.0:
             raise ValueError(f"amplitude must be in (0, 1], got {amplitude}")
         self.char_ms = char_ms
