@@ -118,7 +118,7 @@ def test_malformed_input_raises_protocol_error_naming_the_type(raw: bytes, named
 
 
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8),
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3),
     max_leaves=10,
 )
@@ -141,7 +141,8 @@ def test_fuzzed_messages_decode_or_raise_protocol_error_only(event_type: str, fi
     except ProtocolError as exc:
         outcome = exc
     if isinstance(outcome, ProtocolError):
-        assert outcome.event_type == event_type
+        # json.dumps writes NaN/Infinity, which is not JSON: then no type can be trusted
+        assert outcome.event_type == (None if "NaN" in raw or "Infinity" in raw else event_type)
     else:
         assert isinstance(outcome, ev.ServerEvent | ev.UnknownEvent)
 

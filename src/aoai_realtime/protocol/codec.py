@@ -92,6 +92,9 @@ def _decode(
         raw = _dict_decoder.decode(data)
     except msgspec.ValidationError as exc:
         raise ProtocolError("message is not a JSON object; every Realtime event is an object with a 'type'") from exc
+    except msgspec.DecodeError as exc:
+        # The typed pass can reject a message on its tag before reaching a malformed part of it.
+        raise ProtocolError(f"message is not valid JSON ({exc}); expected one JSON object per message") from exc
     event_type = raw.get("type")
     if not isinstance(event_type, str):
         raise ProtocolError("event has no string 'type' field; every Realtime event names its type")
