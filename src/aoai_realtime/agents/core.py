@@ -112,6 +112,7 @@ class CoreConfig:
     media track and reports ``output_audio_buffer.*``). ``tool_policy``: running tools at barge-in.
     ``cancel_response_on_barge_in``: also send ``response.cancel`` (only needed when the session's
     ``turn_detection.interrupt_response`` is off; with it on the service cancels by itself).
+    ``audio_onsets``: refine transcript word timing with speech onsets found in the audio (WebSocket mode).
     """
 
     mode: Mode = "websocket"
@@ -119,6 +120,7 @@ class CoreConfig:
     cancel_response_on_barge_in: bool = False
     prices: PriceTable = field(default_factory=PriceTable)
     sample_rate: int = SAMPLE_RATE
+    audio_onsets: bool = True
 
 
 @dataclass(slots=True)
@@ -416,7 +418,7 @@ class VoiceCore:
         self._item_response[item] = event.response_id
         if resp is not None and item not in resp.audio_items:
             resp.audio_items.append(item)
-        self.transcript.audio_received(item, ms)
+        self.transcript.audio_received(item, ms, pcm if self.config.audio_onsets else None)
         if self.config.mode == "websocket":
             self._audio_open.add(item)
             self.playback.enqueue(item, samples, content_index=event.content_index)

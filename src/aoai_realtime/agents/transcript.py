@@ -15,8 +15,10 @@ Rules (reference 4.2, 4.4 and section 6 items 1, 3, 8):
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
+
+import numpy as np
 
 __all__ = ["Transcript", "TranscriptEntry", "word_starts_ms"]
 
@@ -61,24 +63,131 @@ class _Entry:
     user_text: str = ""
     user_final: bool = False
     placed: bool = False  # announced by the conversation (else parked at the end until it is)
+    # (text_start, audio_start_ms): the service sends a piece of text, then the audio speaking it
+    anchors: list[tuple[int, float]] = field(default_factory=list)
+    anchored_chars: int = 0
+    onsets: OnsetDetector | None = None
+    cache_key: tuple[object, ...] = ()
+    cache: list[float] = field(default_factory=list)
+
+
+def _cumulative_weights(text: str, sentence_pause: float) -> list[float]:
+    # cw[i] = weight of text[:i]: one per character, plus a pause on the first space after a sentence end.
+    cw = [0.0] * (len(text) + 1)
+    for i, ch in enumerate(text):
+        weight = 1.0
+        if ch.isspace() and i > 0 and not text[i - 1].isspace() and _SENTENCE_END.search(text[: i + 1]):
+            weight += sentence_pause
+        cw[i + 1] = cw[i] + weight
+    return cw
+
+
+def _segment_starts(
+    text: str, segments: list[tuple[int, float, float]], *, sentence_pause: float = SENTENCE_PAUSE_CHARS
+) -> list[float]:
+    """Word starts when ``segments`` = ``[(text_start, audio_start_ms, audio_end_ms), ...]`` says which audio
+    speaks which text: inside a segment each character gets an equal share (sentence ends more)."""
+    tokens = [m.start() for m in _WORD.finditer(text)]
+    if not tokens:
+        return []
+    cw = _cumulative_weights(text, sentence_pause)
+    starts: list[float] = []
+    index = 0
+    for c in tokens:
+        while index + 1 < len(segments) and segments[index + 1][0] <= c:
+            index += 1
+        t0, a0, a1 = segments[index]
+        t_next = segments[index + 1][0] if index + 1 < len(segments) else len(text)
+        # A segment's own text, without the whitespace around it: its first word starts with its audio.
+        piece = text[t0:t_next]
+        t0 += len(piece) - len(piece.lstrip())
+        t1 = t0 + len(piece.strip())
+        span = cw[max(t1, t0)] - cw[t0]
+        share = (cw[c] - cw[t0]) / span if span > 0 else 0.0
+        starts.append(a0 + min(1.0, share) * (a1 - a0))
+    return starts
 
 
 def word_starts_ms(text: str, total_ms: float, *, sentence_pause: float = SENTENCE_PAUSE_CHARS) -> list[float]:
-    """Start time of each word of ``text`` if the whole text takes ``total_ms``: the fallback word timing when
-    no finer timing is available. Every character gets an equal share, and a sentence end (``.?!`` followed by
-    more text) ``sentence_pause`` characters more, since speech pauses there."""
-    tokens = [m.group() for m in _WORD.finditer(text)]
-    if not tokens:
-        return []
-    weights = [len(t) + (sentence_pause if _SENTENCE_END.search(t) else 0.0) for t in tokens]
-    weights[-1] = float(len(tokens[-1].rstrip()))
-    total = sum(weights)
-    starts: list[float] = []
-    acc = 0.0
-    for weight in weights:
-        starts.append(acc * total_ms / total if total else 0.0)
-        acc += weight
-    return starts
+    """Start time of each word of ``text`` if the whole text takes ``total_ms``: every character gets an equal
+    share, and a sentence end (``.?!`` followed by more text) ``sentence_pause`` characters more, since speech
+    pauses there. The fallback word timing when nothing finer is known."""
+    return _segment_starts(text, [(0, 0.0, total_ms)], sentence_pause=sentence_pause)
+
+
+class OnsetDetector:
+    """Finds speech onsets in pcm16 24 kHz as it streams: sound after at least ``pause_ms`` of quiet.
+
+    Words after a pause start there, exactly; the estimated word starts are snapped to them
+    (:func:`snap_to_onsets`). ``threshold`` is the peak level (of 32768) below which a 5 ms window is quiet.
+    """
+
+    WINDOW = 120  # samples: 5 ms
+
+    def __init__(self, *, start_ms: float = 0.0, pause_ms: float = 40.0, threshold: int = 400) -> None:
+        self.onsets: list[float] = []
+        self._pos = int(start_ms * 24)  # samples since the start of the item
+        self._quiet = pause_ms * 24  # pretend the item starts after a pause
+        self._pause = pause_ms * 24
+        self._threshold = threshold
+        self._rest = b""
+
+    def feed(self, pcm: bytes) -> None:
+        data = self._rest + pcm
+        usable = len(data) - len(data) % (2 * self.WINDOW)
+        self._rest = data[usable:]
+        if not usable:
+            return
+        windows = np.abs(np.frombuffer(data[:usable], dtype="<i2").astype(np.int32)).reshape(-1, self.WINDOW)
+        loud = windows.max(axis=1) >= self._threshold
+        for is_loud in loud.tolist():
+            if is_loud:
+                if self._quiet >= self._pause:
+                    self.onsets.append(self._pos / 24.0)
+                self._quiet = 0
+            else:
+                self._quiet += self.WINDOW
+            self._pos += self.WINDOW
+
+
+def snap_to_onsets(estimates: list[float], onsets: list[float], *, reach_ms: float = 250.0) -> list[float]:
+    """Move estimated word starts onto detected onsets: the monotonic matching of words to onsets with the
+    least total distance (a word may match no onset and keep its estimate; an onset may match no word).
+    Only pairs closer than ``reach_ms`` match."""
+    if not onsets or not estimates:
+        return list(estimates)
+    n, m = len(estimates), len(onsets)
+    skip_word, skip_onset = reach_ms * 0.5, 20.0
+    inf = float("inf")
+    # cost[i][j]: best cost aligning the first i words with the first j onsets
+    cost = [[inf] * (m + 1) for _ in range(n + 1)]
+    move = [[0] * (m + 1) for _ in range(n + 1)]
+    cost[0][0] = 0.0
+    for i in range(n + 1):
+        for j in range(m + 1):
+            here = cost[i][j]
+            if here == inf:
+                continue
+            if i < n and here + skip_word < cost[i + 1][j]:
+                cost[i + 1][j], move[i + 1][j] = here + skip_word, 1
+            if j < m and here + skip_onset < cost[i][j + 1]:
+                cost[i][j + 1], move[i][j + 1] = here + skip_onset, 2
+            if i < n and j < m:
+                gap = abs(estimates[i] - onsets[j])
+                if gap < reach_ms and here + gap < cost[i + 1][j + 1]:
+                    cost[i + 1][j + 1], move[i + 1][j + 1] = here + gap, 3
+    result = list(estimates)
+    i, j = n, m
+    while i or j:
+        step = move[i][j]
+        if step == 3:
+            result[i - 1] = onsets[j - 1]
+            i, j = i - 1, j - 1
+        elif step == 1:
+            i -= 1
+        else:
+            j -= 1
+    return result
 
 
 class Transcript:
@@ -184,21 +293,49 @@ class Transcript:
             return True
         return not entry.audio or entry.flushed
 
-    def audio_received(self, item_id: str, ms: float) -> None:
+    def audio_received(self, item_id: str, ms: float, pcm: bytes | None = None) -> None:
+        """``ms`` more audio of the item arrived. Given the ``pcm`` itself, word onsets heard in it (speech
+        after a pause) refine the word timing."""
         entry = self._get(item_id, "assistant")
+        if pcm is not None:
+            if entry.onsets is None:
+                entry.onsets = OnsetDetector(start_ms=entry.audio_ms)
+            entry.onsets.feed(pcm)
         entry.audio = True
+        if len(entry.full) > entry.anchored_chars:
+            # Text arrived since the last audio: this audio speaks it (the service sends a sentence's text,
+            # then its audio). Anchoring each piece keeps sentence pauses from skewing the word timing.
+            entry.anchors.append((entry.anchored_chars, entry.audio_ms))
+            entry.anchored_chars = len(entry.full)
         entry.audio_ms += ms
 
     def audio_done(self, item_id: str) -> None:
         self._get(item_id, "assistant").audio_done = True
 
     def _starts(self, entry: _Entry) -> list[float]:
-        if entry.audio_done and entry.text_done:
-            return word_starts_ms(entry.full, entry.audio_ms)
-        # Length not final yet: the larger of the audio received and the text at the prior rate.
-        chars = len(entry.full.rstrip())
-        total = max(entry.audio_ms, chars * self._ms_per_char)
-        return word_starts_ms(entry.full, total)
+        onsets = entry.onsets.onsets if entry.onsets is not None else []
+        key = (len(entry.full), entry.audio_ms, entry.audio_done, entry.text_done, len(onsets))
+        if key != entry.cache_key:
+            entry.cache_key = key
+            entry.cache = snap_to_onsets(self._estimate(entry), onsets)
+        return entry.cache
+
+    def _estimate(self, entry: _Entry) -> list[float]:
+        anchors = entry.anchors or [(0, 0.0)]
+        if anchors[0][0] != 0:
+            anchors = [(0, 0.0), *anchors]
+        final = entry.audio_done and entry.text_done
+        segments: list[tuple[int, float, float]] = []
+        for i, (t0, a0) in enumerate(anchors):
+            if i + 1 < len(anchors):
+                segments.append((t0, a0, anchors[i + 1][1]))
+                continue
+            end = entry.audio_ms
+            if not final:
+                # The last piece may still be arriving: assume at least the prior speaking rate.
+                end = max(end, a0 + len(entry.full[t0:].rstrip()) * self._ms_per_char)
+            segments.append((t0, a0, end))
+        return _segment_starts(entry.full, segments)
 
     def played(self, item_id: str, played_ms: float) -> bool:
         """Playback of ``item_id`` reached ``played_ms``: reveal every word that has started."""

@@ -73,6 +73,7 @@ class AssistantConfig:
     ``tool_timeout``: seconds for tools without their own. ``tool_policy``: running tools at barge-in.
     ``rollover``: a :class:`RolloverPolicy` (needs ``connect=``), or ``None`` for none.
     ``outbox_size``: client events waiting to be sent before :class:`~aoai_realtime.errors.Busy`.
+    ``audio_onsets``: time transcript words also by speech onsets found in the received audio.
     """
 
     mode: Mode | None = None
@@ -83,6 +84,7 @@ class AssistantConfig:
     rollover: RolloverPolicy | None = None
     outbox_size: int = 4096
     webrtc_tick_s: float = 0.02
+    audio_onsets: bool = True
 
 
 class VoiceAssistant:
@@ -138,6 +140,7 @@ class VoiceAssistant:
             tool_policy=self.config.tool_policy,
             cancel_response_on_barge_in=self.config.cancel_response_on_barge_in,
             prices=self.config.prices,
+            audio_onsets=self.config.audio_onsets,
         )
         return VoiceCore(cfg, clock=self._clock, item_audio_ms=self._item_audio_ms)
 

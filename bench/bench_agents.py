@@ -1,0 +1,14 @@
+"""Transcript sync error (ours vs a fixed 285 ms drip) and end of speech -> first audio heard, against the engine.
+
+    .venv/bin/python bench/bench_agents.py [--sessions 12] [--turns 12] [--realtime]
+
+Same as ``aoai-realtime bench agents``; the code and the meaning of each figure are in
+``aoai_realtime.agents.bench``.
+"""
+
+from __future__ import annotations
+
+from aoai_realtime.agents.bench import main
+
+if __name__ == "__main__":
+    main()
