@@ -7,10 +7,12 @@ with its ``generated`` mark in one transaction that only matches the row while i
 Every queue delivers at least once; duplicates and zombies then change nothing. See ``docs/pipeline.md``.
 """
 
+from .memory_indexer import MemoryIndexer
 from .model import (
     TRANSITIONS,
     CallRecord,
     Claim,
+    ClaimLost,
     Clock,
     Effect,
     FakeClock,
@@ -43,6 +45,7 @@ __all__ = [
     "TRANSITIONS",
     "CallRecord",
     "Claim",
+    "ClaimLost",
     "Clock",
     "Effect",
     "EffectCount",
@@ -50,6 +53,7 @@ __all__ = [
     "IllegalTransition",
     "InProcessRunner",
     "Indexer",
+    "MemoryIndexer",
     "PermanentStepError",
     "Pipeline",
     "PipelineError",

@@ -7,6 +7,7 @@ retry policy, clocks, and the pipeline error tree.
      └── PipelineError              the pipeline refused or failed to do something
           ├── IllegalTransition     a step event that the state machine does not allow (names state and event)
           ├── PermanentStepError    raised BY a step: fail now, a retry cannot help
+          ├── ClaimLost             raised BY a step: its claim is no longer current (a zombie); nothing written
           └── StepStoreError        the steps database failed or is in an unexpected state
 
 A step's life (the table below is the contract both stores implement in SQL, and what the tests check)::
@@ -35,6 +36,7 @@ __all__ = [
     "TRANSITIONS",
     "CallRecord",
     "Claim",
+    "ClaimLost",
     "Clock",
     "Effect",
     "FakeClock",
@@ -70,6 +72,10 @@ class IllegalTransition(PipelineError):
 
 class PermanentStepError(PipelineError):
     """Raise this from a step when retrying cannot help (bad input): the step goes to ``failed`` at once."""
+
+
+class ClaimLost(PipelineError):
+    """Raised by a step that found (via ``StepContext.still_holds``) that its claim is no longer current."""
 
 
 class StepStoreError(PipelineError):
@@ -221,13 +227,22 @@ class StepRow:
     updated_at: float
 
 
+async def _always_held() -> bool:
+    return True
+
+
 @dataclasses.dataclass(frozen=True, slots=True)
 class StepContext:
-    """What a step's ``run`` receives: the call, its claim, and the effects of the steps it depends on."""
+    """What a step's ``run`` receives: the call, its claim, and the effects of the steps it depends on.
+
+    ``still_holds()`` renews the lease and says whether this claim is still current. A step that writes
+    outside the store (the index step) calls it right before that write and raises :class:`ClaimLost` if
+    not, so a zombie that wakes up late does not write at all."""
 
     call: CallRecord
     claim: Claim
     dependencies: Mapping[str, StoredEffect]
+    still_holds: Callable[[], Awaitable[bool]] = _always_held
 
 
 StepFn = Callable[[StepContext], Awaitable[Effect]]

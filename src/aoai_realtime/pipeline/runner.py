@@ -96,7 +96,11 @@ class Worker:
         try:
             call = await self.store.load_call(claim.call_id)
             deps = await self._dependencies(call, spec.depends_on)
-            ctx = StepContext(call=call, claim=claim, dependencies=deps)
+
+            async def still_holds() -> bool:
+                return await self.store.extend_lease(claim, now=self.clock.now(), lease_seconds=spec.lease_seconds)
+
+            ctx = StepContext(call=call, claim=claim, dependencies=deps, still_holds=still_holds)
             renewer = asyncio.create_task(self._renew(claim, spec.lease_seconds)) if self._renew_leases else None
             try:
                 effect = await spec.run(ctx)

@@ -13,9 +13,10 @@ The review thread does not wait for the summary on purpose: when the model fails
 get the transcript to review.
 
 The index step's memory write happens outside the step's transaction, so it must be idempotent by itself:
-chunks are keyed by ``(call_id, "index")`` and each run *replaces* that key's chunks. A retry, or a zombie
-that wakes late, rewrites the same chunks (the input is the stored transcript and stored summary, so the same
-text); nothing is ever duplicated.
+chunks are keyed by the call (``(call_id, "index")`` in the store's own table; the memory session
+``call_id`` with :class:`MemoryIndexer`) and each run *replaces* them. A retry after a crash rewrites the same
+chunks (the input is the stored transcript and the stored summary, so the same text); nothing is duplicated.
+Right before the write the step renews its lease and stops if its claim was lost, so a zombie does not write.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from typing import Final, Protocol
 import msgspec
 
 from ..llm.types import LLMProvider, Turn
-from .model import Effect, Pipeline, RetryPolicy, StepContext, StepSpec
+from .model import CallRecord, ClaimLost, Effect, Pipeline, RetryPolicy, StepContext, StepSpec
 from .store import StepStore
 
 __all__ = [
@@ -50,10 +51,11 @@ INDEX_KEY: Final = "index"
 
 
 class Indexer(Protocol):
-    """Writes a call into long-term memory. Must be an overwrite keyed by ``call_id``: called again for the
-    same call (a retry), it replaces what it wrote before instead of adding to it."""
+    """Writes a call into long-term memory. Must be an overwrite keyed by the call: called again for the
+    same call (a retry), it replaces what it wrote before instead of adding to it. ``call.metadata`` may
+    say whose memory it is (see :class:`MemoryIndexer`)."""
 
-    async def index_call(self, call_id: str, transcript: Sequence[Turn], summary: str) -> None: ...
+    async def index_call(self, call: CallRecord, summary: str) -> None: ...
 
 
 def chunk_call(transcript: Sequence[Turn], summary: str, *, max_chars: int = 1500) -> list[str]:
@@ -86,9 +88,9 @@ class StoreIndexer:
         self._store = store
         self._max_chars = max_chars
 
-    async def index_call(self, call_id: str, transcript: Sequence[Turn], summary: str) -> None:
-        chunks = chunk_call(transcript, summary, max_chars=self._max_chars)
-        await self._store.replace_index_chunks(call_id, INDEX_KEY, chunks)
+    async def index_call(self, call: CallRecord, summary: str) -> None:
+        chunks = chunk_call(call.transcript, summary, max_chars=self._max_chars)
+        await self._store.replace_index_chunks(call.call_id, INDEX_KEY, chunks)
 
 
 def default_pipeline(
@@ -105,7 +107,10 @@ def default_pipeline(
 
     async def index(ctx: StepContext) -> Effect:
         summary_text = ctx.dependencies[SUMMARY].body
-        await indexer.index_call(ctx.call.call_id, ctx.call.transcript, summary_text)
+        # The memory write is outside the step's transaction: a zombie must not make it at all.
+        if not await ctx.still_holds():
+            raise ClaimLost(f"index of call {ctx.call.call_id!r}: claim lost before the memory write")
+        await indexer.index_call(ctx.call, summary_text)
         record = {"key": INDEX_KEY, "turns": len(ctx.call.transcript), "summary_chars": len(summary_text)}
         return Effect("application/json", json.dumps(record))
 
