@@ -1,0 +1,126 @@
+"""The store interface both back ends implement (:class:`SQLiteStore`, :class:`PostgresStore`).
+
+A store keeps chunks (text + metadata), their vectors, a full-text index and the entity graph, and answers
+the primitive queries hybrid retrieval fuses. Every query takes a :class:`Scope` and returns only rows of that
+scope; with ``k`` given it returns ``min(k, rows in scope that match)`` rows, however selective the scope is.
+Results are ``(chunk_id, score)`` pairs, best first; higher scores are better.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol, runtime_checkable
+
+from .text import entity_pairs, extract_entities
+from .types import Chunk, ChunkKind, NewChunk, Scope, Vector
+
+__all__ = ["MemoryStore", "ScoredIds", "chunk_entities", "scope_key"]
+
+ScoredIds = list[tuple[int, float]]
+
+
+@runtime_checkable
+class MemoryStore(Protocol):
+    """What hybrid retrieval and the agent tools need from a back end."""
+
+    @property
+    def dim(self) -> int:
+        """The vector dimension the store was created with."""
+        ...
+
+    async def add_chunks(self, chunks: Sequence[NewChunk]) -> list[int]:
+        """Validate, then write all chunks in one transaction; return their ids in input order.
+
+        Raises :class:`InvalidChunkError` (nothing written) for empty/huge text or a wrong vector dimension.
+        """
+        ...
+
+    async def get_chunks(self, ids: Sequence[int]) -> list[Chunk]:
+        """The chunks with these ids, in the given order (missing ids are skipped)."""
+        ...
+
+    async def search_dense(self, scope: Scope, vector: Vector, k: int) -> ScoredIds:
+        """Nearest chunks by cosine similarity (score = cosine similarity)."""
+        ...
+
+    async def search_text(
+        self, scope: Scope, terms: Sequence[str], k: int, *, speaker_weight: float = 0.5, context_weight: float = 0.3
+    ) -> ScoredIds:
+        """Full-text ranking (BM25 on SQLite, ``ts_rank_cd`` on PostgreSQL) of chunks matching any term in their
+        text (weight 1), speaker name or search-only context; a weight of 0 leaves that field out."""
+        ...
+
+    async def search_entities(self, scope: Scope, names: Sequence[str], k: int, *, hops: int = 1) -> ScoredIds:
+        """Chunks that mention the named entities (and, with ``hops=2``, entities that co-occur with them),
+        scored by inverse document frequency."""
+        ...
+
+    async def recent(self, scope: Scope, k: int) -> ScoredIds:
+        """The newest chunks by ``ts`` (score = ts)."""
+        ...
+
+    async def neighbours(self, ids: Sequence[int], window: int) -> dict[int, list[Chunk]]:
+        """For each id, the chunks of the same scope and session with ``seq`` within ``window`` (itself excluded)."""
+        ...
+
+    async def count(self, scope: Scope) -> int:
+        """Number of chunks in the scope."""
+        ...
+
+    async def delete_session(self, scope: Scope, session_id: str) -> int:
+        """Delete a session's chunks (and their graph mentions); return how many were deleted."""
+        ...
+
+    async def close(self) -> None:
+        """Release connections. The store cannot be used afterwards."""
+        ...
+
+
+def scope_key(owner: str, tenant: str) -> str:
+    """The single string both back ends partition and filter on."""
+    return f"{tenant}\x1f{owner}"
+
+
+def scope_token(value: str) -> str:
+    """A word-like token standing for a scope or session inside a full-text index."""
+    return "z" + hashlib.sha1(value.encode()).hexdigest()[:20]
+
+
+def chunk_entities(text: str) -> tuple[list[str], list[tuple[str, str]]]:
+    """Entities (names and two-word phrases) to index for a chunk, and co-occurrence relations between its
+    capitalised names (phrases are left out of relations to keep the graph small)."""
+    names = extract_entities(text, extra_noun_phrases=False)
+    ents = extract_entities(text, extra_noun_phrases=True)
+    return ents, entity_pairs(names)
+
+
+def idf(df: int, n: int) -> float:
+    """BM25-style inverse document frequency (never negative)."""
+    return math.log(1.0 + (n - df + 0.5) / (df + 0.5))
+
+
+def row_to_chunk(row: Sequence[Any]) -> Chunk:
+    """Build a :class:`Chunk` from ``(id, owner, tenant, session_id, speaker, ts, seq, source, kind, ref, text,
+    meta)``; ``meta`` may be a JSON string or a mapping."""
+    meta = row[11]
+    meta_map: Mapping[str, Any] = json.loads(meta) if isinstance(meta, str) else dict(meta or {})
+    return Chunk(
+        id=int(row[0]),
+        owner=row[1],
+        tenant=row[2],
+        session_id=row[3],
+        speaker=row[4],
+        ts=float(row[5]),
+        seq=int(row[6]),
+        source=row[7],
+        kind=ChunkKind(row[8]),
+        ref=row[9],
+        text=row[10],
+        meta=meta_map,
+    )
+
+
+CHUNK_COLUMNS = "id, owner, tenant, session_id, speaker, ts, seq, source, kind, ref, text, meta"

@@ -1,0 +1,168 @@
+"""Values shared by every memory back end: chunks, scopes, hits, and the memory error tree.
+
+::
+
+    RealtimeError
+     └── MemoryError_                    anything the memory layer refuses or fails to do
+          ├── InvalidChunkError          bad input (empty/huge text, wrong vector dimension); nothing written
+          ├── EmbeddingError             an embedding provider failed (model files, HTTP, dimension)
+          └── StoreError                 the database failed or is in an unexpected state (migrations)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from ..errors import RealtimeError
+
+Vector = Sequence[float] | npt.NDArray[np.float32]
+
+__all__ = [
+    "MAX_TEXT_CHARS",
+    "Chunk",
+    "ChunkKind",
+    "EmbeddingError",
+    "Hit",
+    "InvalidChunkError",
+    "MemoryError_",
+    "NewChunk",
+    "Scope",
+    "StoreError",
+    "Vector",
+    "validate_new_chunks",
+]
+
+# A chunk is a turn, an insight or a summary: a few hundred words at most. Anything longer is a caller bug
+# (a whole transcript passed as one chunk) and would make BM25 and dense scores meaningless.
+MAX_TEXT_CHARS = 20_000
+
+
+class MemoryError_(RealtimeError):
+    """Root of the memory layer's errors."""
+
+
+class InvalidChunkError(MemoryError_, ValueError):
+    """A chunk or query was rejected before anything was written. ``index`` is its position in the batch."""
+
+    def __init__(self, message: str, *, index: int | None = None) -> None:
+        super().__init__(message)
+        self.index = index
+
+
+class EmbeddingError(MemoryError_):
+    """An embedding provider could not embed the texts (missing model files, HTTP error, bad response)."""
+
+
+class StoreError(MemoryError_):
+    """The database failed, or its schema is newer than this code understands."""
+
+
+class ChunkKind(enum.StrEnum):
+    """What a chunk is. ``turn``: one utterance of a call; ``insight``: a fact saved on purpose;
+    ``summary``: a post-call summary."""
+
+    TURN = "turn"
+    INSIGHT = "insight"
+    SUMMARY = "summary"
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Scope:
+    """Who may see a chunk. Every query is scoped: ``owner`` is required, ``tenant`` narrows further when set.
+
+    ``session_id`` (optional) restricts a query to one session, e.g. the current call.
+    """
+
+    owner: str
+    tenant: str = ""
+    session_id: str | None = None
+
+    def __post_init__(self) -> None:
+        if not self.owner:
+            raise InvalidChunkError("Scope.owner must be a non-empty string (the user or agent the memory belongs to)")
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class NewChunk:
+    """A chunk to be written. ``embedding`` must have the store's dimension and be L2-normalised.
+
+    ``ts`` is the time the chunk refers to (seconds since the epoch, UTC); ``seq`` orders turns inside a
+    session (neighbour context uses it); ``ref`` is a caller id (e.g. a LoCoMo ``dia_id``) kept as metadata.
+    ``context`` is searchable text that is not part of the chunk (e.g. the neighbouring turns): full-text search
+    gives it a lower weight, and it is never returned.
+    """
+
+    owner: str
+    text: str
+    embedding: Vector
+    tenant: str = ""
+    session_id: str = ""
+    speaker: str = ""
+    ts: float = 0.0
+    seq: int = 0
+    source: str = ""
+    kind: ChunkKind = ChunkKind.TURN
+    ref: str = ""
+    meta: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    context: str = ""
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class Chunk:
+    """A stored chunk (without its vector)."""
+
+    id: int
+    owner: str
+    tenant: str
+    session_id: str
+    speaker: str
+    ts: float
+    seq: int
+    source: str
+    kind: ChunkKind
+    ref: str
+    text: str
+    meta: Mapping[str, Any]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Hit:
+    """One retrieval result. ``score`` is comparable only within one result list; ``signals`` gives each
+    signal's contribution (for debugging and for the benchmark)."""
+
+    chunk: Chunk
+    score: float
+    signals: Mapping[str, float] = dataclasses.field(default_factory=dict)
+    context: tuple[Chunk, ...] = ()
+
+
+def validate_new_chunks(chunks: Sequence[NewChunk], dim: int) -> None:
+    """Raise :class:`InvalidChunkError` for the first bad chunk. Called before any write, so a bad batch
+    leaves the store untouched."""
+    for i, c in enumerate(chunks):
+        if not isinstance(c, NewChunk):
+            raise InvalidChunkError(f"chunk {i} is a {type(c).__name__}, expected NewChunk", index=i)
+        if not c.owner:
+            raise InvalidChunkError(f"chunk {i} has an empty owner: every chunk needs a scope", index=i)
+        if not c.text or not c.text.strip():
+            raise InvalidChunkError(f"chunk {i} has empty text: nothing to remember", index=i)
+        if len(c.text) > MAX_TEXT_CHARS:
+            raise InvalidChunkError(
+                f"chunk {i} text is {len(c.text)} characters, more than {MAX_TEXT_CHARS}: split it into "
+                "turns or paragraphs first",
+                index=i,
+            )
+        if len(c.context) > 2 * MAX_TEXT_CHARS:
+            raise InvalidChunkError(f"chunk {i} context is {len(c.context)} characters: keep it to neighbours", index=i)
+        if len(c.embedding) != dim:
+            raise InvalidChunkError(
+                f"chunk {i} embedding has dimension {len(c.embedding)}, the store expects {dim}: "
+                "use the same embedding model as the store was created with",
+                index=i,
+            )
