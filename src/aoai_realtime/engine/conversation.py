@@ -1,0 +1,202 @@
+"""The engine's conversation: ordered items with their audio, and the item rules of the service.
+
+Items are kept in the GA wire shape (``object: "realtime.item"``, content types ``input_text``,
+``input_audio``, ``output_text``, ``output_audio``); audio bytes (pcm16 24 kHz) live beside them per content
+index, so ``conversation.item.retrieve`` can return them and ``truncate`` can cut them (reference 4.4, 4.5).
+:func:`validate_new_item` checks a client ``conversation.item.create`` the way the service does.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import copy
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgspec
+
+from ..protocol import events as ev
+from .errors import RequestRejected
+
+__all__ = ["Conversation", "Entry", "pcm_ms", "validate_new_item"]
+
+BYTES_PER_MS = 48  # pcm16 mono 24 kHz
+
+
+def pcm_ms(pcm_len: int) -> int:
+    """Milliseconds of pcm16 24 kHz mono audio in ``pcm_len`` bytes."""
+    return pcm_len // BYTES_PER_MS
+
+
+@dataclass
+class Entry:
+    """One item: its wire dict and the audio of its content parts (by content index)."""
+
+    wire: dict[str, Any]
+    audio: dict[int, bytearray] = field(default_factory=dict)
+    audio_ms_played: int | None = None  # set by truncation
+
+    @property
+    def id(self) -> str:
+        return str(self.wire["id"])
+
+    def to_item(self, *, with_audio: bool = False) -> ev.Item:
+        wire = copy.deepcopy(self.wire)
+        if with_audio:
+            for index, pcm in self.audio.items():
+                if index < len(wire.get("content", [])):
+                    wire["content"][index]["audio"] = base64.b64encode(bytes(pcm)).decode("ascii")
+        return msgspec.convert(wire, ev.Item)
+
+    def text(self) -> str:
+        """The item's text: typed text, or the transcript of its audio ("" if unknown)."""
+        parts = []
+        for part in self.wire.get("content", []):
+            value = part.get("text") if part.get("text") is not None else part.get("transcript")
+            if isinstance(value, str):
+                parts.append(value)
+        return "".join(parts)
+
+
+class Conversation:
+    """The default conversation: items in order, inserted after ``previous_item_id`` when given."""
+
+    def __init__(self) -> None:
+        self._order: list[str] = []
+        self._items: dict[str, Entry] = {}
+
+    def __contains__(self, item_id: object) -> bool:
+        return item_id in self._items
+
+    def __len__(self) -> int:
+        return len(self._order)
+
+    def entries(self) -> list[Entry]:
+        return [self._items[i] for i in self._order]
+
+    def get(self, item_id: str) -> Entry | None:
+        return self._items.get(item_id)
+
+    def last_id(self) -> str | None:
+        return self._order[-1] if self._order else None
+
+    def previous_of(self, item_id: str) -> str | None:
+        index = self._order.index(item_id)
+        return self._order[index - 1] if index > 0 else None
+
+    def add(self, entry: Entry, previous_item_id: str | None = None) -> str | None:
+        """Insert ``entry`` after ``previous_item_id`` (``None`` = append, ``"root"`` = first).
+
+        Returns the id of the item now before it. Raises RequestRejected for an unknown previous id.
+        """
+        if previous_item_id is None:
+            before = self.last_id()
+            self._order.append(entry.id)
+        elif previous_item_id == "root":
+            before = None
+            self._order.insert(0, entry.id)
+        else:
+            if previous_item_id not in self._items:
+                raise RequestRejected(
+                    f"Error adding item: the previous item with id '{previous_item_id}' does not exist.",
+                    code="item_not_found",
+                    param="previous_item_id",
+                )
+            before = previous_item_id
+            self._order.insert(self._order.index(previous_item_id) + 1, entry.id)
+        self._items[entry.id] = entry
+        return before
+
+    def delete(self, item_id: str) -> None:
+        if item_id not in self._items:
+            raise RequestRejected(
+                f"Error deleting item: the item with id '{item_id}' does not exist.",
+                code="item_delete_invalid_item_id",
+                param="item_id",
+            )
+        del self._items[item_id]
+        self._order.remove(item_id)
+
+
+_ROLE_CONTENT = {
+    "user": ("input_text", "input_audio", "input_image"),
+    "system": ("input_text",),
+    "assistant": ("output_text", "output_audio", "text", "audio"),
+}
+
+
+def validate_new_item(raw: dict[str, Any], item_id: str) -> Entry:
+    """Check a client item (``conversation.item.create.item``) and build its entry.
+
+    Fills ``id`` (when absent), ``object`` and ``status``; decodes ``input_audio`` content into the entry's
+    audio. Raises RequestRejected with the service's codes.
+    """
+    wire = {k: v for k, v in raw.items() if v is not None or k in ("output",)}
+    kind = wire.get("type")
+    if kind not in ("message", "function_call", "function_call_output"):
+        supported = "'message', 'function_call', 'function_call_output'"
+        raise RequestRejected(
+            f"Invalid value: '{kind}'. Supported values are: {supported}.", code="invalid_value", param="item.type"
+        )
+    wire["id"] = wire.get("id") or item_id
+    wire["object"] = "realtime.item"
+    entry = Entry(wire=wire)
+    if kind == "message":
+        role = wire.get("role")
+        if role not in _ROLE_CONTENT:
+            raise RequestRejected(
+                f"Invalid value: '{role}'. Supported values are: 'user', 'assistant', 'system'.",
+                code="invalid_value",
+                param="item.role",
+            )
+        content = wire.get("content")
+        if not isinstance(content, list):
+            raise RequestRejected(
+                "Missing required parameter: 'item.content'.", code="missing_required_parameter", param="item.content"
+            )
+        parts = []
+        for i, part in enumerate(content):
+            ctype = part.get("type") if isinstance(part, dict) else None
+            if ctype not in _ROLE_CONTENT[role]:
+                options = ", ".join(f"'{t}'" for t in _ROLE_CONTENT[role])
+                raise RequestRejected(
+                    f"Invalid value: '{ctype}'. Supported values are: {options}.",
+                    code="invalid_value",
+                    param=f"item.content[{i}].type",
+                )
+            part = dict(part)
+            # beta content names for assistant items are stored as their GA names
+            part["type"] = {"text": "output_text", "audio": "output_audio"}.get(ctype, ctype)
+            if part["type"] in ("input_audio", "output_audio") and isinstance(part.get("audio"), str):
+                try:
+                    entry.audio[i] = bytearray(base64.b64decode(part.pop("audio"), validate=True))
+                except (binascii.Error, ValueError) as exc:
+                    raise RequestRejected(
+                        "Invalid 'audio': expected base64-encoded pcm16 audio.",
+                        code="invalid_value",
+                        param=f"item.content[{i}].audio",
+                    ) from exc
+                part.setdefault("transcript", None)
+            parts.append(part)
+        wire["content"] = parts
+        wire["status"] = "completed"
+    elif kind == "function_call":
+        for key in ("name", "call_id"):
+            if not isinstance(wire.get(key), str):
+                raise RequestRejected(
+                    f"Missing required parameter: 'item.{key}'.", code="missing_required_parameter", param=f"item.{key}"
+                )
+        wire.setdefault("arguments", "")
+        wire["status"] = "completed"
+    else:
+        if not isinstance(wire.get("call_id"), str):
+            raise RequestRejected(
+                "Missing required parameter: 'item.call_id'.", code="missing_required_parameter", param="item.call_id"
+            )
+        if not isinstance(wire.get("output"), str):
+            raise RequestRejected(
+                "Missing required parameter: 'item.output'.", code="missing_required_parameter", param="item.output"
+            )
+        wire["status"] = "completed"
+    return entry

@@ -1,0 +1,58 @@
+"""The preview (beta) dialect of server events, derived from the GA events the session core makes.
+
+The session core speaks GA only. On the preview path (``/openai/realtime?api-version=...``) each event goes
+through :func:`to_beta` before :func:`~aoai_realtime.protocol.encode` with ``dialect="beta"`` renames the
+six streaming event types (reference 1, 2.2): ``conversation.item.added`` becomes
+``conversation.item.created``, ``conversation.item.done`` and GA-only events are dropped, sessions take the
+flat shape, and assistant content parts take their beta names (``text``, ``audio``).
+"""
+
+from __future__ import annotations
+
+import msgspec
+
+from ..protocol import events as ev
+from .config import ga_to_beta
+
+__all__ = ["to_beta"]
+
+_BETA_CONTENT = {"output_text": "text", "output_audio": "audio"}
+_GA_ONLY = (
+    ev.ConversationItemDone,
+    ev.InputAudioBufferTimeoutTriggered,
+    ev.ConversationItemInputAudioTranscriptionSegment,
+)
+
+
+def _item(item: ev.Item) -> ev.Item:
+    if not isinstance(item.content, list):
+        return item
+    parts = [
+        msgspec.structs.replace(p, type=_BETA_CONTENT[p.type]) if p.type in _BETA_CONTENT else p for p in item.content
+    ]
+    return msgspec.structs.replace(item, content=parts)
+
+
+def to_beta(event: ev.ServerEvent) -> ev.ServerEvent | None:
+    """The preview form of ``event``, or ``None`` when the preview protocol has no such event."""
+    if isinstance(event, _GA_ONLY):
+        return None
+    if isinstance(event, ev.SessionCreatedEvent | ev.SessionUpdatedEvent):
+        return msgspec.structs.replace(event, session=ga_to_beta(event.session))
+    if isinstance(event, ev.ConversationItemAdded):
+        return ev.ConversationItemCreatedEvent(
+            event_id=event.event_id, item=_item(event.item), previous_item_id=event.previous_item_id
+        )
+    if isinstance(
+        event, ev.ResponseOutputItemAddedEvent | ev.ResponseOutputItemDoneEvent | ev.ConversationItemRetrieved
+    ):
+        return msgspec.structs.replace(event, item=_item(event.item))
+    if isinstance(event, ev.ResponseCreatedEvent | ev.ResponseDoneEvent):
+        resp = event.response
+        if isinstance(resp.output, list):
+            resp = msgspec.structs.replace(resp, output=[_item(i) for i in resp.output])
+        if isinstance(resp.output_modalities, list):
+            modalities = ["text", "audio"] if "audio" in resp.output_modalities else ["text"]
+            resp = msgspec.structs.replace(resp, output_modalities=modalities)
+        return msgspec.structs.replace(event, response=resp)
+    return event

@@ -1,0 +1,204 @@
+"""The engine: sessions, credentials (API key, ephemeral ``ek_`` secrets), WebRTC calls, and the pump that
+connects a session to any message channel.
+
+One :class:`Engine` serves many sessions. Drivers call :meth:`Engine.new_session` and then
+:func:`serve_channel` with anything that moves whole messages (``send``/``recv``/``close(code, reason)``:
+the in-memory transport, a Starlette WebSocket adapter, a WebRTC data channel adapter).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+from ..errors import ConnectionClosed
+from ..protocol import encode
+from ..protocol import events as ev
+from .brain.base import Brain
+from .clock import Clock, SystemClock
+from .dialect import to_beta
+from .ids import Ids
+from .ports import SpeechPort
+from .record import Recorder
+from .session import AudioOut, EngineSession, SessionOptions
+
+__all__ = ["Channel", "Engine", "EngineConfig", "Secret", "serve_channel"]
+
+log = logging.getLogger(__name__)
+
+
+class Channel(Protocol):
+    """A message pipe seen from the engine's side."""
+
+    async def send(self, message: bytes) -> None: ...
+
+    async def recv(self) -> bytes: ...
+
+    async def close(self, code: int = 1000, reason: str = "") -> None: ...
+
+
+@dataclass(frozen=True, kw_only=True)
+class EngineConfig:
+    """Settings of one engine. ``brain`` makes the brain of each new session (or is a shared brain)."""
+
+    api_key: str
+    brain: Callable[[], Brain]
+    speech: SpeechPort
+    clock: Clock = field(default_factory=SystemClock)
+    max_session_s: float = 3600.0
+    model: str = "gpt-realtime"
+    deterministic_ids: bool = False
+    record_dir: Path | None = None
+
+
+@dataclass
+class Secret:
+    """An ephemeral client secret: usable to create sessions until ``expires_at`` (unix seconds)."""
+
+    value: str
+    expires_at: float
+    session: dict[str, Any]
+
+
+class Engine:
+    """Holds what outlives one connection: credentials, calls, the speech models, id generation."""
+
+    def __init__(self, config: EngineConfig) -> None:
+        self.config = config
+        self.ids = Ids(deterministic=config.deterministic_ids)
+        self._secrets: dict[str, Secret] = {}
+        self.calls: dict[str, EngineSession] = {}
+
+    # ------------------------------------------------------------------------------------------- credentials
+
+    def check_key(self, credential: str | None) -> Literal["key", "ephemeral"] | None:
+        """What ``credential`` is: the API key, a live ephemeral secret, or nothing valid (None)."""
+        if not credential:
+            return None
+        if secrets.compare_digest(credential.encode(), self.config.api_key.encode()):
+            return "key"
+        secret = self._secrets.get(credential)
+        if secret is not None and secret.expires_at > time.time():
+            return "ephemeral"
+        return None
+
+    def secret_session(self, value: str) -> dict[str, Any] | None:
+        """The session config a live ephemeral secret was minted with."""
+        secret = self._secrets.get(value)
+        return secret.session if secret is not None and secret.expires_at > time.time() else None
+
+    def mint_secret(self, session: dict[str, Any], seconds: int) -> Secret:
+        """A new ``ek_`` secret valid for ``seconds``, bound to ``session`` (GA shape)."""
+        now = time.time()
+        for value in [v for v, s in self._secrets.items() if s.expires_at <= now]:
+            del self._secrets[value]  # drop expired secrets so the table stays small
+        secret = Secret(
+            value="ek_" + secrets.token_urlsafe(24).replace("-", "x"), expires_at=now + seconds, session=session
+        )
+        self._secrets[secret.value] = secret
+        return secret
+
+    # ------------------------------------------------------------------------------------------- sessions
+
+    def new_session(
+        self,
+        *,
+        dialect: Literal["ga", "beta"] = "ga",
+        transport: Literal["websocket", "webrtc"] = "websocket",
+        model: str | None = None,
+        initial: dict[str, Any] | None = None,
+        audio_out: AudioOut | None = None,
+    ) -> EngineSession:
+        """A new session (not started: enter it, or pass it to :func:`serve_channel`)."""
+        options = SessionOptions(
+            model=model or self.config.model,
+            dialect=dialect,
+            transport=transport,
+            max_duration_s=self.config.max_session_s,
+            initial=initial,
+            created_at=int(time.time()),
+        )
+        return EngineSession(
+            options,
+            brain=self.config.brain(),
+            speech=self.config.speech,
+            clock=self.config.clock,
+            ids=self.ids,
+            audio_out=audio_out,
+        )
+
+    def recorder(self, session: EngineSession) -> Recorder | None:
+        """A recorder for ``session`` when the engine records (``record_dir``)."""
+        if self.config.record_dir is None:
+            return None
+        return Recorder.open(self.config.record_dir / f"{session.id}.jsonl", clock=self.config.clock)
+
+
+def encode_for(event: ev.ServerEvent, dialect: Literal["ga", "beta"]) -> bytes | None:
+    """The wire bytes of ``event`` in ``dialect`` (None when the preview protocol has no such event)."""
+    if dialect == "beta":
+        beta = to_beta(event)
+        return None if beta is None else encode(beta, "beta")
+    return encode(event)
+
+
+async def serve_channel(
+    session: EngineSession,
+    channel: Channel,
+    *,
+    recorder: Recorder | None = None,
+    on_start: Callable[[], None] | None = None,
+) -> None:
+    """Run ``session`` over ``channel`` until either side ends it.
+
+    Sends ``session.created`` first, then every event the session makes; feeds every message received to
+    the session. A session that ends itself (maximum duration) closes the channel with its close code
+    (1001); a channel closed by the peer ends the session.
+    """
+    dialect = session.options.dialect
+
+    async def pump_out() -> None:
+        while True:
+            event = await session.next_event()
+            if event is None:
+                break
+            data = encode_for(event, dialect)
+            if data is None:
+                continue
+            if recorder is not None:
+                recorder.server(data)
+            await channel.send(data)
+        if session.close_code is not None:
+            await channel.close(session.close_code, session.close_reason)
+
+    async with session:
+        if on_start is not None:
+            on_start()
+        writer = asyncio.get_running_loop().create_task(pump_out())
+        try:
+            while True:
+                try:
+                    message = await channel.recv()
+                except ConnectionClosed:
+                    break
+                if recorder is not None:
+                    recorder.client(message)
+                await session.receive(message)
+                if session.closed:
+                    break
+        finally:
+            await session.aclose()
+            if session.close_code is None:
+                writer.cancel()  # the peer left: nothing more needs to reach it
+            await asyncio.wait({writer})
+            failure = None if writer.cancelled() else writer.exception()
+            if failure is not None and not isinstance(failure, ConnectionClosed):
+                log.error("engine send loop failed", exc_info=failure)
+            if recorder is not None:
+                recorder.close()

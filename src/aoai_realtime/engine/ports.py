@@ -1,0 +1,68 @@
+"""What the engine needs from speech components, as structural types.
+
+The engine's speech package (``aoai_realtime.engine.speech``) provides real implementations (silero/webrtc/
+energy VAD, faster-whisper, piper, a deterministic tone TTS); anything with the same methods works, which
+keeps tests free to pass small fakes. :class:`SpeechKit` bundles them: each session gets its own VAD from
+``new_vad`` (a VAD holds per-stream state); STT and TTS are shared and must be safe to call from a worker
+thread (the engine runs them with ``asyncio.to_thread``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any, Protocol, runtime_checkable
+
+__all__ = ["SpeechKit", "SpeechPort", "SpeechToTextPort", "TextToSpeechPort", "VadPort"]
+
+
+@runtime_checkable
+class VadPort(Protocol):
+    """Voice activity detection over pcm16 24 kHz mono: one speech probability per ``frame_ms`` frame.
+
+    ``process`` keeps partial frames between calls, so the frames it reports are contiguous from the last
+    ``reset``.
+    """
+
+    frame_ms: int
+
+    def process(self, pcm16_24k: bytes) -> list[float]: ...
+
+    def reset(self) -> None: ...
+
+
+@runtime_checkable
+class SpeechToTextPort(Protocol):
+    """Blocking speech-to-text; the result has a ``text`` attribute."""
+
+    def transcribe(self, pcm16_24k: bytes, *, language: str | None = None, prompt: str | None = None) -> Any: ...
+
+
+@runtime_checkable
+class TextToSpeechPort(Protocol):
+    """Blocking text-to-speech: pcm16 24 kHz mono chunks."""
+
+    def synthesize(self, text: str) -> Iterator[bytes]: ...
+
+
+class SpeechPort(Protocol):
+    """What a session reads from its speech bundle (``engine.speech.Speech`` and :class:`SpeechKit` fit)."""
+
+    @property
+    def new_vad(self) -> Callable[[], VadPort] | None: ...
+
+    @property
+    def stt(self) -> SpeechToTextPort | None: ...
+
+    @property
+    def tts(self) -> TextToSpeechPort | None: ...
+
+
+@dataclass(frozen=True)
+class SpeechKit:
+    """The speech parts one engine uses. ``stt``/``tts`` may be None (then no transcripts / silent audio)."""
+
+    new_vad: Callable[[], VadPort] | None
+    stt: SpeechToTextPort | None
+    tts: TextToSpeechPort | None
+    name: str = "custom"

@@ -1,0 +1,419 @@
+"""One response: from the brain's outputs to the service's event sequence (reference 4.2, 4.3, 4.4).
+
+``run_response`` is the body of a response task owned by an :class:`~.session.EngineSession`. It emits
+``response.created``, opens an assistant message item on the first text (content part ``audio`` or ``text``),
+streams transcript/text deltas and, in audio mode, synthesized audio (``response.output_audio.delta`` on
+WebSocket; a paced media track on WebRTC), makes a ``function_call`` item per tool call, then closes every
+open part and item and ends with ``response.done`` (with ``usage``) and ``rate_limits.updated``.
+
+Cancellation (``response.cancel``, or VAD with ``interrupt_response``) cancels the task; the done events are
+still sent ("also emitted when a Response is interrupted"), items marked ``incomplete`` and the response
+``cancelled`` with ``status_details.reason``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import logging
+import math
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from ..protocol import events as ev
+from .brain.base import BrainRequest, CallTool, ContextItem, Pause, Say
+from .conversation import Entry, pcm_ms, validate_new_item
+from .errors import RequestRejected
+
+if TYPE_CHECKING:
+    from .session import EngineSession
+
+__all__ = ["ResponseRun", "run_response"]
+
+log = logging.getLogger(__name__)
+
+_DELTA_BYTES = 4800 * 2  # audio deltas of at most 200 ms
+_SENTENCE_END = (".", "!", "?", ":", ";", "\n")
+
+
+@dataclass(eq=False)
+class ResponseRun:
+    """A response in flight. ``finished`` once its ``response.done`` is queued."""
+
+    id: str
+    params: dict[str, Any]
+    out_of_band: bool
+    task: asyncio.Task[None] | None = None
+    created: asyncio.Event = field(default_factory=asyncio.Event)
+    status: str = "in_progress"
+    cancel_reason: str | None = None
+    finished: bool = False
+    audio_ms: int = 0
+    output: list[Entry] = field(default_factory=list)
+
+
+def _tokens(text: str) -> int:
+    return math.ceil(len(text) / 4) if text else 0
+
+
+class _Writer:
+    """Turns brain outputs into events for one response."""
+
+    def __init__(self, s: EngineSession, run: ResponseRun, *, audio_mode: bool, max_tokens: int | None) -> None:
+        self.s = s
+        self.run = run
+        self.audio_mode = audio_mode
+        self.max_tokens = max_tokens
+        self.message: Entry | None = None
+        self.message_index = 0
+        self.text = ""
+        self.pending = ""  # text waiting to be spoken (audio mode): synthesized a sentence at a time
+        self.output_tokens_text = 0
+        self.audio_bytes = 0
+        self.started_playback = False
+        self.limit_hit = False
+
+    @property
+    def part_type(self) -> str:
+        return "audio" if self.audio_mode else "text"
+
+    async def _add_item(self, entry: Entry) -> int:
+        index = len(self.run.output)
+        self.run.output.append(entry)
+        await self.s.emit(
+            ev.ResponseOutputItemAddedEvent(response_id=self.run.id, output_index=index, item=entry.to_item())
+        )
+        if not self.run.out_of_band:
+            previous = self.s.conversation.add(entry)
+            await self.s.emit(ev.ConversationItemAdded(item=entry.to_item(), previous_item_id=previous))
+        return index
+
+    async def say(self, text: str) -> None:
+        if self.limit_hit:
+            return
+        if self.max_tokens is not None and self.output_tokens_text + _tokens(text) > self.max_tokens:
+            self.limit_hit = True
+            return
+        self.output_tokens_text += _tokens(text)
+        if self.message is None:
+            self.message = Entry(
+                wire={
+                    "id": self.s.ids.new("item"),
+                    "object": "realtime.item",
+                    "type": "message",
+                    "role": "assistant",
+                    "status": "in_progress",
+                    "content": [],
+                }
+            )
+            self.message_index = await self._add_item(self.message)
+            part = (
+                ev.ContentPart(type="audio", transcript="") if self.audio_mode else ev.ContentPart(type="text", text="")
+            )
+            await self.s.emit(self._content_event(ev.ResponseContentPartAddedEvent, part))
+        self.text += text
+        ids = self._ids()
+        if self.audio_mode:
+            await self.s.emit(ev.ResponseAudioTranscriptDeltaEvent(**ids, delta=text))
+            self.pending += text
+            if self.pending.rstrip().endswith(_SENTENCE_END):
+                await self._speak()
+        else:
+            await self.s.emit(ev.ResponseTextDeltaEvent(**ids, delta=text))
+
+    def _ids(self) -> dict[str, Any]:
+        assert self.message is not None
+        return {
+            "response_id": self.run.id,
+            "item_id": self.message.id,
+            "output_index": self.message_index,
+            "content_index": 0,
+        }
+
+    def _content_event(self, cls: Any, part: ev.ContentPart) -> Any:
+        return cls(**self._ids(), part=part)
+
+    async def _speak(self) -> None:
+        text, self.pending = self.pending.strip(), ""
+        tts = self.s.speech.tts
+        if not text or tts is None or self.message is None:
+            return
+        chunks = await asyncio.to_thread(lambda: list(tts.synthesize(text)))
+        for chunk in chunks:
+            await self._audio(chunk)
+
+    async def _audio(self, pcm: bytes) -> None:
+        assert self.message is not None
+        self.s.voice_locked = True
+        store = self.message.audio.setdefault(0, bytearray())
+        if self.s.audio_out is not None:
+            store += pcm
+            self.audio_bytes += len(pcm)
+            if not self.started_playback:
+                self.started_playback = True
+                await self.s.emit(ev.OutputAudioBufferStarted(response_id=self.run.id))
+            await self.s.audio_out.write(self.run.id, self.message.id, pcm)
+            return
+        for start in range(0, len(pcm), _DELTA_BYTES):
+            piece = pcm[start : start + _DELTA_BYTES]
+            store += piece
+            self.audio_bytes += len(piece)
+            delta = base64.b64encode(piece).decode("ascii")
+            await self.s.emit(ev.ResponseAudioDeltaEvent(**self._ids(), delta=delta))
+
+    async def close_message(self, status: str) -> None:
+        if self.message is None:
+            return
+        if status == "completed" and self.audio_mode:
+            await self._speak()
+        ids = self._ids()
+        if self.audio_mode:
+            await self.s.emit(ev.ResponseAudioDoneEvent(**ids))
+            await self.s.emit(ev.ResponseAudioTranscriptDoneEvent(**ids, transcript=self.text))
+            part = ev.ContentPart(type="audio", transcript=self.text)
+            content = [{"type": "output_audio", "transcript": self.text}]
+        else:
+            await self.s.emit(ev.ResponseTextDoneEvent(**ids, text=self.text))
+            part = ev.ContentPart(type="text", text=self.text)
+            content = [{"type": "output_text", "text": self.text}]
+        await self.s.emit(self._content_event(ev.ResponseContentPartDoneEvent, part))
+        self.message.wire["content"] = content
+        self.message.wire["status"] = status
+        await self._item_done(self.message, self.message_index)
+        self.run.audio_ms += pcm_ms(self.audio_bytes)
+        self.message = None
+        self.text = ""
+        self.audio_bytes = 0
+
+    async def _item_done(self, entry: Entry, index: int) -> None:
+        await self.s.emit(
+            ev.ResponseOutputItemDoneEvent(response_id=self.run.id, output_index=index, item=entry.to_item())
+        )
+        if not self.run.out_of_band:
+            previous = self.s.conversation.previous_of(entry.id) if entry.id in self.s.conversation else None
+            await self.s.emit(ev.ConversationItemDone(item=entry.to_item(), previous_item_id=previous))
+
+    async def call(self, name: str, arguments: str) -> None:
+        await self.close_message("completed")
+        self.output_tokens_text += _tokens(arguments)
+        entry = Entry(
+            wire={
+                "id": self.s.ids.new("item"),
+                "object": "realtime.item",
+                "type": "function_call",
+                "status": "in_progress",
+                "name": name,
+                "call_id": self.s.ids.new("call", 16),
+                "arguments": "",
+            }
+        )
+        index = await self._add_item(entry)
+        call_id = str(entry.wire["call_id"])
+        step = max(8, len(arguments) // 3 + 1)
+        for start in range(0, len(arguments), step):
+            await self.s.emit(
+                ev.ResponseFunctionCallArgumentsDeltaEvent(
+                    response_id=self.run.id,
+                    item_id=entry.id,
+                    output_index=index,
+                    call_id=call_id,
+                    delta=arguments[start : start + step],
+                )
+            )
+        await self.s.emit(
+            ev.ResponseFunctionCallArgumentsDoneEvent(
+                response_id=self.run.id,
+                item_id=entry.id,
+                output_index=index,
+                call_id=call_id,
+                arguments=arguments,
+                name=name,
+            )
+        )
+        entry.wire["arguments"] = arguments
+        entry.wire["status"] = "completed"
+        await self._item_done(entry, index)
+
+
+async def _context(s: EngineSession, params: dict[str, Any], *, transcripts: bool) -> tuple[ContextItem, ...]:
+    entries: list[Entry] = []
+    if "input" in params:
+        for i, raw in enumerate(params["input"]):
+            if isinstance(raw, dict) and raw.get("type") == "item_reference":
+                entry = s.conversation.get(str(raw.get("id")))
+                if entry is None:
+                    raise RequestRejected(
+                        f"Item with id '{raw.get('id')}' not found.",
+                        code="item_not_found",
+                        param=f"response.input[{i}]",
+                    )
+                entries.append(entry)
+            elif isinstance(raw, dict):
+                entries.append(validate_new_item(raw, s.ids.new("item")))
+    else:
+        entries = s.conversation.entries()
+    items: list[ContextItem] = []
+    for entry in entries:
+        w = entry.wire
+        kind = str(w.get("type"))
+        if kind == "message":
+            text = entry.text()
+            if not text and transcripts and w.get("role") == "user":
+                text = await s.transcript_of(entry)
+            items.append(ContextItem(kind=kind, role=str(w.get("role")), text=text))
+        elif kind == "function_call":
+            items.append(
+                ContextItem(
+                    kind=kind,
+                    name=str(w.get("name", "")),
+                    arguments=str(w.get("arguments", "")),
+                    call_id=str(w.get("call_id", "")),
+                )
+            )
+        elif kind == "function_call_output":
+            items.append(ContextItem(kind=kind, call_id=str(w.get("call_id", "")), output=str(w.get("output", ""))))
+    return tuple(items)
+
+
+def _usage(s: EngineSession, run: ResponseRun, request: BrainRequest | None, writer: _Writer) -> dict[str, Any]:
+    text_in = _tokens(request.instructions) if request else 0
+    audio_in = 0
+    if request is not None:
+        for item in request.items:
+            text_in += _tokens(item.text) + _tokens(item.arguments) + _tokens(item.output)
+    for entry in s.conversation.entries() if "input" not in run.params else []:
+        if entry in run.output:
+            continue
+        pcm = entry.audio.get(0)
+        if pcm:
+            ms = pcm_ms(len(pcm))
+            audio_in += ms // 100 if entry.wire.get("role") == "user" else ms // 50
+    audio_out = run.audio_ms // 50
+    text_out = writer.output_tokens_text
+    return {
+        "total_tokens": text_in + audio_in + text_out + audio_out,
+        "input_tokens": text_in + audio_in,
+        "output_tokens": text_out + audio_out,
+        "input_token_details": {
+            "text_tokens": text_in,
+            "audio_tokens": audio_in,
+            "image_tokens": 0,
+            "cached_tokens": 0,
+            "cached_tokens_details": {"text_tokens": 0, "audio_tokens": 0, "image_tokens": 0},
+        },
+        "output_token_details": {"text_tokens": text_out, "audio_tokens": audio_out},
+    }
+
+
+async def run_response(s: EngineSession, run: ResponseRun) -> None:
+    """The body of one response task. Emits everything from ``response.created`` to ``rate_limits.updated``."""
+    params = run.params
+    session = s.session
+    modalities = list(params.get("output_modalities", session["output_modalities"]))
+    audio_mode = "audio" in modalities
+    out = session["audio"]["output"]
+    voice = params.get("audio", {}).get("output", {}).get("voice", out["voice"])
+    fmt = params.get("audio", {}).get("output", {}).get("format", out["format"])
+    max_tokens = params.get("max_output_tokens", session["max_output_tokens"])
+    base = {
+        "id": run.id,
+        "object": "realtime.response",
+        "conversation_id": None if run.out_of_band else s.conversation_id,
+        "output_modalities": modalities,
+        "audio": {"output": {"format": fmt, "voice": voice}},
+        "max_output_tokens": max_tokens,
+        "metadata": params.get("metadata"),
+    }
+    await s.emit(
+        ev.ResponseCreatedEvent(
+            response=ev.Response(**base, status="in_progress", status_details=None, output=[], usage=None)
+        )
+    )
+    run.created.set()
+    writer = _Writer(s, run, audio_mode=audio_mode, max_tokens=None if max_tokens == "inf" else int(max_tokens))
+    request: BrainRequest | None = None
+    details: dict[str, Any] | None = None
+    try:
+        tools = tuple(params.get("tools", session["tools"]))
+        tool_choice = params.get("tool_choice", session["tool_choice"])
+        needs_text = bool(getattr(s.brain, "needs_transcripts", True))
+        request = BrainRequest(
+            instructions=str(params.get("instructions", session["instructions"])),
+            tools=tools,
+            tool_choice=tool_choice,
+            items=await _context(s, params, transcripts=needs_text),
+            output_modalities=tuple(modalities),
+            metadata=dict(params.get("metadata") or {}),
+            out_of_band=run.out_of_band,
+        )
+        names = {t.get("name") for t in tools if t.get("type", "function") == "function"}
+        gen = s.brain.respond(request)
+        try:
+            async for output in gen:
+                if isinstance(output, Pause):
+                    await s.clock.sleep(output.seconds)
+                elif isinstance(output, Say):
+                    await writer.say(output.text)
+                elif isinstance(output, CallTool):
+                    if tool_choice == "none" or output.name not in names:
+                        log.info("brain called tool %r which this response does not offer; dropped", output.name)
+                        continue
+                    await writer.call(output.name, output.arguments)
+                if writer.limit_hit:
+                    break
+        finally:
+            aclose = getattr(gen, "aclose", None)
+            if aclose is not None:
+                await aclose()
+        await writer.close_message("incomplete" if writer.limit_hit else "completed")
+        if writer.limit_hit:
+            run.status = "incomplete"
+            details = {"type": "incomplete", "reason": "max_output_tokens"}
+        else:
+            run.status = "completed"
+    except asyncio.CancelledError:
+        if run.cancel_reason is None or s.closed:
+            raise  # the session is ending: nothing more to send
+        await writer.close_message("incomplete")
+        run.status = "cancelled"
+        details = {"type": "cancelled", "reason": run.cancel_reason}
+        if s.audio_out is not None and writer.started_playback:
+            await s.clear_output_audio()
+    except RequestRejected as exc:
+        await writer.close_message("incomplete")
+        run.status = "failed"
+        details = {"type": "failed", "error": {"type": exc.type, "code": exc.code, "message": exc.message}}
+    except Exception as exc:  # a failing brain or TTS fails the response, not the session (as the service does)
+        log.exception("response %s failed", run.id)
+        await writer.close_message("incomplete")
+        run.status = "failed"
+        details = {"type": "failed", "error": {"type": "server_error", "code": None, "message": str(exc)}}
+    output_items = [e.to_item() for e in run.output]
+    usage = _usage(s, run, request, writer)
+    await s.emit(
+        ev.ResponseDoneEvent(
+            response=ev.Response(**base, status=run.status, status_details=details, output=output_items, usage=usage)
+        )
+    )
+    run.finished = True
+    await s.emit(
+        ev.RateLimitsUpdatedEvent(
+            rate_limits=[
+                {"name": "requests", "limit": 5000, "remaining": 4999, "reset_seconds": 0.012},
+                {
+                    "name": "tokens",
+                    "limit": 800000,
+                    "remaining": 800000 - usage["total_tokens"],
+                    "reset_seconds": round(usage["total_tokens"] * 60 / 800000, 3),
+                },
+            ]
+        )
+    )
+    if s.audio_out is not None and writer.started_playback and run.status != "cancelled":
+        s.spawn(_report_drained(s, run))
+
+
+async def _report_drained(s: EngineSession, run: ResponseRun) -> None:
+    assert s.audio_out is not None
+    await s.audio_out.wait_drained()
+    await s.emit(ev.OutputAudioBufferStopped(response_id=run.id))

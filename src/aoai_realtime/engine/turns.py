@@ -1,0 +1,120 @@
+"""The input audio buffer and turn detection, in session audio time (reference 4.2, 7).
+
+All positions are milliseconds of audio written to the session since it started (pcm16 24 kHz: 48 bytes per
+ms), which is what ``audio_start_ms``/``audio_end_ms`` mean on the wire. Nothing here reads a clock: the
+audio itself is the time base, so tests feed bytes and get exact, repeatable events.
+
+:class:`InputBuffer` holds the uncommitted audio and where it starts. :class:`TurnDetector` turns per-frame
+speech probabilities into ``started``/``stopped`` decisions:
+
+- ``server_vad``: speech starts when a frame's probability reaches ``threshold`` (``audio_start_ms`` goes
+  back ``prefix_padding_ms``, not before the buffer start); it stops after ``silence_duration_ms`` of frames
+  below the threshold (``audio_end_ms`` is where that silence began).
+- ``semantic_vad``: the same detector with the silence wait picked by ``eagerness`` (:data:`EAGERNESS_SILENCE_MS`);
+  the real service scores the words too; this engine does not (yet).
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from typing import Any
+
+from .conversation import BYTES_PER_MS
+
+__all__ = ["EAGERNESS_SILENCE_MS", "InputBuffer", "TurnDecision", "TurnDetector", "VadState"]
+
+# Silence (ms) that ends a turn under semantic_vad; "auto" is "medium" (reference 2.1).
+EAGERNESS_SILENCE_MS = {"high": 300, "medium": 700, "auto": 700, "low": 1500}
+
+
+class InputBuffer:
+    """Uncommitted input audio (pcm16 24 kHz) and its position in session audio time."""
+
+    def __init__(self) -> None:
+        self._pcm = bytearray()
+        self.start_ms = 0  # session time of the first byte in the buffer
+        self.total_bytes = 0  # everything ever appended (session audio time)
+
+    @property
+    def now_ms(self) -> int:
+        """Session audio time: ms of audio appended so far."""
+        return self.total_bytes // BYTES_PER_MS
+
+    @property
+    def buffered_ms(self) -> float:
+        return len(self._pcm) / BYTES_PER_MS
+
+    def append(self, pcm: bytes) -> None:
+        self._pcm += pcm
+        self.total_bytes += len(pcm)
+
+    def take(self, from_ms: int | None = None) -> tuple[bytes, int]:
+        """Remove and return the buffered audio from ``from_ms`` (default: all), with its start time.
+
+        Audio before ``from_ms`` is dropped: it was silence before a detected turn.
+        """
+        start = self.start_ms if from_ms is None else max(self.start_ms, from_ms)
+        offset = (start - self.start_ms) * BYTES_PER_MS
+        pcm = bytes(self._pcm[offset:])
+        self._pcm.clear()
+        self.start_ms = self.now_ms
+        # keep sub-ms leftovers aligned: start_ms is floor(total/48); nothing is lost in practice
+        return pcm, start
+
+    def clear(self) -> None:
+        self._pcm.clear()
+        self.start_ms = self.now_ms
+
+
+class VadState(enum.Enum):
+    SILENCE = "silence"
+    SPEECH = "speech"
+
+
+@dataclass(frozen=True)
+class TurnDecision:
+    """A change the detector decided: ``kind`` is ``started`` or ``stopped``; ``ms`` is the wire value."""
+
+    kind: str
+    ms: int
+
+
+class TurnDetector:
+    """Speech start/stop from per-frame probabilities. Configure with the session's ``turn_detection``."""
+
+    def __init__(self, config: dict[str, Any], frame_ms: int) -> None:
+        self.config = config
+        self.frame_ms = frame_ms
+        self.state = VadState.SILENCE
+        self._silence_run_ms = 0
+        self._silence_began_ms = 0
+        if config["type"] == "semantic_vad":
+            self.threshold = 0.5
+            self.prefix_ms = 300
+            self.silence_ms = EAGERNESS_SILENCE_MS.get(str(config.get("eagerness", "auto")), 700)
+        else:
+            self.threshold = float(config.get("threshold", 0.5))
+            self.prefix_ms = int(config.get("prefix_padding_ms", 300))
+            self.silence_ms = int(config.get("silence_duration_ms", 200))
+
+    def step(self, probability: float, frame_start_ms: int, buffer_start_ms: int) -> TurnDecision | None:
+        """Feed one frame (starting at ``frame_start_ms`` session time); returns a decision or None."""
+        speech = probability >= self.threshold
+        if self.state is VadState.SILENCE:
+            if speech:
+                self.state = VadState.SPEECH
+                self._silence_run_ms = 0
+                return TurnDecision("started", max(buffer_start_ms, frame_start_ms - self.prefix_ms))
+            return None
+        if speech:
+            self._silence_run_ms = 0
+            return None
+        if self._silence_run_ms == 0:
+            self._silence_began_ms = frame_start_ms
+        self._silence_run_ms += self.frame_ms
+        if self._silence_run_ms >= self.silence_ms:
+            self.state = VadState.SILENCE
+            self._silence_run_ms = 0
+            return TurnDecision("stopped", self._silence_began_ms)
+        return None
