@@ -3,7 +3,8 @@
 1. 5000 "End Call" deliveries over 1000 calls (five per call, shuffled, many in flight at once, each one
    recording the call and then running whatever steps of that call it can claim): every step has exactly
    one effect per call.
-2. The race, forced: five deliverers per call meet at a barrier between "check" and "act". The naive
+2. The race, forced (300 calls, to keep the suite short; the outcome does not depend on the size): five
+   deliverers per call meet at a barrier between "check" and "act". The naive
    check-then-set flags (the production system's pattern) then double-process every call, deterministically;
    the atomic claim lets exactly one of the five through.
 """
@@ -33,6 +34,7 @@ from .helpers import call, echo_pipeline
 pytestmark = pytest.mark.integration
 
 CALLS = 1000
+RACE_CALLS = 300
 DELIVERIES_PER_CALL = 5
 P = echo_pipeline()
 
@@ -77,6 +79,8 @@ async def _raw_connections(store: StepStore, n: int) -> tuple[list[Execute], Cal
     """``n`` independent autocommit connections to the store's database, as plain SQL executors."""
     if isinstance(store, SQLiteStepStore):
         conns = [sqlite3.connect(store._path, isolation_level=None, timeout=30) for _ in range(n)]
+        for c in conns:
+            c.execute("PRAGMA synchronous=NORMAL")  # as the store's own connections: no fsync per commit
 
         def sqlite_exec(conn: sqlite3.Connection) -> Execute:
             async def run(sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
@@ -118,7 +122,7 @@ async def _forced_race(
     barrier = asyncio.Barrier(DELIVERIES_PER_CALL)
 
     async def deliverer(k: int) -> None:
-        for i in range(CALLS):
+        for i in range(RACE_CALLS):
             await act(k, f"call-{i}", barrier)
             await barrier.wait()  # next call only when all five are done with this one
 
@@ -131,7 +135,7 @@ async def _forced_race(
 async def test_forced_race_naive_check_then_set_duplicates_but_atomic_claim_does_not(store: StepStore) -> None:
     clock = FakeClock()
     await store.setup(P)
-    for i in range(CALLS):
+    for i in range(RACE_CALLS):
         await store.end_call(call(i), P, now=clock.now())
     executors, close = await _raw_connections(store, DELIVERIES_PER_CALL)
     check = "SELECT state FROM pipeline_steps WHERE call_id = :call_id AND step = 'summary'"
@@ -154,8 +158,8 @@ async def test_forced_race_naive_check_then_set_duplicates_but_atomic_claim_does
     finally:
         await close()
     # The control must fail: every deliverer saw "pending", so every call was processed five times.
-    assert naive_counts == EffectCount(rows=CALLS * DELIVERIES_PER_CALL, calls=CALLS)
-    assert naive_counts.duplicates == CALLS * (DELIVERIES_PER_CALL - 1)
+    assert naive_counts == EffectCount(rows=RACE_CALLS * DELIVERIES_PER_CALL, calls=RACE_CALLS)
+    assert naive_counts.duplicates == RACE_CALLS * (DELIVERIES_PER_CALL - 1)
 
     # Same interleaving, the real claim, on the action_items step of the same calls.
     winners: list[str] = []
@@ -169,8 +173,8 @@ async def test_forced_race_naive_check_then_set_duplicates_but_atomic_claim_does
             assert await store.complete(claim, _effect(), now=clock.now())
 
     await _forced_race(store, atomic)
-    assert sorted(winners) == sorted(f"call-{i}" for i in range(CALLS))
-    assert (await store.effect_counts())["action_items"] == EffectCount(rows=CALLS, calls=CALLS)
+    assert sorted(winners) == sorted(f"call-{i}" for i in range(RACE_CALLS))
+    assert (await store.effect_counts())["action_items"] == EffectCount(rows=RACE_CALLS, calls=RACE_CALLS)
 
 
 def _effect() -> Any:

@@ -115,7 +115,8 @@ async def test_failed_step_is_retried_by_a_scheduled_job(pg_store: PostgresStepS
     await runner.setup()
     async with runner:
         await runner.end_call(_call(1))
-        worker = asyncio.create_task(runner.run_worker(concurrency=1, sweep_interval=30.0,
+        # The sweeper waits an hour: only the scheduled retry job can bring the second attempt.
+        worker = asyncio.create_task(runner.run_worker(concurrency=1, sweep_interval=3600, fetch_interval=0.2,
                                                        install_signal_handlers=False))
         try:
             await _wait_for_states(pg_store, {StepState.GENERATED: 1}, timeout=60)

@@ -109,7 +109,7 @@ async def _worker(target: str, runner: str, concurrency: int, poll: float, llm: 
             await pr.setup()
             async with pr:
                 typer.echo(f"procrastinate worker on queue {pr.queue!r}, concurrency {concurrency}", err=True)
-                await pr.run_worker(concurrency=concurrency, sweep_interval=poll)
+                await pr.run_worker(concurrency=concurrency, sweep_interval=poll, fetch_interval=poll)
         elif runner in ("auto", "inprocess"):
             await store.setup(pipeline)
             async with InProcessRunner(pipeline, store, concurrency=concurrency, poll_interval=poll):

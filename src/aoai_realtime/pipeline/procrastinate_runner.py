@@ -111,10 +111,16 @@ class ProcrastinateRunner:
         return sum([await self.defer(call_id) for call_id, _ in due])
 
     async def run_worker(
-        self, *, concurrency: int = 4, sweep_interval: float = 5.0, install_signal_handlers: bool = True
+        self,
+        *,
+        concurrency: int = 4,
+        sweep_interval: float = 5.0,
+        fetch_interval: float = 1.0,
+        install_signal_handlers: bool = True,
     ) -> None:
         """Run a procrastinate worker on this runner's queue, plus the sweeper, until the worker stops
-        (SIGINT/SIGTERM when ``install_signal_handlers``, or cancellation)."""
+        (SIGINT/SIGTERM when ``install_signal_handlers``, or cancellation). New jobs arrive by LISTEN/NOTIFY;
+        ``fetch_interval`` bounds how late a scheduled (retry) job starts."""
         sweeper = asyncio.create_task(self._sweep_forever(sweep_interval))
         try:
             await self.app.run_worker_async(
@@ -122,7 +128,7 @@ class ProcrastinateRunner:
                 concurrency=concurrency,
                 install_signal_handlers=install_signal_handlers,
                 delete_jobs="successful",
-                fetch_job_polling_interval=sweep_interval,
+                fetch_job_polling_interval=fetch_interval,
             )
         finally:
             sweeper.cancel()
