@@ -142,7 +142,8 @@ async def run_demo(*, speech: str = "full", console: Console | None = None) -> l
             console.print(f"\n[bold]user{' (spoken)' if turn.spoken else ''}:[/bold] {turn.user}")
             audio = None
             if turn.spoken:
-                pcm = b"".join(await asyncio.to_thread(lambda: list(loaded.tts.synthesize(turn.user))))
+                chunks = await asyncio.to_thread(list, loaded.tts.synthesize(turn.user))
+                pcm = b"".join(chunks)
                 audio = bytes(24000) + pcm + bytes(48000)  # lead-in and trailing silence for the VAD
             await asyncio.wait_for(_run_turn(client, turn, notes, console, t0, audio), timeout=120)
     console.rule("summary")
