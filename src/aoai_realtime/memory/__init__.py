@@ -11,25 +11,66 @@ load their dependencies when first used.
 
 from __future__ import annotations
 
-from .azure_embeddings import AzureOpenAIEmbedder
-from .embeddings import CachedEmbedder, EmbeddingProvider, HashEmbedder, LocalEmbedder
-from .indexing import TranscriptTurn, embedding_text, index_texts, index_transcript
-from .pg_store import PostgresStore
-from .retrieval import HybridRetriever, RetrievalConfig
-from .sqlite_store import SQLiteStore
-from .store import MemoryStore
-from .tools import MemoryToolkit, memory_tools
-from .types import (
-    Chunk,
-    ChunkKind,
-    EmbeddingError,
-    Hit,
-    InvalidChunkError,
-    MemoryError_,
-    NewChunk,
-    Scope,
-    StoreError,
-)
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .azure_embeddings import AzureOpenAIEmbedder
+    from .embeddings import CachedEmbedder, EmbeddingProvider, HashEmbedder, LocalEmbedder
+    from .indexing import TranscriptTurn, embedding_text, index_texts, index_transcript
+    from .pg_store import PostgresStore
+    from .retrieval import HybridRetriever, RetrievalConfig
+    from .sqlite_store import SQLiteStore
+    from .store import MemoryStore
+    from .tools import MemoryToolkit, memory_tools
+    from .types import (
+        Chunk,
+        ChunkKind,
+        EmbeddingError,
+        Hit,
+        InvalidChunkError,
+        MemoryError_,
+        NewChunk,
+        Scope,
+        StoreError,
+    )
+
+# Exports load on first use (PEP 562), so `import aoai_realtime.memory` (e.g. by the CLI) costs nothing.
+_EXPORTS = {
+    "AzureOpenAIEmbedder": ".azure_embeddings",
+    "CachedEmbedder": ".embeddings",
+    "EmbeddingProvider": ".embeddings",
+    "HashEmbedder": ".embeddings",
+    "HybridRetriever": ".retrieval",
+    "LocalEmbedder": ".embeddings",
+    "MemoryStore": ".store",
+    "MemoryToolkit": ".tools",
+    "PostgresStore": ".pg_store",
+    "RetrievalConfig": ".retrieval",
+    "SQLiteStore": ".sqlite_store",
+    "TranscriptTurn": ".indexing",
+    "embedding_text": ".indexing",
+    "index_texts": ".indexing",
+    "index_transcript": ".indexing",
+    "memory_tools": ".tools",
+    "Chunk": ".types",
+    "ChunkKind": ".types",
+    "EmbeddingError": ".types",
+    "Hit": ".types",
+    "InvalidChunkError": ".types",
+    "MemoryError_": ".types",
+    "NewChunk": ".types",
+    "Scope": ".types",
+    "StoreError": ".types",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(module, __name__), name)
+
 
 __all__ = [
     "AzureOpenAIEmbedder",

@@ -126,7 +126,8 @@ def load_locomo(directory: Path) -> Iterator[Conversation]:
             continue
         samples = data if isinstance(data, list) else [data]
         for i, sample in enumerate(samples):
-            name = path.stem if len(samples) == 1 else f"{path.stem}-{sample.get('sample_id', i)}"
+            sample_id = sample.get("sample_id", i) if isinstance(sample, dict) else i
+            name = f"{path.stem}-{sample_id}" if isinstance(data, list) else path.stem
             conv = _conversation(name, sample) if isinstance(sample, dict) else None
             if conv is None:
                 _log.warning("skipping %s: not a LoCoMo conversation", name)

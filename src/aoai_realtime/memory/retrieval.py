@@ -107,6 +107,26 @@ class HybridRetriever:
             raise InvalidChunkError("the query is empty: say what to look for")
         n = max(cfg.candidates, k)
         lists: dict[str, ScoredIds] = {}
+        try:
+            lists = await self._gather(query, scope, n, query_vector, cfg)
+        except BaseExceptionGroup as group:
+            # Callers get the first underlying error (e.g. StoreError), not a TaskGroup wrapper.
+            first: BaseException = group
+            while isinstance(first, BaseExceptionGroup):
+                first = first.exceptions[0]
+            raise first from group
+        weights = {"dense": cfg.dense_weight, "bm25": cfg.bm25_weight, "graph": cfg.graph_weight}
+        fused, signals = _fuse(lists, weights, cfg)
+        return await self._finish(query, fused, signals, k, cfg)
+
+    async def _gather(
+        self,
+        query: str,
+        scope: Scope,
+        n: int,
+        query_vector: npt.NDArray[np.float32] | None,
+        cfg: RetrievalConfig,
+    ) -> dict[str, ScoredIds]:
         async with asyncio.TaskGroup() as tg:
             tasks = {}
             if cfg.dense:
@@ -124,9 +144,16 @@ class HybridRetriever:
             if cfg.graph:
                 ents = extract_entities(query)
                 tasks["graph"] = tg.create_task(self.store.search_entities(scope, ents, n, hops=cfg.graph_hops))
-        lists = {name: t.result() for name, t in tasks.items()}
-        weights = {"dense": cfg.dense_weight, "bm25": cfg.bm25_weight, "graph": cfg.graph_weight}
-        fused, signals = _fuse(lists, weights, cfg)
+        return {name: t.result() for name, t in tasks.items()}
+
+    async def _finish(
+        self,
+        query: str,
+        fused: dict[int, float],
+        signals: dict[int, dict[str, float]],
+        k: int,
+        cfg: RetrievalConfig,
+    ) -> list[Hit]:
         if not fused:
             return []
         ranked = sorted(fused.items(), key=lambda kv: (-kv[1], kv[0]))

@@ -15,6 +15,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from ..errors import redact
 from .embeddings import EmbeddingProvider
 from .indexing import index_texts
 from .retrieval import HybridRetriever, RetrievalConfig
@@ -66,7 +67,8 @@ class MemoryToolkit:
         except MemoryError_ as exc:
             return {"ok": False, "error": str(exc)}
         except Exception as exc:  # noqa: BLE001 - tool boundary: the model gets an error result, never a raise
-            _log.exception("%s failed", name)
+            # No traceback: exception texts may carry connection strings; the redacted text is enough here.
+            _log.error("%s failed: %s: %s", name, type(exc).__name__, redact(str(exc)))
             return {"ok": False, "error": f"memory is unavailable ({type(exc).__name__}); go on without it"}
 
     async def retrieve_knowledge(self, query: str) -> ToolResult:
@@ -140,10 +142,11 @@ def memory_tools(
     budget: float = 1.5,
     k: int = 5,
     config: RetrievalConfig | None = None,
+    clock: Callable[[], float] = time.time,
 ) -> list[Callable[..., Awaitable[ToolResult]]]:
     """The three memory tools bound to ``scope``, as plain async callables (bound methods with type hints and
     docstrings): ``[retrieve_knowledge, save_insight, get_session_context]``."""
     kit = MemoryToolkit(
-        store=store, embedder=embedder, scope=scope, budget=budget, k=k, config=config or RetrievalConfig()
+        store=store, embedder=embedder, scope=scope, budget=budget, k=k, config=config or RetrievalConfig(), clock=clock
     )
     return [kit.retrieve_knowledge, kit.save_insight, kit.get_session_context]

@@ -1,0 +1,80 @@
+"""``aoai-realtime bench memory``: LoCoMo evidence recall and retrieval latency (see :mod:`.benchmark`)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+__all__ = ["register"]
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``bench memory`` to the CLI. ``app`` is the main app; the command goes on its ``bench`` sub-app."""
+    from ..cli import bench_app
+
+    bench_app.command("memory")(bench_memory)
+
+
+def _csv(value: str, cast: type = str) -> tuple:  # type: ignore[type-arg]
+    return tuple(cast(v.strip()) for v in value.split(",") if v.strip())
+
+
+def bench_memory(
+    locomo: Annotated[
+        Path,
+        typer.Option("--locomo", exists=True, file_okay=False, help="Directory of LoCoMo-format *.json files."),
+    ],
+    k: Annotated[list[int] | None, typer.Option("--k", help="Recall cut-offs: --k 5 10 (or --k 5 --k 10).")] = None,
+    more_k: Annotated[list[int] | None, typer.Argument(hidden=True)] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")] = False,
+    latency: Annotated[bool, typer.Option("--latency/--no-latency", help="Also measure retrieval latency.")] = True,
+    sizes: Annotated[str, typer.Option(help="Latency store sizes, comma-separated.")] = "1000,10000,100000",
+    backends: Annotated[str, typer.Option(help="Back ends for the latency part: sqlite,postgres.")] = "sqlite,postgres",
+    recall_backend: Annotated[str, typer.Option(help="Back end for the recall part.")] = "sqlite",
+    queries: Annotated[int, typer.Option(help="Queries per size and back end in the latency part.")] = 100,
+    embedder: Annotated[str, typer.Option(help="local (MiniLM) or hash (no model).")] = "local",
+    cache_dir: Annotated[Path | None, typer.Option(help="Embedding cache dir.")] = None,
+    pg_uri: Annotated[str | None, typer.Option(help="PostgreSQL to use instead of pgserver.")] = None,
+    ablations: Annotated[bool, typer.Option(help="Also report hybrid with each signal switched off.")] = False,
+) -> None:
+    """LoCoMo evidence recall (BM25, dense, hybrid) and retrieval latency at 1k/10k/100k chunks."""
+    from .benchmark import BenchOptions, render_text, run_memory_bench
+
+    ks = tuple(sorted({*(k or []), *(more_k or [])})) or (5, 10)
+    if any(x < 1 for x in ks):
+        raise typer.BadParameter("k values must be >= 1", param_hint="--k")
+    if embedder not in ("local", "hash"):
+        raise typer.BadParameter("use local or hash", param_hint="--embedder")
+    opts = BenchOptions(
+        locomo=locomo,
+        ks=ks,
+        recall_backend=recall_backend,
+        latency_backends=_csv(backends),
+        sizes=_csv(sizes, int),
+        queries=queries,
+        embedder=embedder,
+        cache_dir=cache_dir,
+        pg_uri=pg_uri,
+        ablations=ablations,
+        latency=latency,
+    )
+
+    def progress(msg: str) -> None:
+        print(msg, file=sys.stderr, flush=True)
+
+    from .types import MemoryError_
+
+    try:
+        report = asyncio.run(run_memory_bench(opts, progress=progress))
+    except MemoryError_ as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    if as_json:
+        typer.echo(json.dumps(report))
+    else:
+        typer.echo(render_text(report, ks))
