@@ -12,10 +12,10 @@ import asyncio
 import logging
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from ..errors import ConnectionClosed
 from ..protocol import encode
@@ -26,6 +26,10 @@ from .dialect import to_beta
 from .ids import Ids
 from .ports import SpeechPort
 from .record import Recorder
+
+if TYPE_CHECKING:
+    from .calls import CallHub
+    from .relay import RelayTarget
 from .session import AudioOut, EngineSession, SessionOptions
 
 __all__ = ["Channel", "Engine", "EngineConfig", "Secret", "serve_channel"]
@@ -55,6 +59,7 @@ class EngineConfig:
     model: str = "gpt-realtime"
     deterministic_ids: bool = False
     record_dir: Path | None = None
+    relay: RelayTarget | None = None  # proxy every WebSocket session to a real deployment (relay mode)
 
 
 @dataclass
@@ -73,7 +78,24 @@ class Engine:
         self.config = config
         self.ids = Ids(deterministic=config.deterministic_ids)
         self._secrets: dict[str, Secret] = {}
-        self.calls: dict[str, EngineSession] = {}
+        self.calls: dict[str, CallHub] = {}
+        self._background: set[asyncio.Task[Any]] = set()
+
+    def spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
+        """Run a task that outlives the request that started it (a WebRTC call); ended by :meth:`aclose`."""
+        task = asyncio.get_running_loop().create_task(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+        return task
+
+    async def aclose(self) -> None:
+        """End every call and background task (server shutdown)."""
+        for hub in list(self.calls.values()):
+            await hub.end()
+        for task in list(self._background):
+            task.cancel()
+        if self._background:
+            await asyncio.wait(set(self._background))
 
     # ------------------------------------------------------------------------------------------- credentials
 
@@ -135,9 +157,13 @@ class Engine:
 
     def recorder(self, session: EngineSession) -> Recorder | None:
         """A recorder for ``session`` when the engine records (``record_dir``)."""
+        return self.recorder_for(session.id)
+
+    def recorder_for(self, name: str) -> Recorder | None:
+        """A recorder writing ``record_dir/<name>.jsonl``, or None when the engine does not record."""
         if self.config.record_dir is None:
             return None
-        return Recorder.open(self.config.record_dir / f"{session.id}.jsonl", clock=self.config.clock)
+        return Recorder.open(self.config.record_dir / f"{name}.jsonl", clock=self.config.clock)
 
 
 def encode_for(event: ev.ServerEvent, dialect: Literal["ga", "beta"]) -> bytes | None:

@@ -27,7 +27,7 @@ from ..engine.ports import SpeechPort
 from ..engine.session import EngineSession
 from ..transport.memory import MemoryTransport, memory_pair
 
-__all__ = ["EngineHarness", "connect_in_memory", "load_test_speech"]
+__all__ = ["EngineHarness", "connect_in_memory", "load_test_speech", "serve_engine"]
 
 
 def load_test_speech(kind: str = "fake") -> SpeechPort:
@@ -125,3 +125,31 @@ async def connect_in_memory(
     """One in-memory session on ``engine``; yields the client-side transport, ends the session on exit."""
     async with EngineHarness(engine) as harness:
         yield harness.connect(dialect=dialect, session=session)
+
+
+@asynccontextmanager
+async def serve_engine(engine: Engine, *, host: str = "127.0.0.1", port: int = 0) -> AsyncIterator[str]:
+    """Serve ``engine`` with uvicorn in this event loop; yields its base URL (``http://127.0.0.1:PORT``).
+
+    ``port=0`` picks a free port. For integration tests (real sockets on loopback).
+    """
+    import uvicorn
+
+    from ..engine.app import create_app
+
+    config = uvicorn.Config(create_app(engine), host=host, port=port, log_level="warning",
+                            ws="websockets-sansio", lifespan="off")  # fmt: skip
+    server = uvicorn.Server(config)
+    task = asyncio.get_running_loop().create_task(server.serve())
+    try:
+        while not server.started:
+            if task.done():
+                task.result()  # startup failed: raise its error
+                raise RuntimeError("uvicorn stopped before it started")
+            await asyncio.sleep(0.005)
+        bound = server.servers[0].sockets[0].getsockname()[1]
+        yield f"http://{host}:{bound}"
+    finally:
+        await engine.aclose()
+        server.should_exit = True
+        await task

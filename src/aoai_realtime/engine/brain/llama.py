@@ -1,0 +1,101 @@
+"""The llama brain (optional): replies from a local GGUF model through llama-cpp-python.
+
+``llama-cpp-python`` is not a dependency (it compiles for about 10 minutes): install it yourself, then
+``aoai-realtime engine --brain llama:/path/model.gguf``. The model gets the session's instructions as the
+system message, the conversation as chat messages (function calls and outputs as ``tool_calls`` / ``tool``
+messages) and the session's function tools in OpenAI form; a tool call in the answer becomes a
+``function_call`` item, text becomes the spoken/written reply. The completion runs in a worker thread and is
+not streamed token by token (the whole answer is then streamed word by word).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+from ..errors import EngineError
+from .base import BrainOutput, BrainRequest, CallTool, Say
+from .scripted import split_words
+
+__all__ = ["LlamaBrain", "chat_messages"]
+
+
+def chat_messages(request: BrainRequest) -> list[dict[str, Any]]:
+    """The request as OpenAI-style chat messages (what ``Llama.create_chat_completion`` takes)."""
+    messages: list[dict[str, Any]] = [{"role": "system", "content": request.instructions}]
+    for item in request.items:
+        if item.kind == "message":
+            role = item.role if item.role in ("user", "assistant", "system") else "user"
+            messages.append({"role": role, "content": item.text})
+        elif item.kind == "function_call":
+            messages.append({"role": "assistant", "content": None, "tool_calls": [
+                {"id": item.call_id, "type": "function",
+                 "function": {"name": item.name, "arguments": item.arguments}}]})  # fmt: skip
+        elif item.kind == "function_call_output":
+            messages.append({"role": "tool", "tool_call_id": item.call_id, "content": item.output})
+    return messages
+
+
+def _tools(request: BrainRequest) -> list[dict[str, Any]]:
+    return [
+        {"type": "function", "function": {"name": t["name"], "description": t.get("description", ""),
+                                          "parameters": t.get("parameters", {"type": "object", "properties": {}})}}
+        for t in request.tools if t.get("type", "function") == "function"
+    ]  # fmt: skip
+
+
+class LlamaBrain:
+    """A brain over a ``llama_cpp.Llama`` (or anything with its ``create_chat_completion``)."""
+
+    needs_transcripts = True
+
+    def __init__(self, llm: Any, *, max_tokens: int = 256, temperature: float = 0.6) -> None:
+        self.llm = llm
+        self.max_tokens = max_tokens
+        self.temperature = temperature
+        self._lock = asyncio.Lock()  # one llama context: one completion at a time
+
+    @classmethod
+    def from_path(cls, path: str, *, n_ctx: int = 4096) -> LlamaBrain:
+        """Load a GGUF model. Raises EngineError when llama-cpp-python is missing or the file is unusable."""
+        try:
+            from llama_cpp import Llama  # type: ignore[import-not-found, unused-ignore]
+        except ImportError as exc:
+            raise EngineError(
+                "the llama brain needs llama-cpp-python: pip install llama-cpp-python (it builds from source)"
+            ) from exc
+        try:
+            llm = Llama(model_path=path, n_ctx=n_ctx, verbose=False)
+        except (ValueError, OSError) as exc:
+            raise EngineError(f"cannot load GGUF model {path!r}: {exc}") from exc
+        return cls(llm)
+
+    def _complete(self, request: BrainRequest) -> dict[str, Any]:
+        kwargs: dict[str, Any] = {"messages": chat_messages(request), "max_tokens": self.max_tokens,
+                                  "temperature": self.temperature}  # fmt: skip
+        tools = _tools(request)
+        if tools and request.tool_choice != "none":
+            kwargs["tools"] = tools
+            choice = request.tool_choice
+            if isinstance(choice, dict):
+                kwargs["tool_choice"] = {"type": "function", "function": {"name": choice.get("name")}}
+            elif choice in ("auto", "required"):
+                kwargs["tool_choice"] = choice
+        result: dict[str, Any] = self.llm.create_chat_completion(**kwargs)
+        return result
+
+    async def respond(self, request: BrainRequest) -> AsyncIterator[BrainOutput]:
+        async with self._lock:
+            result = await asyncio.to_thread(self._complete, request)
+        message = (result.get("choices") or [{}])[0].get("message") or {}
+        text = message.get("content") or ""
+        for chunk in split_words(text.strip()):
+            yield Say(chunk)
+        for call in message.get("tool_calls") or []:
+            function = call.get("function") or {}
+            arguments = function.get("arguments", "{}")
+            yield CallTool(
+                str(function.get("name", "")), arguments if isinstance(arguments, str) else json.dumps(arguments)
+            )

@@ -1,0 +1,409 @@
+"""WebRTC calls: ``POST /v1/realtime/calls`` (reference 3.1, 4.8) with aiortc.
+
+The offer arrives as ``application/sdp`` (Bearer ``ek_`` secret or the key) or as ``multipart/form-data``
+with ``sdp`` and ``session`` parts. The engine answers 201 with its SDP and ``Location:
+/v1/realtime/calls/rtc_...``, then runs one :class:`CallHub` per call:
+
+- events travel on the data channel the client opened (any label), one JSON message each;
+- the caller's audio (Opus, decoded by aiortc to 48 kHz stereo) is downmixed and resampled to 24 kHz mono and
+  fed to the session's input buffer and VAD;
+- assistant audio goes out on an audio track (:class:`OutputTrack`) paced in real time by the engine clock,
+  never as ``response.output_audio.delta`` on the channel; ``output_audio_buffer.started/stopped/cleared`` are
+  emitted and an interruption truncates the assistant item to what was actually played;
+- sideband WebSockets (``?call_id=rtc_...``) join the same session: they receive every server event and may
+  send client events.
+
+Bound to a loopback address, the peer offers only 127.0.0.1 candidates (:mod:`._ice`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fractions
+import json
+import logging
+from collections import deque
+from typing import TYPE_CHECKING, Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from ..errors import ConnectionClosed
+from ._ice import is_loopback, restrict_host_addresses
+from .clock import Clock
+from .config import apply_update
+from .engine import Channel, Engine, encode_for
+from .errors import RequestRejected
+from .record import Recorder
+
+if TYPE_CHECKING:
+    from .session import EngineSession
+
+__all__ = ["CallHub", "OutputTrack", "create_call", "hangup_call"]
+
+log = logging.getLogger(__name__)
+
+_FRAME_MS = 20
+_FRAME_BYTES = 24 * _FRAME_MS * 2  # pcm16 mono 24 kHz
+_MAX_QUEUED_MS = 10 * 60 * 1000
+
+
+class OutputTrack:
+    """The assistant's voice as an aiortc audio track, and the session's :class:`~.session.AudioOut`.
+
+    aiortc pulls a frame every 20 ms through :meth:`recv`; the track paces those pulls on the engine clock
+    (real time) and sends silence when nothing is queued. It knows how much of each item has been played.
+    """
+
+    kind = "audio"
+
+    def __init__(self, clock: Clock, *, recorder: Recorder | None = None) -> None:
+        from aiortc.mediastreams import MediaStreamTrack
+
+        # aiortc needs a real MediaStreamTrack; compose one instead of subclassing it.
+        self.track = _make_track(MediaStreamTrack, self)
+        self.clock = clock
+        self.recorder = recorder
+        self._queue: deque[tuple[str, str, bytes]] = deque()
+        self._queued_bytes = 0
+        self._space = asyncio.Event()
+        self._space.set()
+        self._drained = asyncio.Event()
+        self._drained.set()
+        self._start: float | None = None
+        self._frames = 0
+        self._played: dict[str, int] = {}  # item_id -> bytes played
+        self._current: tuple[str, str] | None = None
+
+    # -- AudioOut ------------------------------------------------------------------------------------------
+
+    async def write(self, response_id: str, item_id: str, pcm: bytes) -> None:
+        while self._queued_bytes > _MAX_QUEUED_MS * 48:
+            self._space.clear()
+            await self._space.wait()
+        self._queue.append((response_id, item_id, pcm))
+        self._queued_bytes += len(pcm)
+        self._drained.clear()
+
+    def clear(self) -> tuple[str, str, int] | None:
+        if self._current is None and not self._queue:
+            return None
+        response_id, item_id = self._current or self._queue[0][:2]
+        self._queue.clear()
+        self._queued_bytes = 0
+        self._current = None
+        self._space.set()
+        self._drained.set()
+        return response_id, item_id, self._played.get(item_id, 0) // 48
+
+    async def wait_drained(self) -> None:
+        await self._drained.wait()
+
+    # -- media ---------------------------------------------------------------------------------------------
+
+    def next_frame_pcm(self) -> bytes:
+        """The next 20 ms of audio (silence when idle), counting what each item has had played."""
+        frame = bytearray()
+        while len(frame) < _FRAME_BYTES and self._queue:
+            response_id, item_id, pcm = self._queue[0]
+            self._current = (response_id, item_id)
+            take = pcm[: _FRAME_BYTES - len(frame)]
+            frame += take
+            self._queued_bytes -= len(take)
+            self._played[item_id] = self._played.get(item_id, 0) + len(take)
+            if len(take) < len(pcm):
+                self._queue[0] = (response_id, item_id, pcm[len(take) :])
+            else:
+                self._queue.popleft()
+        if not self._queue:
+            self._current = None
+            self._drained.set()
+        self._space.set()
+        return bytes(frame) + b"\x00" * (_FRAME_BYTES - len(frame))
+
+    async def recv_frame(self) -> Any:
+        from av import AudioFrame
+
+        if self._start is None:
+            self._start = self.clock.now()
+        due = self._start + self._frames * _FRAME_MS / 1000
+        wait = due - self.clock.now()
+        if wait > 0:
+            await self.clock.sleep(wait)
+        pcm = self.next_frame_pcm()
+        if self.recorder is not None and any(pcm):
+            self.recorder.audio_out(pcm)
+        frame = AudioFrame(format="s16", layout="mono", samples=_FRAME_BYTES // 2)
+        frame.planes[0].update(pcm)
+        frame.sample_rate = 24000
+        frame.pts = self._frames * (_FRAME_BYTES // 2)
+        frame.time_base = fractions.Fraction(1, 24000)
+        self._frames += 1
+        return frame
+
+
+def _make_track(base: type, owner: OutputTrack) -> Any:
+    class _Track(base):  # type: ignore[misc]
+        kind = "audio"
+
+        async def recv(self) -> Any:
+            return await owner.recv_frame()
+
+    return _Track()
+
+
+class _DataChannel:
+    """A data channel as an engine Channel (messages before ``open`` are queued by aiortc itself)."""
+
+    def __init__(self, channel: Any) -> None:
+        self.channel = channel
+        self.inbox: asyncio.Queue[bytes | None] = asyncio.Queue(256)
+
+    async def send(self, message: bytes) -> None:
+        if self.channel.readyState in ("closing", "closed"):
+            raise ConnectionClosed("data channel closed", code=1006)
+        self.channel.send(message.decode("utf-8"))
+
+    async def recv(self) -> bytes:
+        item = await self.inbox.get()
+        if item is None:
+            self.inbox.put_nowait(None)
+            raise ConnectionClosed("data channel closed", code=1000)
+        return item
+
+    async def close(self, code: int = 1000, reason: str = "") -> None:
+        self.channel.close()
+
+
+class CallHub:
+    """One WebRTC call: its peer connection, its session, the data channel and any sideband sockets."""
+
+    def __init__(self, call_id: str, engine: Engine, pc: Any, session: EngineSession, track: OutputTrack,
+                 recorder: Recorder | None) -> None:  # fmt: skip
+        self.call_id = call_id
+        self.engine = engine
+        self.pc = pc
+        self.session = session
+        self.track = track
+        self.recorder = recorder
+        self.data: _DataChannel | None = None
+        self._subscribers: set[asyncio.Queue[bytes | None]] = set()
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._ended = asyncio.Event()
+        self._early: list[bytes] = []
+
+    def spawn(self, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def run(self) -> None:
+        """Serve the call until hangup, expiry or the peer goes away."""
+        dialect = self.session.options.dialect
+        async with self.session:
+            try:
+                while True:
+                    event = await self.session.next_event()
+                    if event is None:
+                        break
+                    data = encode_for(event, dialect)
+                    if data is None:
+                        continue
+                    if self.recorder is not None:
+                        self.recorder.server(data)
+                    if self.data is None:
+                        self._early.append(data)  # session.created etc. wait for the client's channel
+                    else:
+                        with contextlib.suppress(ConnectionClosed):
+                            await self.data.send(data)
+                    for queue in list(self._subscribers):
+                        try:
+                            queue.put_nowait(data)
+                        except asyncio.QueueFull:
+                            self._subscribers.discard(queue)  # a stalled sideband socket is dropped
+                            log.warning("call %s: sideband socket too slow; dropped", self.call_id)
+            finally:
+                await self.end()
+
+    async def end(self) -> None:
+        """Hang up: close the peer connection and the session; sideband sockets are closed."""
+        if self._ended.is_set():
+            return
+        self._ended.set()
+        self.engine.calls.pop(self.call_id, None)
+        for queue in list(self._subscribers):
+            with contextlib.suppress(asyncio.QueueFull):
+                queue.put_nowait(None)
+        await self.session.aclose()
+        await self.pc.close()
+        for task in list(self._tasks):
+            task.cancel()
+        if self.recorder is not None:
+            self.recorder.close()
+
+    def on_datachannel(self, channel: Any) -> None:
+        if self.data is not None:
+            return  # the first channel carries the events; others are ignored
+        for data in self._early:
+            channel.send(data.decode("utf-8"))
+        self._early.clear()
+        self.data = _DataChannel(channel)
+        hub = self
+
+        @channel.on("message")  # type: ignore[untyped-decorator]
+        def on_message(message: Any) -> None:
+            data = message.encode("utf-8") if isinstance(message, str) else bytes(message)
+            hub.spawn(hub._receive(data))
+
+        @channel.on("close")  # type: ignore[untyped-decorator]
+        def on_close() -> None:
+            hub.spawn(hub.end())
+
+    async def _receive(self, data: bytes) -> None:
+        if self.recorder is not None:
+            self.recorder.client(data)
+        await self.session.receive(data)
+
+    def on_track(self, track: Any) -> None:
+        if track.kind == "audio":
+            self.spawn(self._read_audio(track))
+
+    async def _read_audio(self, track: Any) -> None:
+        from aiortc.mediastreams import MediaStreamError
+
+        from .speech import StreamResampler
+
+        resampler: StreamResampler | None = None
+        while not self._ended.is_set():
+            try:
+                frame = await track.recv()
+            except MediaStreamError:
+                return
+            channels = len(frame.layout.channels)
+            if resampler is None:
+                resampler = StreamResampler(frame.sample_rate, 24000, channels=min(channels, 2))
+            pcm = resampler.push_pcm16(frame.to_ndarray().tobytes())
+            if pcm:
+                if self.recorder is not None:
+                    self.recorder.audio_in(pcm)
+                await self.session.push_audio(pcm)
+
+    async def attach(self, channel: Channel) -> None:
+        """Serve a sideband socket on this call until it or the call closes."""
+        queue: asyncio.Queue[bytes | None] = asyncio.Queue(1024)
+        self._subscribers.add(queue)
+
+        async def pump() -> None:
+            while (data := await queue.get()) is not None:
+                await channel.send(data)
+            await channel.close(1000, "call ended")
+
+        writer = asyncio.get_running_loop().create_task(pump())
+        try:
+            while not self._ended.is_set():
+                try:
+                    message = await channel.recv()
+                except ConnectionClosed:
+                    break
+                if self.recorder is not None:
+                    self.recorder.client(message)
+                await self.session.receive(message)
+        finally:
+            self._subscribers.discard(queue)
+            writer.cancel()
+            await asyncio.wait({writer})
+
+
+async def _offer_and_session(request: Request) -> tuple[str, dict[str, Any] | None]:
+    ctype = request.headers.get("content-type", "")
+    if ctype.startswith("multipart/form-data"):
+        form = await request.form()
+        sdp = form.get("sdp")
+        raw_session = form.get("session")
+        sdp_text = sdp if isinstance(sdp, str) else (await sdp.read()).decode() if sdp is not None else ""
+        session_text = (
+            raw_session
+            if isinstance(raw_session, str) or raw_session is None
+            else (await raw_session.read()).decode()
+        )
+        session = json.loads(session_text) if session_text else None
+        return sdp_text, session
+    return (await request.body()).decode("utf-8", "replace"), None
+
+
+def _error(message: str, status: int, *, code: str | None = None, param: str | None = None) -> JSONResponse:
+    body = {"error": {"message": message, "type": "invalid_request_error", "param": param, "code": code}}
+    return JSONResponse(body, status_code=status)
+
+
+async def create_call(engine: Engine, request: Request) -> Response:
+    """``POST /v1/realtime/calls``: answer the offer, start the call, 201 with the answer SDP."""
+    from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
+
+    from .app import _credential
+
+    credential, _ = _credential(request)
+    kind = engine.check_key(credential)
+    if kind is None:
+        return _error("Incorrect API key provided or expired ephemeral key.", 401, code="invalid_api_key")
+    try:
+        sdp, session_part = await _offer_and_session(request)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return _error("The 'session' part is not valid JSON.", 400, code="invalid_json", param="session")
+    if "v=0" not in sdp:
+        return _error("Invalid SDP offer: expected an SDP body (application/sdp).", 400, code="invalid_offer",
+                      param="sdp")  # fmt: skip
+    initial = engine.secret_session(credential or "") if kind == "ephemeral" else None
+    if session_part is not None:
+        try:
+            base = initial or {}
+            initial = {**base, **session_part} if base else session_part
+            from .config import default_session
+
+            apply_update(default_session(session_id="sess_check", expires_at=0), initial)
+        except RequestRejected as exc:
+            return _error(exc.message, 400, code=exc.code, param=exc.param)
+    call_id = engine.ids.new("rtc")
+    recorder = engine.recorder_for(call_id)
+    track = OutputTrack(engine.config.clock, recorder=recorder)
+    session = engine.new_session(transport="webrtc", initial=initial, audio_out=track)
+    pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+    hub = CallHub(call_id, engine, pc, session, track, recorder)
+    pc.on("datachannel", hub.on_datachannel)
+    pc.on("track", hub.on_track)
+
+    @pc.on("connectionstatechange")
+    async def on_state() -> None:
+        if pc.connectionState in ("failed", "closed"):
+            await hub.end()
+
+    server_host = (request.scope.get("server") or ("127.0.0.1", 0))[0]
+    addresses = ["127.0.0.1"] if is_loopback(str(server_host)) else None
+    try:
+        await pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
+        pc.addTrack(track.track)
+        ctx = restrict_host_addresses(addresses) if addresses else contextlib.nullcontext()
+        with ctx:
+            await pc.setLocalDescription(await pc.createAnswer())
+    except (ValueError, RuntimeError) as exc:
+        await pc.close()
+        return _error(f"Invalid SDP offer: {exc}", 400, code="invalid_offer", param="sdp")
+    engine.calls[call_id] = hub
+    engine.spawn(hub.run())
+    return Response(pc.localDescription.sdp, status_code=201, media_type="application/sdp",
+                    headers={"Location": f"/v1/realtime/calls/{call_id}"})  # fmt: skip
+
+
+async def hangup_call(engine: Engine, request: Request) -> Response:
+    """``POST /v1/realtime/calls/{call_id}/hangup``."""
+    from .app import _credential
+
+    credential, _ = _credential(request)
+    if engine.check_key(credential) is None:
+        return _error("Incorrect API key provided.", 401, code="invalid_api_key")
+    hub = engine.calls.get(request.path_params["call_id"])
+    if hub is None:
+        return _error("No call found for the provided call_id.", 404, code="call_id_not_found", param="call_id")
+    await hub.end()
+    return Response(status_code=200)

@@ -1,0 +1,73 @@
+"""``aoai-realtime engine``: serve the local Realtime engine (and ``bench engine``)."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+__all__ = ["register"]
+
+
+def register(app: typer.Typer, bench_app: typer.Typer | None = None) -> None:
+    """Add the ``engine`` command to ``app`` (and ``engine`` to the bench sub-app when given)."""
+
+    @app.command("engine")
+    def engine_command(
+        port: Annotated[int, typer.Option(help="TCP port (0 picks a free one).")] = 8765,
+        host: Annotated[str, typer.Option(help="Address to bind; keep 127.0.0.1 unless you mean it.")] = "127.0.0.1",
+        api_key: Annotated[
+            str | None, typer.Option(help="Accepted API key (else AOAI_ENGINE_API_KEY, else random).")
+        ] = None,
+        brain: Annotated[str, typer.Option(help="rules | scripted:PATH | llama:PATH | relay:URL")] = "rules",
+        speech: Annotated[str, typer.Option(help="full (silero+whisper+piper) | light | fake")] = "full",
+        record: Annotated[Path | None, typer.Option(help="Record every session to DIR/<session>.jsonl")] = None,
+        max_session_minutes: Annotated[float, typer.Option(help="Maximum session duration.")] = 60.0,
+    ) -> None:
+        """Run the local Realtime engine: WebSocket, WebRTC and client_secrets on one port."""
+        import uvicorn
+
+        from .app import create_app
+        from .engine import Engine, EngineConfig
+        from .factory import brain_factory, relay_target, speech_for
+
+        key = api_key or os.environ.get("AOAI_ENGINE_API_KEY")
+        generated = key is None
+        key = key or "sk-local-" + secrets.token_urlsafe(18)
+        if speech not in ("full", "light", "fake"):
+            raise typer.BadParameter("use full, light or fake", param_hint="--speech")
+        typer.echo(f"loading speech ({speech})...")
+        config = EngineConfig(
+            api_key=key,
+            brain=brain_factory(brain),
+            relay=relay_target(brain),
+            speech=speech_for(speech),
+            max_session_s=max_session_minutes * 60,
+            record_dir=record,
+        )
+        engine = Engine(config)
+        base = f"http://{host}:{port}"
+        typer.echo(
+            f"engine on {base}  (WebSocket ws://{host}:{port}/v1/realtime, preview ws://{host}:{port}/openai/realtime)"
+        )
+        if generated:
+            typer.echo(f"API key (generated): {key}")
+        uvicorn.run(create_app(engine), host=host, port=port, log_level="info", ws="websockets-sansio", lifespan="on")
+
+    if bench_app is not None:
+
+        @bench_app.command("engine")
+        def bench_engine_command(
+            turns: Annotated[int, typer.Option(help="Turns for the latency figure.")] = 50,
+        ) -> None:
+            """Engine latency overhead, CPU per call-second, concurrent real-time calls."""
+            import runpy
+
+            script = Path(__file__).resolve().parents[3] / "bench" / "bench_engine.py"
+            if not script.exists():
+                raise typer.BadParameter(f"{script} not found: run from a source checkout")
+            os.environ["AOAI_BENCH_TURNS"] = str(turns)
+            runpy.run_path(str(script), run_name="__main__")
