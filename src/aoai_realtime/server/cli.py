@@ -14,8 +14,22 @@ __all__ = ["register"]
 
 
 def register(app: typer.Typer) -> None:
-    """Add the ``serve`` command to the CLI."""
+    """Add ``serve`` and ``bench server`` to the CLI."""
+    from ..cli import bench_app
+
     app.command("serve")(serve)
+    bench_app.command("server")(bench_server)
+
+
+def bench_server(seconds: Annotated[float, typer.Option(help="Measured seconds per row.")] = 5.0) -> None:
+    """Token route under load, ours vs the TypeScript SDK's Express server (runs bench/bench_server.py)."""
+    import subprocess
+    import sys
+
+    script = Path(__file__).resolve().parents[3] / "bench" / "bench_server.py"
+    if not script.is_file():
+        raise typer.BadParameter("bench/bench_server.py is in the source checkout only")
+    raise typer.Exit(subprocess.call([sys.executable, str(script), "--seconds", str(seconds)]))
 
 
 def serve(

@@ -53,7 +53,9 @@ class FakeSideband:
 class FakeUpstream:
     """Run with ``async with``; ``endpoint``/``auth`` point the server at it."""
 
-    def __init__(self, *, api_key: str = "fake-upstream-key", latency_s: float = 0.0) -> None:
+    def __init__(
+        self, *, api_key: str = "fake-upstream-key", latency_s: float = 0.0, port: int = 0, record: bool = True
+    ) -> None:
         self.api_key = api_key
         self.latency_s = latency_s
         self.fail_status: int | None = None
@@ -68,7 +70,8 @@ class FakeUpstream:
         self.sideband_connected: asyncio.Queue[FakeSideband] = asyncio.Queue(maxsize=100)
         self._runner: web.AppRunner | None = None
         self._closing = asyncio.Event()
-        self.port = 0
+        self.port = port
+        self.record = record  # False for benchmarks: keep no per-request state
 
     @property
     def base_url(self) -> str:
@@ -84,13 +87,15 @@ class FakeUpstream:
 
     async def __aenter__(self) -> FakeUpstream:
         app = web.Application()
-        app.router.add_post("/v1/realtime/client_secrets", self._secrets)
-        app.router.add_post("/v1/realtime/calls", self._calls)
-        app.router.add_post("/v1/realtime/calls/{call_id}/hangup", self._hangup)
-        app.router.add_get("/v1/realtime", self._sideband)
+        # Both roots: /v1 (OpenAI, Endpoint.local) and /openai/v1 (Azure GA, the TypeScript SDK's server).
+        for root in ("/v1", "/openai/v1"):
+            app.router.add_post(f"{root}/realtime/client_secrets", self._secrets)
+            app.router.add_post(f"{root}/realtime/calls", self._calls)
+            app.router.add_post(f"{root}/realtime/calls/{{call_id}}/hangup", self._hangup)
+            app.router.add_get(f"{root}/realtime", self._sideband)
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0, backlog=1024)
+        site = web.TCPSite(self._runner, "127.0.0.1", self.port, backlog=1024)
         await site.start()
         server = site._server
         assert server is not None
@@ -129,9 +134,10 @@ class FakeUpstream:
         if not self._authorized(request):
             return web.json_response({"error": {"message": "bad key"}}, status=401)
         body = await request.json()
-        self.secrets_requests.append(body)
         token = "ek_" + secrets.token_hex(12)
-        self.minted[token] = body["session"]
+        if self.record:
+            self.secrets_requests.append(body)
+            self.minted[token] = body["session"]
         ttl = int(body.get("expires_after", {}).get("seconds", 600))
         return web.json_response({"value": token, "expires_at": int(time.time()) + ttl, "session": body["session"]})
 
@@ -182,3 +188,29 @@ class FakeUpstream:
     def minted_session(self, call_id: str) -> dict[str, Any]:
         # The session the call was created with: the last one minted (tests mint one per call).
         return next(reversed(self.minted.values()), {})
+
+
+def main() -> None:
+    """``python -m aoai_realtime.server.fake_upstream --port P --latency-ms L --api-key K``: run until killed."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--latency-ms", type=float, default=0.0)
+    parser.add_argument("--api-key", default="fake-upstream-key")
+    args = parser.parse_args()
+
+    async def run() -> None:
+        async with FakeUpstream(api_key=args.api_key, latency_s=args.latency_ms / 1000, port=args.port, record=False):
+            await asyncio.Event().wait()
+
+    try:
+        import uvloop
+    except ImportError:
+        asyncio.run(run())
+    else:
+        uvloop.run(run())
+
+
+if __name__ == "__main__":
+    main()

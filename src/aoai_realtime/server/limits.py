@@ -1,7 +1,7 @@
 """Rate limits, client addresses and call caps.
 
 - :class:`RateLimits` wraps the ``limits`` library: one budget per route and per key kind (user, client IP),
-  moving windows, memory storage for one process or Redis (``redis://host:port``) for several.
+  sliding-window counters, memory storage for one process or Redis (``redis://host:port``) for several.
 - :func:`client_ip` returns the address a request really came from: ``X-Forwarded-For`` is believed only when
   the TCP peer is one of the configured proxies (a forged header from anyone else is ignored).
 - :class:`CallGate` caps concurrent calls per user, in memory or in Redis (a sorted set per user whose
@@ -19,7 +19,7 @@ from typing import Any, Protocol
 
 from limits import RateLimitItem, parse
 from limits.aio.storage import Storage
-from limits.aio.strategies import MovingWindowRateLimiter
+from limits.aio.strategies import SlidingWindowCounterRateLimiter
 from limits.storage import storage_from_string
 
 from ..errors import ConfigError
@@ -125,7 +125,8 @@ class RateLimits:
         if not isinstance(storage, Storage):
             raise ConfigError(f"rate-limit storage {uri!r} has no asyncio implementation", field="storage_uri")
         self._storage = storage
-        self._limiter = MovingWindowRateLimiter(self._storage)
+        # Sliding-window counters: O(1) per hit in memory and in Redis (a moving window keeps every timestamp).
+        self._limiter = SlidingWindowCounterRateLimiter(self._storage)
 
     async def hit(self, route: str, kind: str, key: str) -> int | None:
         item = self._items[(route, kind)]
