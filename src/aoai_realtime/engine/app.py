@@ -146,6 +146,12 @@ def create_app(engine: Engine) -> Starlette:
             await hub.attach(_WebSocketChannel(websocket))
             return
         model = websocket.query_params.get("deployment") or websocket.query_params.get("model")
+        if engine.config.replay is not None:
+            from .replay import Replay, serve_replay
+
+            await websocket.accept(subprotocol=subprotocol)
+            await serve_replay(Replay.load(engine.config.replay), _WebSocketChannel(websocket))
+            return
         if engine.config.relay is not None:
             from .relay import relay_channel
 

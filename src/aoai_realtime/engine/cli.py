@@ -26,6 +26,7 @@ def register(app: typer.Typer, bench_app: typer.Typer | None = None) -> None:
         speech: Annotated[str, typer.Option(help="full (silero+whisper+piper) | light | fake")] = "full",
         record: Annotated[Path | None, typer.Option(help="Record every session to DIR/<session>.jsonl")] = None,
         max_session_minutes: Annotated[float, typer.Option(help="Maximum session duration.")] = 60.0,
+        replay: Annotated[Path | None, typer.Option(help="Serve every session from this JSONL recording.")] = None,
     ) -> None:
         """Run the local Realtime engine: WebSocket, WebRTC and client_secrets on one port."""
         import uvicorn
@@ -47,6 +48,7 @@ def register(app: typer.Typer, bench_app: typer.Typer | None = None) -> None:
             speech=speech_for(speech),
             max_session_s=max_session_minutes * 60,
             record_dir=record,
+            replay=replay,
         )
         engine = Engine(config)
         base = f"http://{host}:{port}"

@@ -60,6 +60,7 @@ class EngineConfig:
     deterministic_ids: bool = False
     record_dir: Path | None = None
     relay: RelayTarget | None = None  # proxy every WebSocket session to a real deployment (relay mode)
+    replay: Path | None = None  # serve every WebSocket session from this recording (replay mode)
 
 
 @dataclass

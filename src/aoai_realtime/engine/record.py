@@ -31,7 +31,9 @@ class Recorder:
         """Record to ``path`` (its directory is created)."""
         target = Path(path)
         target.parent.mkdir(parents=True, exist_ok=True)
-        return cls(target.open("w", encoding="utf-8"), clock=clock)
+        return cls(
+            target.open("w", encoding="utf-8", buffering=1), clock=clock
+        )  # line-buffered: a crash keeps what was seen
 
     def _t(self) -> float:
         now = self._clock.now()
