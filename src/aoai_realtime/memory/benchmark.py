@@ -73,6 +73,11 @@ class _PgServer:
     def __init__(self, root: Path) -> None:
         from pgserver import get_server  # type: ignore[attr-defined]
 
+        self._server = get_server(root / "pg", cleanup_mode="stop")
+        # pgserver starts with PostgreSQL's 128 MB of shared buffers; 100k 384-d vectors plus their HNSW graph
+        # need several times that to stay in memory, as on any real deployment. Restart with more.
+        self._server.psql("ALTER SYSTEM SET shared_buffers = '1GB';")
+        self._server.cleanup()
         self._server = get_server(root / "pg", cleanup_mode="delete")
         self.uri: str = self._server.get_uri()
 
