@@ -12,15 +12,14 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from dataclasses import dataclass, field
 
 from rich.console import Console
 
 from .client import RealtimeClient
-from .protocol import events as ev
 from .protocol.session import ServerVad, SessionConfig, Transcription
+from .talk import Turn, run_turn
 
-__all__ = ["DemoTurn", "run_demo"]
+__all__ = ["run_demo"]
 
 INSTRUCTIONS = (
     "You are a concise voice assistant. When the user states something to remember, save it with save_note. "
@@ -38,17 +37,6 @@ TOOLS = [
         "parameters": {"type": "object", "properties": {"query": {"type": "string"}}, "required": ["query"]},
     },
 ]
-
-
-@dataclass
-class DemoTurn:
-    user: str
-    spoken: bool
-    heard: str = ""
-    reply: str = ""
-    tools: list[str] = field(default_factory=list)
-    latency_ms: float | None = None
-    tokens: int = 0
 
 
 class _Notes:
@@ -70,52 +58,7 @@ class _Notes:
         return json.dumps({"error": f"unknown tool {name!r}"})
 
 
-async def _run_turn(client: RealtimeClient, turn: DemoTurn, notes: _Notes, console: Console, t0: float,
-                    audio: bytes | None) -> None:
-    """Send one user turn and follow events until the assistant has spoken (tool calls answered on the way)."""
-    stream = client.events()
-    started = time.perf_counter()
-    if audio is None:
-        await client.send_text(turn.user)
-    else:
-        for i in range(0, len(audio), 4800):  # 100 ms chunks, as a microphone would deliver them
-            await client.append_audio(audio[i : i + 4800])
-    end_of_input = started if audio is None else None
-    async for event in stream:
-        stamp = f"[dim]{(time.perf_counter() - t0) * 1000:7.0f} ms[/dim]"
-        if isinstance(event, ev.InputAudioBufferSpeechStoppedEvent):
-            end_of_input = time.perf_counter()
-            console.print(f"{stamp} speech stopped at {event.audio_end_ms} ms of audio")
-        elif isinstance(event, ev.ConversationItemInputAudioTranscriptionCompletedEvent):
-            turn.heard = event.transcript
-            console.print(f"{stamp} [cyan]heard:[/cyan] {event.transcript!r}")
-        elif isinstance(event, ev.ResponseAudioDeltaEvent) and turn.latency_ms is None and end_of_input is not None:
-            turn.latency_ms = (time.perf_counter() - end_of_input) * 1000
-            console.print(f"{stamp} first audio after {turn.latency_ms:.0f} ms")
-        elif isinstance(event, ev.ResponseFunctionCallArgumentsDoneEvent):
-            output = notes.call(event.name if isinstance(event.name, str) else "", event.arguments)
-            turn.tools.append(f"{event.name}({event.arguments}) -> {output}")
-            console.print(f"{stamp} [magenta]tool[/magenta] {event.name}({event.arguments}) -> {output}")
-            await client.create_item(
-                ev.Item(type="function_call_output", call_id=event.call_id, output=output)
-            )
-        elif isinstance(event, ev.ResponseAudioTranscriptDoneEvent | ev.ResponseTextDoneEvent):
-            text = event.transcript if isinstance(event, ev.ResponseAudioTranscriptDoneEvent) else event.text
-            turn.reply = text
-            console.print(f"{stamp} [green]assistant:[/green] {text}")
-        elif isinstance(event, ev.ResponseDoneEvent):
-            usage = event.response.usage if isinstance(event.response.usage, dict) else {}
-            turn.tokens += int(usage.get("total_tokens", 0) or 0)
-            called_tool = any(o.type == "function_call" for o in event.response.output or [])
-            if called_tool:
-                await client.create_response()  # the model speaks again only when asked (pitfall 6.4)
-            else:
-                return
-        elif isinstance(event, ev.RealtimeErrorEvent):
-            console.print(f"{stamp} [red]error[/red] {event.error.code}: {event.error.message}")
-
-
-async def run_demo(*, speech: str = "full", console: Console | None = None) -> list[DemoTurn]:
+async def run_demo(*, speech: str = "full", console: Console | None = None) -> list[Turn]:
     """Run the demo conversation and return its turns (the CLI prints them as they happen)."""
     from .engine.speech import load_speech
     from .testing.engine import EngineHarness
@@ -131,9 +74,9 @@ async def run_demo(*, speech: str = "full", console: Console | None = None) -> l
         turn_detection=ServerVad(silence_duration_ms=400),
     )
     turns = [
-        DemoTurn("Hello there, nice to meet you.", spoken=False),
-        DemoTurn("Please remember that the quarterly review moves to Thursday at three.", spoken=False),
-        DemoTurn("When is the quarterly review?", spoken=True),
+        Turn("Hello there, nice to meet you."),
+        Turn("Please remember that the quarterly review moves to Thursday at three."),
+        Turn("When is the quarterly review?", spoken=True),
     ]
     t0 = time.perf_counter()
     async with EngineHarness(speech=loaded) as harness, RealtimeClient(harness.connect(), session=session) as client:
@@ -145,7 +88,8 @@ async def run_demo(*, speech: str = "full", console: Console | None = None) -> l
                 chunks = await asyncio.to_thread(list, loaded.tts.synthesize(turn.user))
                 pcm = b"".join(chunks)
                 audio = bytes(24000) + pcm + bytes(48000)  # lead-in and trailing silence for the VAD
-            await asyncio.wait_for(_run_turn(client, turn, notes, console, t0, audio), timeout=120)
+            runner = run_turn(client, turn, console=console, t0=t0, audio=audio, call_tool=notes.call)
+            await asyncio.wait_for(runner, timeout=120)
     console.rule("summary")
     for turn in turns:
         latency = f"{turn.latency_ms:.0f} ms" if turn.latency_ms is not None else "-"
