@@ -1,0 +1,151 @@
+"""RealtimeClient against the local engine over real sockets on 127.0.0.1: WebSocket (GA and preview paths)
+and WebRTC (SDP through /realtime/calls, data channel, audio track). Speech is the model-free bundle: tone TTS,
+whose audio the tone STT reads back exactly."""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from aoai_realtime.auth import ApiKey
+from aoai_realtime.client import RealtimeClient
+from aoai_realtime.endpoints import Endpoint
+from aoai_realtime.engine import Engine, EngineConfig, RulesBrain
+from aoai_realtime.engine.speech import ToneTts
+from aoai_realtime.errors import AuthenticationError, ServerError, SessionExpired
+from aoai_realtime.protocol import events as ev
+from aoai_realtime.protocol.session import ServerVad, SessionConfig, Transcription
+from aoai_realtime.testing.engine import load_test_speech, serve_engine
+from aoai_realtime.transport.webrtc import WebRTCTransport
+from aoai_realtime.transport.websocket import WebSocketTransport
+
+pytestmark = pytest.mark.integration
+
+KEY = "engine-test-key"
+TOOLS = [{"name": "lookup", "description": "Mandatory for every question: look the answer up.",
+          "parameters": {"type": "object", "properties": {"query": {"type": "string"}}, "required": ["query"]}}]
+
+
+@pytest.fixture
+async def engine_url() -> AsyncIterator[str]:
+    engine = Engine(EngineConfig(api_key=KEY, brain=RulesBrain, speech=load_test_speech("fake")))
+    async with serve_engine(engine) as url:
+        yield url
+
+
+def _ws(url: str) -> WebSocketTransport:
+    return WebSocketTransport(Endpoint.local(f"{url}/v1"), ApiKey(KEY, style="bearer"))
+
+
+async def _until_done(client: RealtimeClient, stream: AsyncIterator[Any]) -> list[Any]:
+    seen = []
+    async for event in stream:
+        seen.append(event)
+        if isinstance(event, ev.ResponseDoneEvent):
+            return seen
+    raise AssertionError("events ended before response.done")
+
+
+async def test_websocket_text_tool_and_audio_turns(engine_url: str) -> None:
+    session = SessionConfig(instructions="Be brief.", tools=TOOLS, transcription=Transcription(),
+                            turn_detection=ServerVad(silence_duration_ms=300))
+    async with RealtimeClient(_ws(engine_url), session=session) as client:
+        assert client.session["tools"][0]["name"] == "lookup"
+        stream = client.events()
+        # a text turn
+        await client.send_text("Hello there.")
+        text_turn = await _until_done(client, stream)
+        assert any(isinstance(e, ev.ResponseAudioDeltaEvent) for e in text_turn)
+        # a tool turn: a question makes the rules brain call the mandatory tool
+        await client.send_text("Where is the nearest station?")
+        tool_turn = await _until_done(client, stream)
+        call = next(e for e in tool_turn if isinstance(e, ev.ResponseFunctionCallArgumentsDoneEvent))
+        assert call.name == "lookup"
+        await client.create_item(ev.Item(type="function_call_output", call_id=call.call_id,
+                                         output='{"answer": "two blocks north"}'))
+        await client.create_response()
+        spoken = await _until_done(client, stream)
+        transcript = next(e for e in spoken if isinstance(e, ev.ResponseAudioTranscriptDoneEvent)).transcript
+        assert "two blocks north" in transcript
+        # an audio turn: speech in, turn detection, transcription, a reply
+        pcm, _ = ToneTts().synthesize_with_timings("Good morning to you")
+        for i in range(0, len(pcm) + 48000, 4800):
+            await client.append_audio((pcm + bytes(48000))[i : i + 4800])
+        audio_turn = await _until_done(client, stream)
+        assert any(isinstance(e, ev.InputAudioBufferSpeechStoppedEvent) for e in audio_turn)
+        user_items = [i for i in client.conversation.ordered_items() if i.role == "user"]
+        assert len(user_items) == 3
+        # conversation state tracked the assistant audio of every item
+        assistant = [i for i in client.conversation.ordered_items() if i.role == "assistant"]
+        assert all(i.audio_ms > 0 for i in assistant)
+
+
+async def test_preview_path_speaks_beta_and_arrives_as_ga(engine_url: str) -> None:
+    endpoint = Endpoint.azure_preview(endpoint=engine_url, deployment="gpt-realtime")
+    transport = WebSocketTransport(endpoint, ApiKey(KEY))
+    session = SessionConfig(instructions="Be brief.", voice="alloy", output_modalities=["text"])
+    async with RealtimeClient(transport, session=session) as client:
+        assert client.session.get("modalities") == ["text"]  # the flat preview shape was accepted
+        stream = client.events()
+        await client.send_text("Hello there.")
+        turn = await _until_done(client, stream)
+        assert any(isinstance(e, ev.ResponseTextDoneEvent) for e in turn)  # beta response.text.done -> GA type
+
+
+async def test_rejected_session_field_is_a_server_error_naming_it(engine_url: str) -> None:
+    client = RealtimeClient(_ws(engine_url), session={"type": "realtime", "voice": "alloy"})  # beta place
+    with pytest.raises(ServerError) as info:
+        await client.connect()
+    assert info.value.param == "session.voice"
+
+
+async def test_wrong_key_is_refused(engine_url: str) -> None:
+    transport = WebSocketTransport(Endpoint.local(f"{engine_url}/v1"), ApiKey("not-the-key", style="bearer"))
+    with pytest.raises(AuthenticationError):
+        await RealtimeClient(transport).connect()
+
+
+async def test_session_expiry_surfaces_as_session_expired() -> None:
+    engine = Engine(EngineConfig(api_key=KEY, brain=RulesBrain, speech=load_test_speech("fake"), max_session_s=0.5))
+    async with serve_engine(engine) as url, RealtimeClient(_ws(url)) as client:
+        errors: list[str] = []
+        with pytest.raises(SessionExpired):
+            async for event in client.events():
+                if isinstance(event, ev.RealtimeErrorEvent):
+                    errors.append(str(event.error.code))
+        assert errors == ["session_expired"]
+
+
+async def test_webrtc_call_events_on_the_data_channel_and_audio_on_the_track(engine_url: str) -> None:
+    transport = WebRTCTransport(Endpoint.local(f"{engine_url}/v1"), ApiKey(KEY, style="bearer"),
+                                session={"type": "realtime", "instructions": "Be brief."},
+                                ice_addresses=["127.0.0.1"])
+    async with RealtimeClient(transport) as client:
+        assert transport.call_id is not None
+        assert transport.call_id.startswith("rtc_")
+        assert client.session.get("instructions") == "Be brief."
+        audio = transport.audio
+        assert audio is not None
+        heard = audio.received_audio()
+        stream = client.events()
+        await client.send_text("Hello there.")
+        seen: list[str] = []
+        async for event in stream:
+            seen.append(event.type)
+            assert not isinstance(event, ev.ResponseAudioDeltaEvent)  # audio travels on the track
+            if isinstance(event, ev.OutputAudioBufferStopped):
+                break
+        assert "output_audio_buffer.started" in seen
+        assert "response.done" in seen
+        peak = 0
+        got = 0
+        async for pcm in heard:
+            got += len(pcm)
+            if pcm:
+                peak = max(peak, max(abs(v) for (v,) in struct.iter_unpack("<h", pcm)))
+            if peak > 1000 or got > 24000 * 2 * 5:
+                break
+        assert peak > 1000  # the reply's tones arrived as audio
