@@ -112,10 +112,14 @@ async def test_session_expiry_surfaces_as_session_expired() -> None:
     engine = Engine(EngineConfig(api_key=KEY, brain=RulesBrain, speech=load_test_speech("fake"), max_session_s=0.5))
     async with serve_engine(engine) as url, RealtimeClient(_ws(url)) as client:
         errors: list[str] = []
-        with pytest.raises(SessionExpired):
+
+        async def consume() -> None:
             async for event in client.events():
                 if isinstance(event, ev.RealtimeErrorEvent):
                     errors.append(str(event.error.code))
+
+        with pytest.raises(SessionExpired):
+            await consume()
         assert errors == ["session_expired"]
 
 
