@@ -32,6 +32,8 @@ class RolloverPolicy:
     ``margin_s``: start preparing this long before the limit. ``keep_turns``: transcript entries copied
     verbatim into the new session. ``summarize``: turns older than those -> a summary (default: extractive,
     no model call). ``boundary_timeout_s``: if no silence boundary comes within this time, switch anyway.
+    ``use_expires_at``: also honour the session's own ``expires_at`` when it is earlier than ``max_session_s``.
+    A session is never rolled over before half its life, however large ``margin_s`` is.
     """
 
     max_session_s: float = 3600.0
@@ -39,6 +41,7 @@ class RolloverPolicy:
     keep_turns: int = 8
     summarize: Summarizer | None = None
     boundary_timeout_s: float = 90.0
+    use_expires_at: bool = True
 
     def __post_init__(self) -> None:
         if self.margin_s <= 0 or self.margin_s >= self.max_session_s:

@@ -143,6 +143,10 @@ class ToolSet:
         self._tools[built.name] = built
         return built
 
+    def remove(self, name: str) -> Tool | None:
+        """Remove a tool; calls to it are then answered as ``unknown_tool``. Returns it (None if absent)."""
+        return self._tools.pop(name, None)
+
     def get(self, name: str) -> Tool | None:
         return self._tools.get(name)
 

@@ -487,9 +487,10 @@ class VoiceAssistant:
         assert policy is not None
         limit = policy.max_session_s
         expires = self.client.session.get("expires_at")
-        if isinstance(expires, int | float) and expires > 0:
+        if policy.use_expires_at and isinstance(expires, int | float) and expires > 0:
+            # expires_at is wall-clock unix time; convert to the assistant's clock
             limit = min(limit, max(0.0, expires - time.time()) + (self._clock() - self._session_started))
-        return self._session_started + limit - policy.margin_s
+        return self._session_started + max(limit - policy.margin_s, limit / 2)
 
     async def _rollover_monitor(self) -> None:
         while True:
