@@ -1,0 +1,134 @@
+"""The browser end-to-end run, executed by test_browser_call.py inside a network namespace of its own
+(``unshare -n``, only ``lo`` up), so every packet (HTTP, ICE, DTLS, RTP) stays on this namespace's loopback.
+
+Here: the local engine (VAD + whisper, tone voice) and our server on 127.0.0.1, headless Chromium (Debian's,
+through Playwright) opening the demo page with a WAV as its microphone. It waits for a completed spoken turn,
+saves a screenshot and writes what the page saw to ``OUTDIR/result.json``.
+
+Usage: python e2e_driver.py OUTDIR
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import sys
+from pathlib import Path
+from typing import Any
+
+CHROMIUM = "/usr/bin/chromium"
+QUESTION = "What is the weather like today?"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def serve(app: Any, port: int) -> tuple[Any, asyncio.Task[None]]:
+    import uvicorn
+
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on", proxy_headers=False)
+    )
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        if task.done():
+            task.result()
+        await asyncio.sleep(0.05)
+    return server, task
+
+
+async def main(outdir: Path) -> None:
+    from playwright.async_api import async_playwright
+
+    from aoai_realtime.auth import ApiKey
+    from aoai_realtime.endpoints import Endpoint
+    from aoai_realtime.engine.app import create_app as engine_app
+    from aoai_realtime.engine.engine import Engine, EngineConfig
+    from aoai_realtime.engine.factory import brain_factory, speech_for
+    from aoai_realtime.server import Persona, RealtimeServer, ServerSettings, UpstreamClient, User, create_app
+    from aoai_realtime.testing.audio import concat, silence, speak_flite, write_wav
+
+    outdir.mkdir(parents=True, exist_ok=True)  # noqa: ASYNC240  # setup, before anything runs
+    wav = outdir / "question.wav"
+    # 1 s of leading silence: the fake capture starts at getUserMedia, before the call connects (pitfall 6).
+    write_wav(wav, concat(silence(1000), speak_flite(QUESTION), silence(4000)))
+
+    engine_key = "e2e-engine-key"
+    engine = Engine(EngineConfig(api_key=engine_key, brain=brain_factory("rules"), speech=speech_for("light")))
+    engine_port, server_port = free_port(), free_port()
+    user = User(id="e2e", name="Tess", role="tester", personas=frozenset({"assistant"}))
+    server = RealtimeServer(
+        settings=ServerSettings(),
+        upstream=UpstreamClient(Endpoint.local(f"http://127.0.0.1:{engine_port}/v1"), ApiKey(engine_key)),
+        auth=lambda request: user,
+        personas=[Persona(id="assistant", title="Assistant", instructions="You help {user_name}. Be brief.")],
+    )
+    running = [await serve(engine_app(engine), engine_port), await serve(create_app(server), server_port)]
+    result: dict[str, Any] = {}
+    try:
+        async with async_playwright() as pw:
+            browser = await pw.chromium.launch(
+                executable_path=CHROMIUM,
+                args=[
+                    "--headless=new",
+                    "--no-sandbox",
+                    "--use-fake-ui-for-media-stream",
+                    "--use-fake-device-for-media-stream",
+                    f"--use-file-for-fake-audio-capture={wav}%noloop",
+                    "--autoplay-policy=no-user-gesture-required",
+                    "--disable-gpu",
+                    "--no-first-run",
+                    "--disable-background-networking",
+                    "--disable-component-update",
+                    "--disable-sync",
+                    "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",
+                    "--disable-features=WebRtcHideLocalIpsWithMdns",
+                ],
+            )
+            page = await browser.new_page(viewport={"width": 1200, "height": 800})
+            console: list[str] = []
+            page.on("console", lambda msg: console.append(msg.text))
+            await page.goto(f"http://127.0.0.1:{server_port}/?persona=assistant&raw=1")
+            await page.wait_for_function("document.querySelector('#persona').options.length > 0")
+            await page.click("#start")
+            # A completed spoken turn: the user's words transcribed, the assistant heard (speaking ended at
+            # output_audio_buffer.stopped), back to listening.
+            waited = page.wait_for_function(
+                """() => {
+                    const d = window.demo;
+                    const t = d.transcript;
+                    return t.some((e) => e.role === 'user' && e.final && e.text)
+                        && t.some((e) => e.role === 'assistant' && e.final && e.text)
+                        && d.states.includes('speaking') && d.states.at(-1) === 'listening'
+                        && d.latencies.length > 0;
+                }""",
+                timeout=float(sys.argv[2]) * 1000 if len(sys.argv) > 2 else 90_000,
+            )
+            try:
+                await waited
+                result["completed"] = True
+            except Exception:  # a failed run still leaves its evidence: state, console, screenshot
+                result["completed"] = False
+            result |= await page.evaluate(
+                "() => ({states: demo.states, transcript: demo.transcript, latencies: demo.latencies,"
+                " errors: demo.errors, tools: demo.tools})"
+            )
+            await page.screenshot(path=str(outdir / "browser-call.png"), full_page=True)
+            result["console"] = console[-20:]
+            (outdir / "result.json").write_text(json.dumps(result, indent=2))
+            if await page.is_enabled("#stop"):
+                await page.click("#stop")
+            await browser.close()
+    finally:
+        for uv, task in reversed(running):
+            uv.should_exit = True
+            await task
+    (outdir / "result.json").write_text(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    asyncio.run(main(Path(sys.argv[1])))
