@@ -19,14 +19,15 @@ def test_items_are_ordered_by_previous_item_id_and_late_transcripts_land_in_plac
     s.apply(ev.ConversationItemAdded(event_id="3", item=_msg("a1", "assistant"), previous_item_id="u1"))
     s.apply(ev.InputAudioBufferCommittedEvent(event_id="4", item_id="u2", previous_item_id="a1"))
     s.apply(ev.ConversationItemAdded(event_id="5", item=_msg("x0", "system"), previous_item_id="root"))
+    s.apply(ev.ConversationItemAdded(event_id="5b", item=_msg("x00", "system"), previous_item_id=None))
     s.apply(ev.ConversationItemAdded(event_id="6", item=_msg("a0", "assistant"), previous_item_id="u1"))
     # the first user transcript arrives after everything else
     s.apply(ev.ConversationItemInputAudioTranscriptionCompletedEvent(
         event_id="7", item_id="u1", content_index=0, transcript="hello", usage={}))
-    assert [i.id for i in s.ordered_items()] == ["x0", "u1", "a0", "a1", "u2"]
+    assert [i.id for i in s.ordered_items()] == ["x00", "x0", "u1", "a0", "a1", "u2"]
     assert s.item("u1") is not None
     assert s.item("u1").transcript == "hello"  # type: ignore[union-attr]
-    assert len(s.ordered_items()) == 5  # no duplicate entry for the late transcript
+    assert len(s.ordered_items()) == 6  # no duplicate entry for the late transcript
 
 
 def test_responses_audio_and_truncation() -> None:

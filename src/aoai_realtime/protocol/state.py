@@ -5,7 +5,7 @@ response, each assistant item's audio length and transcript. The client keeps on
 and where a late user transcript belongs; the engine keeps one to emit what the client will accept.
 
 Ordering follows the service (reference 4.2, 4.5): an item is placed after ``previous_item_id`` when given
-(``"root"`` puts it first), otherwise appended. Transcripts of user audio arrive late and
+(``null`` or ``"root"`` puts it first), otherwise appended. Transcripts of user audio arrive late and
 asynchronously (pitfall 6.3); they are matched on ``item_id``, so they land on their item, never as a new entry.
 """
 
@@ -99,10 +99,14 @@ class ConversationState:
             handler(self, event)
 
     def _place(self, item_id: str, previous_item_id: object) -> None:
-        """Put a new item after ``previous_item_id`` ("root": first; unknown or absent: last)."""
+        """Put a new item after ``previous_item_id``.
+
+        ``None`` (the service's "no previous item") and ``"root"`` put it first; an unknown id or an absent
+        field appends it.
+        """
         if item_id in self._order:
             return
-        if previous_item_id == "root":
+        if previous_item_id is None or previous_item_id == "root":
             self._order.insert(0, item_id)
         elif isinstance(previous_item_id, str) and previous_item_id in self._order:
             self._order.insert(self._order.index(previous_item_id) + 1, item_id)
