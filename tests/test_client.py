@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from aoai_realtime.client import RealtimeClient, Reconnected, ReconnectPolicy
-from aoai_realtime.errors import AuthenticationError, ConnectError, ConnectionClosed, ServerError, SessionExpired
+from aoai_realtime.errors import AuthenticationError, Busy, ConnectError, ConnectionClosed, ServerError, SessionExpired
 from aoai_realtime.protocol import events as ev
 from aoai_realtime.protocol.session import ServerVad, SessionConfig
 from aoai_realtime.transport.memory import memory_pair
@@ -291,3 +291,20 @@ async def test_memory_transport_close_reaches_the_peer_with_its_code() -> None:
     assert info.value.code == 1001
     with pytest.raises(ConnectionClosed):
         await b.send(b"x")
+
+
+async def test_a_consumer_that_stops_reading_is_cut_off_and_the_session_goes_on() -> None:
+    dialer = Dialer(FakeServer())
+    async with RealtimeClient(dialer, queue_size=4) as client:
+        stalled = client.events()
+        first = asyncio.ensure_future(anext(stalled))  # subscribe, then never read again
+        await asyncio.sleep(0)
+        live = client.events()
+        for i in range(8):
+            await dialer.push(ev.InputAudioBufferClearedEvent(event_id=f"e{i}"))
+            got = await anext(live)  # the reading consumer sees every event, in order
+            assert got.event_id == f"e{i}"
+        assert (await first).event_id == "e0"
+        with pytest.raises(Busy, match="fell 4 events behind"):
+            async for _ in stalled:
+                pass

@@ -19,8 +19,9 @@ What it guarantees (the TypeScript SDK this project is modelled on did none of t
 - one malformed message is logged and skipped, never the end of the receive loop;
 - session expiry (``session_expired``, close 1001) ends :meth:`events` with :class:`SessionExpired`.
 
-Backpressure: each :meth:`events` iterator has its own bounded queue; a consumer that falls behind by more than
-``queue_size`` events slows the receive loop (as a socket would) rather than losing events.
+Each :meth:`events` iterator has its own bounded queue (``queue_size`` events). A consumer that falls that far
+behind is cut off with :class:`~aoai_realtime.errors.Busy` rather than stalling the session for every other
+consumer and handler; nothing is dropped silently.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from typing import Any, Self, TypeVar, overload
 
 from .errors import (
     AuthenticationError,
+    Busy,
     ConfigError,
     ConnectError,
     ConnectionClosed,
@@ -84,6 +86,7 @@ class Reconnected:
 
 
 _END = object()
+_OVERFLOW = object()
 
 
 class RealtimeClient:
@@ -345,11 +348,11 @@ class RealtimeClient:
                 fut.set_exception(exc)
         self._waiters.clear()
 
-    def _push_end(self, queue: asyncio.Queue[Any]) -> None:
-        # The end marker must get through even to a full queue: replace the newest event if needed.
+    def _push_end(self, queue: asyncio.Queue[Any], marker: object = _END) -> None:
+        # The marker must get through even to a full queue: drop the oldest queued event to make room.
         while True:
             try:
-                queue.put_nowait(_END)
+                queue.put_nowait(marker)
                 return
             except asyncio.QueueFull:
                 queue.get_nowait()
@@ -383,7 +386,13 @@ class RealtimeClient:
                     still.append(waiter)
             self._waiters = still
         for queue in list(self._subscribers):
-            await queue.put(event)
+            try:
+                queue.put_nowait(event)
+            except asyncio.QueueFull:
+                # One consumer that stopped reading must not stall the session for everyone: it is cut
+                # off with an error it will see, the others go on.
+                self._subscribers.discard(queue)
+                self._push_end(queue, _OVERFLOW)
 
     def _handler_done(self, task: asyncio.Task[None]) -> None:
         self._handler_tasks.discard(task)
@@ -410,7 +419,8 @@ class RealtimeClient:
         """Every event from now on, in order. Ends when the client closes; raises if the connection is lost.
 
         Raises :class:`SessionExpired` at the session's maximum duration, :class:`ConnectionClosed` when the
-        connection dropped and could not be re-established.
+        connection dropped and could not be re-established, :class:`Busy` when this iterator fell
+        ``queue_size`` events behind.
         """
         queue: asyncio.Queue[Any] = asyncio.Queue(self._queue_size)
         self._subscribers.add(queue)
@@ -420,6 +430,11 @@ class RealtimeClient:
                 if failure is not None and queue.empty():
                     raise failure
                 item = await queue.get()
+                if item is _OVERFLOW:
+                    raise Busy(
+                        f"this events() iterator fell {self._queue_size} events behind and was cut off so the "
+                        "session could go on; read events faster, or raise queue_size"
+                    )
                 if item is _END:
                     failure = self._failure
                     if failure is not None and not self._closing:
