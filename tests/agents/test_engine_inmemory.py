@@ -47,11 +47,7 @@ def sent_events(client: RealtimeClient) -> list[Any]:
 
 async def wait_turn_done(assistant: VoiceAssistant, timeout: float = 60.0) -> None:
     """Until the assistant is listening with nothing pending (the turn's answer has been heard)."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not (assistant.state is S.LISTENING and assistant.core.idle and assistant.core.turn is None):
-        assert loop.time() < deadline, f"turn did not finish: {assistant.state}"
-        await asyncio.sleep(0.05)
+    await assistant.wait_until_idle(timeout)
 
 
 TRANSCRIBED = {"type": "realtime", "audio": {"input": {"transcription": {"model": "whisper-1"}}}}

@@ -151,10 +151,7 @@ async def measure_latency(turns: int) -> list[float]:
         async with VoiceAssistant(client, config=AssistantConfig()) as assistant:
             for _ in range(turns):
                 await assistant.stream_audio(pcm_source(bytes(2 * 24 * 300) + user + silence))
-                await assistant.wait_for_state(AssistantState.LISTENING, timeout=30)
-                while assistant.state is not AssistantState.LISTENING or assistant.core.turn is not None:
-                    await assistant.wait_for_state(AssistantState.LISTENING, timeout=30)
-                    await asyncio.sleep(0.05)
+                await assistant.wait_until_idle(30)
             return [t.response_latency_ms for t in assistant.turns if t.response_latency_ms is not None]
 
 

@@ -344,10 +344,13 @@ class VoiceCore:
             self._transcript_changed(out)
 
     def _rtc_position(self, item: str) -> float:
+        # Audio received on the track is audio played; without the track, time since playback started.
+        if item in self._received_ms:
+            return self._received_ms[item]
         started = self._rtc_started_at.get(item)
         if started is None:
             return 0.0
-        return min((self._clock() - started) * 1000.0, self._received_ms.get(item, float("inf")))
+        return (self._clock() - started) * 1000.0
 
     def _on_speech_stopped(self, event: ev.InputAudioBufferSpeechStoppedEvent, out: list[Action]) -> None:
         self._turn_count += 1
@@ -425,10 +428,25 @@ class VoiceCore:
             out.append(Play(pcm))
 
     def _on_audio_done(self, event: ev.ResponseAudioDoneEvent, out: list[Action]) -> None:
-        self._audio_open.discard(event.item_id)
-        self.transcript.audio_done(event.item_id)
         if self.config.mode == "websocket":
+            self._audio_open.discard(event.item_id)
+            self.transcript.audio_done(event.item_id)
             self._check_drained(out)
+        # WebRTC: the service has generated the audio, not played it; its length is known at
+        # output_audio_buffer.stopped
+
+    def track_audio(self, pcm: bytes) -> list[Action]:
+        """WebRTC: audio received on the media track (what the user hears, as it plays). It times the
+        transcript words of the item playing now."""
+        out: list[Action] = []
+        item = self._rtc_item
+        if item is None or item in self._cut_items:
+            return out
+        ms = len(pcm) / 2 * 1000.0 / self.config.sample_rate
+        self._received_ms[item] = self._received_ms.get(item, 0.0) + ms
+        self.transcript.audio_received(item, ms, pcm if self.config.audio_onsets else None)
+        self._reveal(item, out)
+        return out
 
     def _on_transcript_delta(self, event: ev.ResponseAudioTranscriptDeltaEvent, out: list[Action]) -> None:
         if event.item_id not in self._cut_items:
@@ -535,6 +553,9 @@ class VoiceCore:
 
     def _on_rtc_stopped(self, event: ev.OutputAudioBufferStopped, out: list[Action]) -> None:
         for item, rid in self._item_response.items():
+            if rid == event.response_id:
+                self.transcript.audio_done(item)
+        for item, rid in self._item_response.items():
             if rid == event.response_id and item not in self._cut_items and self.transcript.flush(item):
                 self._transcript_changed(out)
         self._rtc_item = None
@@ -545,6 +566,14 @@ class VoiceCore:
         if item is not None and item not in self._cut_items:
             self._cut(item, self._rtc_position(item), out)
         self._rtc_item = None
+
+    def _on_truncated(self, event: ev.ConversationItemTruncatedEvent, out: list[Action]) -> None:
+        # Over WebRTC the service truncates at what it played: a better position than our estimate.
+        if self.config.mode == "webrtc" and self.transcript.cut(
+            event.item_id, float(event.audio_end_ms), again=True
+        ):
+            self._cut_items.add(event.item_id)
+            self._transcript_changed(out)
 
     def _on_error(self, event: ev.RealtimeErrorEvent, out: list[Action]) -> None:
         log.info("server error %s: %s", event.error.code, event.error.message)
@@ -648,5 +677,6 @@ _HANDLERS: dict[type, Callable[[VoiceCore, Any, list[Action]], None]] = {
     ev.OutputAudioBufferStarted: VoiceCore._on_rtc_started,
     ev.OutputAudioBufferStopped: VoiceCore._on_rtc_stopped,
     ev.OutputAudioBufferCleared: VoiceCore._on_rtc_cleared,
+    ev.ConversationItemTruncatedEvent: VoiceCore._on_truncated,
     ev.RealtimeErrorEvent: VoiceCore._on_error,
 }

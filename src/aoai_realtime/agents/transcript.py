@@ -150,12 +150,35 @@ class OnsetDetector:
             self._pos += self.WINDOW
 
 
+def fit_rate(estimates: list[float], onsets: list[float], *, origin: float = 0.0) -> list[float]:
+    """While the audio length is unknown, the estimates rest on an assumed speaking rate. Stretch them (about
+    ``origin``, the start of the text still arriving) by the factor that best lines the words up with the
+    onsets heard so far, so a fast or slow voice is followed."""
+    best, best_cost = estimates, _alignment_cost(estimates, onsets)
+    for factor in np.linspace(0.4, 1.6, 25).tolist():
+        scaled = [origin + (e - origin) * factor if e > origin else e for e in estimates]
+        cost = _alignment_cost(scaled, onsets)
+        if cost < best_cost - 1e-9:
+            best, best_cost = scaled, cost
+    return best
+
+
+def _alignment_cost(estimates: list[float], onsets: list[float]) -> float:
+    horizon = onsets[-1] + 250.0  # words beyond the audio heard so far cannot be judged yet
+    considered = [e for e in estimates if e <= horizon]
+    return _align(considered, onsets)[0]
+
+
 def snap_to_onsets(estimates: list[float], onsets: list[float], *, reach_ms: float = 250.0) -> list[float]:
     """Move estimated word starts onto detected onsets: the monotonic matching of words to onsets with the
     least total distance (a word may match no onset and keep its estimate; an onset may match no word).
     Only pairs closer than ``reach_ms`` match."""
     if not onsets or not estimates:
         return list(estimates)
+    return _align(estimates, onsets, reach_ms=reach_ms)[1]
+
+
+def _align(estimates: list[float], onsets: list[float], *, reach_ms: float = 250.0) -> tuple[float, list[float]]:
     n, m = len(estimates), len(onsets)
     skip_word, skip_onset = reach_ms * 0.5, 20.0
     inf = float("inf")
@@ -187,7 +210,7 @@ def snap_to_onsets(estimates: list[float], onsets: list[float], *, reach_ms: flo
             i -= 1
         else:
             j -= 1
-    return result
+    return cost[n][m], result
 
 
 class Transcript:
@@ -317,7 +340,10 @@ class Transcript:
         key = (len(entry.full), entry.audio_ms, entry.audio_done, entry.text_done, len(onsets))
         if key != entry.cache_key:
             entry.cache_key = key
-            entry.cache = snap_to_onsets(self._estimate(entry), onsets)
+            estimate = self._estimate(entry)
+            if onsets and not (entry.audio_done and entry.text_done):
+                estimate = fit_rate(estimate, onsets, origin=entry.anchors[-1][1] if entry.anchors else 0.0)
+            entry.cache = snap_to_onsets(estimate, onsets)
         return entry.cache
 
     def _estimate(self, entry: _Entry) -> list[float]:
@@ -357,10 +383,13 @@ class Transcript:
         entry.heard = entry.full
         return True
 
-    def cut(self, item_id: str, heard_ms: float) -> bool:
-        """Barge-in: keep only the words that started within the first ``heard_ms`` of the audio."""
+    def cut(self, item_id: str, heard_ms: float, *, again: bool = False) -> bool:
+        """Barge-in: keep only the words that started within the first ``heard_ms`` of the audio.
+
+        ``again=True`` re-cuts an item already cut, when a better position is known (the service's own
+        ``conversation.item.truncated`` over WebRTC)."""
         entry = self._entries.get(item_id)
-        if entry is None or entry.interrupted or entry.role != "assistant":
+        if entry is None or (entry.interrupted and not again) or entry.role != "assistant":
             return False
         words = [m.group() for m in _WORD.finditer(entry.full)]
         starts = self._starts(entry)

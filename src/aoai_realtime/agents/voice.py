@@ -119,11 +119,13 @@ class VoiceAssistant:
         self.instructions = instructions
         self._clock = clock
         self._player: AudioSink = player if player is not None else PacedPlayer(record=False, clock=clock)
+        self._player_given = player is not None
         self._runner = ToolRunner(self.tools, default_timeout=self.config.tool_timeout, clock=clock)
         self.core: VoiceCore = self._new_core("websocket")
         self._callbacks: dict[str, list[Callback]] = {}
         self._subscribers: set[Channel[tuple[str, Any]]] = set()
         self._locals: list[Channel[Any]] = []
+        self._idle_waiters: list[asyncio.Future[None]] = []
         self._state_waiters: list[tuple[frozenset[AssistantState], asyncio.Future[AssistantState]]] = []
         self._tg: asyncio.TaskGroup | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -247,6 +249,23 @@ class VoiceAssistant:
             with contextlib.suppress(ValueError):
                 self._state_waiters.remove(entry)
 
+    @property
+    def idle(self) -> bool:
+        """Listening with nothing pending: no response, no tools, no audio playing, the last turn complete."""
+        return self.state is AssistantState.LISTENING and self.core.idle and self.core.turn is None
+
+    async def wait_until_idle(self, timeout: float | None = None) -> None:
+        """Wait until :attr:`idle` (the assistant has finished answering and been heard)."""
+        if self.idle:
+            return
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._idle_waiters.append(fut)
+        try:
+            await asyncio.wait_for(fut, timeout)
+        finally:
+            with contextlib.suppress(ValueError):
+                self._idle_waiters.remove(fut)
+
     def _emit(self, name: str, value: Any) -> None:
         for callback in list(self._callbacks.get(name, ())):
             try:
@@ -280,10 +299,6 @@ class VoiceAssistant:
         if client is None:
             assert self._connect is not None
             client = self._client = self._connect()
-        mode = self.config.mode or ("webrtc" if client.transport.audio is not None else "websocket")
-        if mode != self.core.config.mode:
-            self.core = self._new_core(mode)
-            self._perform(self.core.connecting())
         tg = asyncio.TaskGroup()
         await tg.__aenter__()
         self._tg = tg
@@ -291,6 +306,11 @@ class VoiceAssistant:
             if not client.connected:
                 self._owns_client = True
                 await client.connect()
+            # the transport knows whether it carries media audio only once connected (WebRTC)
+            mode = self.config.mode or ("webrtc" if client.transport.audio is not None else "websocket")
+            if mode != self.core.config.mode:
+                self.core = self._new_core(mode)
+                self._perform(self.core.connecting())
             update = self._session_update(self.instructions)
             if update:
                 await client.update_session(update)
@@ -303,11 +323,15 @@ class VoiceAssistant:
         self._perform(self.core.connected())
         self._spawn(self._sender())
         self._spawn(self._watch(client))
-        if mode == "websocket":
+        if self.core.config.mode == "websocket":
             self._player.set_listener(self._on_played)
             self._spawn(self._player.run())
         else:
             self._spawn(self._ticker())
+            self._spawn(self._play_track(client))
+            if self._player_given:
+                # the service plays on the media track; the player only makes it audible here
+                self._spawn(self._player.run())
         if self.config.rollover is not None:
             self._spawn(self._rollover_monitor())
 
@@ -356,9 +380,11 @@ class VoiceAssistant:
         for channel in [*self._subscribers, *self._locals]:
             channel.close()
         self._subscribers.clear()
-        for _, fut in self._state_waiters:
-            if not fut.done():
-                fut.set_exception(ConnectionClosed("the assistant closed", code=1000))
+        waiters: list[asyncio.Future[Any]] = [f for _, f in self._state_waiters]
+        waiters.extend(self._idle_waiters)
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_exception(ConnectionClosed("the assistant closed", code=1000))
         self._outbox = Channel(self.config.outbox_size, overflow="error")
 
     def _spawn(self, coro: Awaitable[Any]) -> None:
@@ -373,6 +399,13 @@ class VoiceAssistant:
     # -- performing actions --------------------------------------------------------------------------------
 
     def _perform(self, actions: list[Action]) -> None:
+        self._run_actions(actions)
+        if self._idle_waiters and self.idle:
+            for fut in self._idle_waiters:
+                if not fut.done():
+                    fut.set_result(None)
+
+    def _run_actions(self, actions: list[Action]) -> None:
         for action in actions:
             if isinstance(action, Send):
                 self._outbox.send_nowait(action.event)
@@ -422,6 +455,15 @@ class VoiceAssistant:
         self._perform(self.core.tool_settled(result))
         self._emit("tool_result", result)
         self._publish("tools", {"in_flight": [c.name for c in self.tools_in_flight]})
+
+    async def _play_track(self, client: RealtimeClient) -> None:
+        channel = client.transport.audio
+        if channel is None:
+            return
+        async for pcm in channel.received_audio():
+            self._perform(self.core.track_audio(pcm))
+            if self._player_given:
+                self._player.write(pcm)
 
     async def _ticker(self) -> None:
         while True:
@@ -540,14 +582,8 @@ class VoiceAssistant:
             self._rolling = False
 
     async def _silence_boundary(self, timeout: float) -> None:
-        deadline = self._clock() + timeout
-        while self._clock() < deadline:
-            core = self.core
-            if core.state is AssistantState.LISTENING and core.idle:
-                return
-            with contextlib.suppress(TimeoutError):
-                await self.wait_for_state(AssistantState.LISTENING, timeout=0.25)
-            await asyncio.sleep(0.05)
+        with contextlib.suppress(TimeoutError):
+            await self.wait_until_idle(timeout)
 
 
 async def _await(awaitable: Awaitable[Any]) -> Any:

@@ -1,0 +1,167 @@
+"""The assistant against the local engine over real sockets on 127.0.0.1, on the real clock: WebSocket (the
+client plays the audio and truncates) and WebRTC (the engine plays on the media track and truncates itself)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+from collections import Counter
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from aoai_realtime.agents import AssistantConfig, AssistantState, ToolResult, VoiceAssistant, tool
+from aoai_realtime.agents.bench import _truth
+from aoai_realtime.audio import PacedPlayer, pcm_source
+from aoai_realtime.client import RealtimeClient
+from aoai_realtime.protocol import events as ev
+
+engine_mod = pytest.importorskip("aoai_realtime.engine")
+testing_engine = pytest.importorskip("aoai_realtime.testing.engine")
+from aoai_realtime.auth import ApiKey  # noqa: E402
+from aoai_realtime.endpoints import Endpoint  # noqa: E402
+from aoai_realtime.engine.brain.base import CallTool, Say  # noqa: E402
+from aoai_realtime.engine.brain.scripted import ScriptedBrain  # noqa: E402
+from aoai_realtime.engine.speech.tone import ToneTts  # noqa: E402
+from aoai_realtime.transport.websocket import WebSocketTransport  # noqa: E402
+
+pytestmark = pytest.mark.integration
+
+KEY = "agents-test-key"
+S = AssistantState
+LONG = "The quick brown fox jumps over the lazy dog. Then it runs far away into the deep green forest."
+TRANSCRIBED = {"type": "realtime", "audio": {"input": {"transcription": {"model": "whisper-1"}}}}
+
+
+def serve(brain: Callable[[], Any]) -> Any:
+    engine = engine_mod.Engine(engine_mod.EngineConfig(
+        api_key=KEY, brain=brain, speech=testing_engine.load_test_speech("fake")))
+    return testing_engine.serve_engine(engine)
+
+
+def ws_client(url: str, session: dict[str, Any] | None = None) -> RealtimeClient:
+    transport = WebSocketTransport(Endpoint.local(f"{url}/v1"), ApiKey(KEY, style="bearer"))
+    return RealtimeClient(transport, session=session)
+
+
+async def until_idle(assistant: VoiceAssistant, timeout: float = 20.0) -> None:
+    await assistant.wait_until_idle(timeout)
+
+
+async def speak(assistant: VoiceAssistant, text: str) -> None:
+    user, _ = ToneTts().synthesize_with_timings(text)
+    await assistant.stream_audio(pcm_source(user + bytes(2 * 24 * 900)))
+
+
+async def test_websocket_barge_in_truncates_at_what_was_played_and_keeps_heard_words() -> None:
+    async with serve(lambda: ScriptedBrain([[Say(LONG)]], fallback="Okay.")) as url:
+        player = PacedPlayer()
+        client = ws_client(url, TRANSCRIBED)
+        async with VoiceAssistant(client, player=player) as assistant:
+            truncated: list[ev.ConversationItemTruncatedEvent] = []
+            client.on("conversation.item.truncated", truncated.append)
+            await assistant.send_text("tell me a story")
+            await assistant.wait_for_state(S.SPEAKING, timeout=10)
+            await asyncio.sleep(1.0)
+            await speak(assistant, "stop please")
+            await until_idle(assistant)
+            transcript = assistant.transcript
+            sent = assistant.core.truncations
+    assert len(sent) == 1 and len(truncated) == 1  # sent, and the engine confirmed it
+    item, audio_end_ms = sent[0]
+    assert truncated[0].audio_end_ms == audio_end_ms and truncated[0].item_id == item
+    played_ms = player.clears[0] / 24.0
+    assert 0 <= played_ms - audio_end_ms <= 20.0  # within one 20 ms frame, never more than was heard
+    cut = next(e for e in transcript if e.interrupted)
+    heard = [w for w, start in zip(LONG.split(), _truth(LONG), strict=True) if start < audio_end_ms]
+    assert cut.text.split() == heard
+    assert [(e.role, e.text) for e in transcript][-2:] == [("user", "stop please"), ("assistant", "Okay.")]
+
+
+@pytest.mark.slow
+async def test_websocket_200_random_tool_calls_each_settle_once_and_the_model_speaks() -> None:
+    rng = random.Random(7)
+
+    @tool(timeout=1.0)
+    async def ok(n: int) -> dict[str, int]:
+        """Succeeds."""
+        await asyncio.sleep(rng.random() * 0.05)
+        return {"n": n}
+
+    @tool
+    async def raises(n: int) -> str:
+        """Fails."""
+        raise RuntimeError(f"boom {n}")
+
+    @tool(timeout=0.2)
+    async def hangs() -> str:
+        """Never returns."""
+        await asyncio.Event().wait()
+        return "never"
+
+    @tool
+    def ghost() -> str:
+        """Removed before it is called."""
+        raise AssertionError("never called")
+
+    calls = [rng.choice([
+        CallTool("ok", json.dumps({"n": i})), CallTool("raises", json.dumps({"n": i})), CallTool("hangs", "{}"),
+        CallTool("ghost", "{}"), CallTool("ok", '{"n": "x"}'),
+    ]) for i in range(200)]
+    turns = [calls[i : i + 8] for i in range(0, 200, 8)]
+    script: list[list[Any]] = []
+    for i, turn in enumerate(turns):
+        script += [turn, [Say(f"Ok {i}.")]]
+
+    async with serve(lambda: ScriptedBrain(script)) as url:
+        results: list[ToolResult] = []
+        config = AssistantConfig(tool_timeout=0.5)
+        async with VoiceAssistant(ws_client(url), tools=[ok, raises, hangs, ghost], config=config) as assistant:
+            assistant.tools.remove("ghost")
+            assistant.on("tool_result", results.append)
+            for i, turn in enumerate(turns):
+                before = len(results)
+                await assistant.send_text("go")
+                await until_idle(assistant)
+                assert len(results) - before == len(turn)
+                assert assistant.transcript[-1].text == f"Ok {i}."
+            outputs = Counter(
+                i.call_id for i in assistant.client.conversation.ordered_items() if i.type == "function_call_output"
+            )
+    assert len(outputs) == 200 and set(outputs.values()) == {1}
+    assert {r.status for r in results} == {"ok", "error", "timeout", "unknown_tool", "invalid_arguments"}
+    for r in results:
+        timeout = {"ok": 1.0, "hangs": 0.2}.get(r.call.name, 0.5)
+        assert r.latency_ms <= (timeout + 1.0) * 1000.0
+
+
+async def test_webrtc_states_follow_the_output_buffer_and_barge_in_clears_it() -> None:
+    from aoai_realtime.transport.webrtc import WebRTCTransport
+
+    async with serve(lambda: ScriptedBrain([[Say(LONG)]], fallback="Okay.")) as url:
+        transport = WebRTCTransport(Endpoint.local(f"{url}/v1"), ApiKey(KEY, style="bearer"),
+                                    session=TRANSCRIBED, ice_addresses=["127.0.0.1"])
+        client = RealtimeClient(transport)
+        seen: list[str] = []
+        async with VoiceAssistant(client) as assistant:
+            assert assistant.core.config.mode == "webrtc"
+            assistant.on("state_change", lambda c: seen.append(f"{c.new.value}:{c.trigger.value}"))
+            truncated: list[ev.ConversationItemTruncatedEvent] = []
+            client.on("conversation.item.truncated", truncated.append)
+            await assistant.send_text("tell me a story")
+            await assistant.wait_for_state(S.SPEAKING, timeout=10)
+            await asyncio.sleep(1.0)
+            await speak(assistant, "stop please")
+            await until_idle(assistant)
+            transcript = assistant.transcript
+    assert "speaking:playback_started" in seen and "listening:speech_started" in seen
+    cut = next(e for e in transcript if e.interrupted)
+    assert LONG.startswith(cut.text) and 0 < len(cut.text.split()) < len(LONG.split())
+    if truncated:  # the engine truncated at what it had played: our cut is within a word of it
+        heard = [w for w, s in zip(LONG.split(), _truth(LONG), strict=True) if s < truncated[0].audio_end_ms]
+        assert abs(len(cut.text.split()) - len(heard)) <= 1
+    assert [(e.role, e.text) for e in transcript][-2:] == [("user", "stop please"), ("assistant", "Okay.")]
+
+
