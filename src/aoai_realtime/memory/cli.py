@@ -20,8 +20,8 @@ def register(app: typer.Typer) -> None:
     bench_app.command("memory")(bench_memory)
 
 
-def _csv(value: str, cast: type = str) -> tuple:  # type: ignore[type-arg]
-    return tuple(cast(v.strip()) for v in value.split(",") if v.strip())
+def _csv(value: str) -> tuple[str, ...]:
+    return tuple(v.strip() for v in value.split(",") if v.strip())
 
 
 def bench_memory(
@@ -55,7 +55,7 @@ def bench_memory(
         ks=ks,
         recall_backend=recall_backend,
         latency_backends=_csv(backends),
-        sizes=_csv(sizes, int),
+        sizes=tuple(int(s) for s in _csv(sizes)),
         queries=queries,
         embedder=embedder,
         cache_dir=cache_dir,

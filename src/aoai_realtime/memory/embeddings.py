@@ -20,12 +20,15 @@ import threading
 from collections import OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
 
 from .types import EmbeddingError
+
+if TYPE_CHECKING:
+    from .minilm import MiniLMEncoder
 
 __all__ = ["CachedEmbedder", "EmbeddingProvider", "HashEmbedder", "LocalEmbedder"]
 
@@ -60,10 +63,8 @@ class LocalEmbedder:
 
     dim = 384
 
-    def __init__(self, encoder: object | None = None, *, batch_size: int = 32) -> None:
-        from .minilm import MiniLMEncoder
-
-        self._encoder: MiniLMEncoder | None = encoder if isinstance(encoder, MiniLMEncoder) else None
+    def __init__(self, encoder: MiniLMEncoder | None = None, *, batch_size: int = 32) -> None:
+        self._encoder = encoder
         self._lock = threading.Lock()
         self._batch_size = batch_size
 
@@ -71,7 +72,7 @@ class LocalEmbedder:
     def model(self) -> str:
         return "all-MiniLM-L6-v2"
 
-    def _get(self) -> object:
+    def _get(self) -> MiniLMEncoder:
         from .minilm import MiniLMEncoder
 
         with self._lock:
@@ -81,11 +82,7 @@ class LocalEmbedder:
 
     def encode_sync(self, texts: Sequence[str]) -> F32:
         """Blocking variant of :meth:`embed` for scripts and worker threads."""
-        from .minilm import MiniLMEncoder
-
-        enc = self._get()
-        assert isinstance(enc, MiniLMEncoder)
-        return enc.encode(texts, batch_size=self._batch_size)
+        return self._get().encode(texts, batch_size=self._batch_size)
 
     async def embed(self, texts: Sequence[str]) -> F32:
         return await asyncio.to_thread(self.encode_sync, list(texts))

@@ -168,7 +168,15 @@ class PostgresStore:
             await conn.commit()
             await register_vector_async(conn)
 
-        pool = AsyncConnectionPool(conninfo, min_size=min_size, max_size=max_size, configure=_setup, open=False)
+        # Autocommit: reads need no BEGIN/ROLLBACK round trips; writes open explicit transactions.
+        pool = AsyncConnectionPool(
+            conninfo,
+            min_size=min_size,
+            max_size=max_size,
+            configure=_setup,
+            kwargs={"autocommit": True},
+            open=False,
+        )
         try:
             await pool.open(wait=True, timeout=30.0)
             async with pool.connection() as conn:
@@ -312,7 +320,9 @@ class PostgresStore:
             if n_scope > self._exact_limit:
                 cur = await conn.execute("SELECT coalesce(sum(n), 0) FROM scope_stats")
                 total = int((await cur.fetchone())[0]) or n_scope
-                ef = int(min(1000, max(40, 2 * k, 2 * k * total / n_scope)))
+                # ef_search >= k returns k rows from an unfiltered scan; a scope holding a fraction f of the rows
+                # needs about k / f candidates before the filter.
+                ef = int(min(1000, max(40, k + 20, 1.5 * k * total / n_scope)))
                 settings = f"SET LOCAL hnsw.ef_search = {ef}"
                 if self.iterative_scan:
                     settings += "; SET LOCAL hnsw.iterative_scan = relaxed_order"

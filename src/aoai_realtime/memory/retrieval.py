@@ -28,7 +28,7 @@ import numpy.typing as npt
 from .embeddings import EmbeddingProvider
 from .store import MemoryStore, ScoredIds
 from .text import extract_entities, query_terms, words
-from .types import Hit, InvalidChunkError, Scope
+from .types import Chunk, Hit, InvalidChunkError, Scope
 
 __all__ = ["HybridRetriever", "RetrievalConfig"]
 
@@ -166,15 +166,15 @@ class HybridRetriever:
             ranked = sorted(fused.items(), key=lambda kv: (-kv[1], kv[0]))
         best = ranked[:k]
         chunks = {c.id: c for c in await self.store.get_chunks([cid for cid, _ in best])}
-        context: dict[int, list[object]] = {}
+        context: dict[int, list[Chunk]] = {}
         if cfg.context_window:
-            context = dict(await self.store.neighbours(list(chunks), cfg.context_window))  # type: ignore[arg-type]
+            context = await self.store.neighbours(list(chunks), cfg.context_window)
         return [
             Hit(
                 chunk=chunks[cid],
                 score=score,
                 signals=dict(signals.get(cid, {})),
-                context=tuple(context.get(cid, ())),  # type: ignore[arg-type]
+                context=tuple(context.get(cid, ())),
             )
             for cid, score in best
             if cid in chunks
