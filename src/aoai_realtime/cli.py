@@ -57,6 +57,7 @@ def _register_all() -> None:
     __import__("aoai_realtime.pipeline.cli", fromlist=["register"]).register(app)
     __import__("aoai_realtime.memory.cli", fromlist=["register"]).register(app)
     __import__("aoai_realtime.engine.cli", fromlist=["register"]).register(app, bench_app)
+    __import__("aoai_realtime.agents.cli", fromlist=["register"]).register(app, bench_app)
     pass
 
 

@@ -98,7 +98,7 @@ class PacedPlayer:
         self._buffer.clear()
         if self._frame_started is not None and self._cut_at is None:
             # the frame being played stops where it is now
-            elapsed = int((self._now() - self._frame_started) * self.sample_rate)
+            elapsed = round((self._now() - self._frame_started) * self.sample_rate)
             self._cut_at = max(0, min(self._frame_samples, elapsed))
         self.clears.append(self.position_samples())
         return dropped
@@ -113,7 +113,7 @@ class PacedPlayer:
         if self._cut_at is not None:
             return position + self._cut_at
         if self._frame_started is not None:
-            elapsed = int((self._now() - self._frame_started) * self.sample_rate)
+            elapsed = round((self._now() - self._frame_started) * self.sample_rate)
             position += max(0, min(self._frame_samples, elapsed))
         return position
 
