@@ -16,5 +16,5 @@ coverage run -m pytest -q -p no:cacheprovider "$@"
 rc=$?
 if [ "$rc" -ne 0 ]; then status=1; fi
 coverage combine -q >/dev/null 2>&1 || true
-echo "== coverage"; coverage report || true
+echo "== coverage (floor: fail_under in pyproject.toml)"; coverage report || status=1
 exit "$status"
