@@ -9,7 +9,8 @@ import pytest
 
 from aoai_realtime.agents.testing import run_virtual
 from aoai_realtime.errors import Busy, ConfigError, SessionExpired
-from aoai_realtime.streaming import Channel, assistant_sse, client_events, sse_frame, sse_frames
+from aoai_realtime.protocol import events as ev
+from aoai_realtime.streaming import Channel, assistant_sse, client_audio, client_events, sse_frame, sse_frames
 
 
 async def test_channel_ends_cleanly_after_what_is_queued() -> None:
@@ -109,6 +110,17 @@ async def test_client_events_filters_and_raises() -> None:
     with pytest.raises(SessionExpired):
         await consume()
     assert seen == ["a", "a"]
+
+
+async def test_client_audio_decodes_the_assistant_audio_in_order() -> None:
+    def delta(item: str, pcm: bytes) -> ev.ResponseAudioDeltaEvent:
+        import base64
+
+        return ev.ResponseAudioDeltaEvent(response_id="r", item_id=item, output_index=0, content_index=0,
+                                          delta=base64.b64encode(pcm).decode())
+
+    client = FakeClient([delta("a", b"\x01\x00"), E("response.done"), delta("b", b"\x02\x00\x03\x00")])
+    assert [chunk async for chunk in client_audio(client)] == [("a", b"\x01\x00"), ("b", b"\x02\x00\x03\x00")]
 
 
 def test_assistant_sse_relays_state_and_transcript_until_close() -> None:

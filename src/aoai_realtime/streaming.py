@@ -1,5 +1,8 @@
 """Async iterators with bounded queues, and a Server-Sent Events relay for browsers.
 
+Iterators: :func:`client_events` (a client's events, filtered), :func:`client_audio` (its assistant audio),
+``VoiceAssistant.state_changes()`` / ``transcript_updates()`` / ``subscribe()`` (the assistant's view).
+
 :class:`Channel` is the one queue type: bounded, with an explicit overflow policy, ``close()`` that ends every
 iteration cleanly after what is queued, ``fail(exc)`` that raises ``exc`` in the consumer, and
 :meth:`Channel.statistics` (the trio pattern). Producers that are callbacks (and cannot wait) use
@@ -30,6 +33,7 @@ __all__ = [
     "ChannelStatistics",
     "Overflow",
     "assistant_sse",
+    "client_audio",
     "client_events",
     "sse_frame",
     "sse_frames",
@@ -144,6 +148,16 @@ async def client_events(client: _EventSource, *, types: set[str] | None = None) 
     async for event in client.events():
         if types is None or getattr(event, "type", None) in types:
             yield event
+
+
+async def client_audio(client: _EventSource) -> AsyncIterator[tuple[str, bytes]]:
+    """The assistant audio a client receives (WebSocket), as ``(item_id, pcm16 24 kHz mono)`` chunks in
+    order, e.g. to relay to a phone line or a browser. Bounded by the client's own event queue."""
+    import base64
+
+    async for event in client.events():
+        if getattr(event, "type", None) == "response.output_audio.delta":
+            yield event.item_id, base64.b64decode(event.delta)
 
 
 def sse_frame(event: str, data: Any, *, event_id: str | None = None) -> bytes:

@@ -335,3 +335,57 @@ def test_tool_agent_runs_tools_and_returns_the_final_answer() -> None:
         assert json.loads(by_status["ok"].output) == {"city": "Oslo", "sky": "sunny"}
 
     run_virtual(scenario())
+
+
+class Redialing:
+    """A transport that opens a fresh engine session on every connect (as a network reconnect does)."""
+
+    dialect = "ga"
+    audio = None
+
+    def __init__(self, harness: Any) -> None:
+        self.harness = harness
+        self.current: Any = None
+        self.sessions = 0
+
+    async def connect(self) -> None:
+        self.current = self.harness.connect()
+        self.sessions += 1
+        await self.current.connect()
+
+    async def send(self, message: bytes) -> None:
+        await self.current.send(message)
+
+    async def recv(self) -> bytes:
+        return await self.current.recv()  # type: ignore[no-any-return]
+
+    async def close(self) -> None:
+        if self.current is not None:
+            await self.current.close()
+
+
+def test_a_dropped_connection_is_reseeded_so_the_conversation_survives() -> None:
+    async def scenario() -> None:
+        loop = asyncio.get_running_loop()
+        brain = ScriptedBrain([[Say("Nice to meet you, Ada.")], [Say("Your name is Ada.")]])
+        async with EngineHarness(brain=brain) as harness:
+            transport = Redialing(harness)
+            client = RealtimeClient(transport)  # type: ignore[arg-type]
+            reseeded = asyncio.Event()
+            assistant = VoiceAssistant(client, instructions="You are terse.", clock=loop.time,
+                                       player=PacedPlayer(clock=loop.time, record=False))
+            assistant.on("rollover", lambda _: reseeded.set())
+            async with assistant:
+                await assistant.send_text("My name is Ada.")
+                await wait_turn_done(assistant)
+                await transport.current.peer.close(1006, "network drop")  # the client redials
+                await asyncio.wait_for(reseeded.wait(), 30)
+                assert transport.sessions == 2
+                seeded = [i.content for i in client.conversation.ordered_items()]
+                assert seeded == ["My name is Ada.", "Nice to meet you, Ada."]
+                await assistant.send_text("What is my name?")
+                await wait_turn_done(assistant)
+                texts = [e.text for e in assistant.transcript]
+        assert texts == ["My name is Ada.", "Nice to meet you, Ada.", "What is my name?", "Your name is Ada."]
+
+    run_virtual(scenario())

@@ -103,3 +103,15 @@ class MachineAgainstTable(RuleBasedStateMachine):
 
 
 TestMachineAgainstTable = MachineAgainstTable.TestCase
+
+
+def test_the_docs_diagram_is_the_generated_one() -> None:
+    from pathlib import Path
+
+    doc = Path(__file__).parents[2] / "docs" / "agents.md"
+    if not doc.exists():
+        pytest.skip("docs/agents.md not present")
+    text = doc.read_text()
+    begin = text.index("```mermaid\n", text.index("mermaid(): begin")) + len("```mermaid\n")
+    end = text.index("```", begin)
+    assert text[begin:end] == mermaid(), "docs/agents.md is stale: regenerate the diagram with mermaid()"

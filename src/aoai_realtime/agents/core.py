@@ -173,6 +173,8 @@ class VoiceCore:
         self.usage = Usage()
         self.truncations: list[tuple[str, int]] = []
         self._last_entries: tuple[TranscriptEntry, ...] = ()
+        self._seed_pending: list[tuple[str, str]] = []
+        self._seed_ids: set[str] = set()
 
     # -- views ---------------------------------------------------------------------------------------------
 
@@ -365,9 +367,26 @@ class VoiceCore:
         if self.transcript.add_item(event.item_id, "user", prev):
             self._transcript_changed(out)
 
+    def expect_seed(self, items: list[tuple[str, str]]) -> None:
+        """``(role, text)`` messages about to be re-created in a new session (reseeding after a reconnect):
+        they are already in the transcript, so their ``conversation.item.*`` events are not added again."""
+        self._seed_pending.extend(items)
+
+    def _is_seed(self, item: ev.Item) -> bool:
+        if item.id in self._seed_ids:
+            return True
+        if not self._seed_pending or item.type != "message" or not isinstance(item.role, str):
+            return False
+        key = (item.role, item.transcript)
+        if key in self._seed_pending:
+            self._seed_pending.remove(key)
+            self._seed_ids.add(str(item.id))
+            return True
+        return False
+
     def _on_item(self, event: Any, out: list[Action]) -> None:
         item: ev.Item = event.item
-        if not isinstance(item.id, str):
+        if not isinstance(item.id, str) or self._is_seed(item):
             return
         prev = event.previous_item_id if isinstance(event.previous_item_id, str) else None
         role: Any = item.role if item.type == "message" and isinstance(item.role, str) else "system"

@@ -48,7 +48,7 @@ from .core import (
     VoiceCore,
 )
 from .metrics import PriceTable, TurnMetrics, Usage
-from .rollover import RolloverPolicy, build_seed
+from .rollover import RolloverPolicy, Seed, build_seed
 from .state import AssistantState
 from .tools import Tool, ToolCall, ToolPolicy, ToolRunner, ToolSet
 from .transcript import TranscriptEntry
@@ -348,6 +348,12 @@ class VoiceAssistant:
 
     def _attach(self, client: RealtimeClient) -> None:
         def handler(event: Any) -> None:
+            if getattr(event, "type", None) == "client.reconnected":
+                # The client reconnected by itself after a drop: a new, empty session. Seed it, or the
+                # assistant would forget the whole conversation.
+                self.core.new_session()
+                self._spawn(self._reseed(client))
+                return
             self._perform(self.core.handle(event))
 
         self._handler = handler
@@ -549,20 +555,11 @@ class VoiceAssistant:
             return
         self._rolling = True
         try:
-            seed = await build_seed(
-                self.core.transcript.entries(), instructions=self.instructions or "", policy=policy
-            )
+            seed = await build_seed(self.core.transcript.entries(), instructions=self._base_instructions(),
+                                    policy=policy)
             new = self._connect()
             await new.connect()
-            update = self._session_update(seed.instructions)
-            if update:
-                await new.update_session(update)
-            for item in seed.items:
-                await new.create_item(item)
-            if seed.items:
-                # the last seed item is in the conversation once the service says so
-                await new.wait_for("conversation.item.added", lambda e: e.item.role == seed.items[-1].role,
-                                   timeout=10.0)
+            await self._seed(new, seed)
             if boundary:
                 await self._silence_boundary(policy.boundary_timeout_s)
             old = self.client
@@ -580,6 +577,44 @@ class VoiceAssistant:
                 await old.close()
         finally:
             self._rolling = False
+
+    def _base_instructions(self) -> str:
+        if self.instructions is not None:
+            return self.instructions
+        value = self.client.session.get("instructions")
+        return value if isinstance(value, str) else ""
+
+    async def _seed(self, client: RealtimeClient, seed: Seed) -> None:
+        """Give ``client``'s (new) session the instructions, tools and earlier turns; wait until it has them."""
+        acked = 0
+        all_acked = asyncio.Event()
+        if not seed.items:
+            all_acked.set()
+
+        def ack(event: Any) -> None:
+            nonlocal acked
+            acked += 1
+            if acked >= len(seed.items):
+                all_acked.set()
+
+        client.on("conversation.item.added", ack)  # before sending: the acks may come back at once
+        try:
+            update = self._session_update(seed.instructions or None)
+            if update:
+                await client.update_session(update)
+            for item in seed.items:
+                await client.create_item(item)
+            await asyncio.wait_for(all_acked.wait(), 10.0)
+        finally:
+            client.off("conversation.item.added", ack)
+
+    async def _reseed(self, client: RealtimeClient) -> None:
+        policy = self.config.rollover or RolloverPolicy()
+        seed = await build_seed(self.core.transcript.entries(), instructions=self._base_instructions(),
+                                policy=policy)
+        self.core.expect_seed([(str(i.role), i.transcript) for i in seed.items])
+        await self._seed(client, seed)
+        self._emit("rollover", client)
 
     async def _silence_boundary(self, timeout: float) -> None:
         with contextlib.suppress(TimeoutError):
