@@ -389,3 +389,29 @@ def test_a_dropped_connection_is_reseeded_so_the_conversation_survives() -> None
         assert texts == ["My name is Ada.", "Nice to meet you, Ada.", "What is my name?", "Your name is Ada."]
 
     run_virtual(scenario())
+
+
+def test_a_rollover_waiting_for_silence_switches_at_once_when_the_session_expires() -> None:
+    async def scenario() -> None:
+        loop = asyncio.get_running_loop()
+        long_answer = " ".join(["word"] * 60) + "."  # about 12 s of speech
+        brain = ScriptedBrain([[Say(long_answer)], [Say("Still here.")]])
+        policy = RolloverPolicy(max_session_s=30, margin_s=10, use_expires_at=False)  # planned at 20 s
+        async with EngineHarness(brain=brain, max_session_s=25) as harness:
+            assistant = _rollover_assistant(harness, policy, loop.time)
+            async with assistant:
+                start = loop.time()
+                await asyncio.sleep(14)
+                await assistant.send_text("Talk for a while.")
+                await assistant.wait_for_state(S.SPEAKING, timeout=5)
+                await asyncio.sleep(8)  # 22 s: the planned rollover is waiting for silence
+                assert assistant.rollovers == 0 and assistant.state is S.SPEAKING
+                await asyncio.sleep(4)  # 26 s: the session expired at 25 s
+                assert assistant.rollovers == 1 and assistant.failure is None
+                assert loop.time() - start < 27
+                await wait_turn_done(assistant)
+                await assistant.send_text("Are you there?")
+                await wait_turn_done(assistant)
+                assert assistant.transcript[-1].text == "Still here."
+
+    run_virtual(scenario())

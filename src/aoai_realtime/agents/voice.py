@@ -133,6 +133,7 @@ class VoiceAssistant:
         self._handler: Callable[[Any], None] | None = None
         self._session_started = 0.0
         self._rolling = False
+        self._old_session_gone = asyncio.Event()
         self.rollovers = 0
         self.failure: BaseException | None = None
 
@@ -483,6 +484,9 @@ class VoiceAssistant:
                 pass
         except SessionExpired as exc:
             if self._client is client and self.config.rollover is not None:
+                if self._rolling:
+                    self._old_session_gone.set()  # a planned rollover is waiting for silence: switch now
+                    return
                 await self._roll_over(boundary=False)
                 return
             self._fail(exc)
@@ -554,6 +558,7 @@ class VoiceAssistant:
         if policy is None or self._connect is None or self._rolling:
             return
         self._rolling = True
+        self._old_session_gone = asyncio.Event()
         try:
             seed = await build_seed(self.core.transcript.entries(), instructions=self._base_instructions(),
                                     policy=policy)
@@ -617,8 +622,15 @@ class VoiceAssistant:
         self._emit("rollover", client)
 
     async def _silence_boundary(self, timeout: float) -> None:
-        with contextlib.suppress(TimeoutError):
-            await self.wait_until_idle(timeout)
+        # the next silence, unless the old session ends first (then there is nothing to wait for)
+        idle = asyncio.ensure_future(self.wait_until_idle(timeout))
+        gone = asyncio.ensure_future(self._old_session_gone.wait())
+        try:
+            await asyncio.wait({idle, gone}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (idle, gone):
+                task.cancel()
+            await asyncio.gather(idle, gone, return_exceptions=True)
 
 
 async def _await(awaitable: Awaitable[Any]) -> Any:
