@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from aoai_realtime.agents import AssistantConfig, AssistantState, ToolResult, VoiceAssistant, tool
+from aoai_realtime.agents import AssistantConfig, AssistantState, RolloverPolicy, ToolResult, VoiceAssistant, tool
 from aoai_realtime.agents.bench import _truth
 from aoai_realtime.audio import PacedPlayer, pcm_source
 from aoai_realtime.client import RealtimeClient
@@ -80,8 +80,17 @@ async def test_websocket_barge_in_truncates_at_what_was_played_and_keeps_heard_w
     assert [(e.role, e.text) for e in transcript][-2:] == [("user", "stop please"), ("assistant", "Okay.")]
 
 
+def rtc_client(url: str, session: dict[str, Any] | None = None) -> RealtimeClient:
+    from aoai_realtime.transport.webrtc import WebRTCTransport
+
+    transport = WebRTCTransport(Endpoint.local(f"{url}/v1"), ApiKey(KEY, style="bearer"), session=session,
+                                ice_addresses=["127.0.0.1"])
+    return RealtimeClient(transport)
+
+
 @pytest.mark.slow
-async def test_websocket_200_random_tool_calls_each_settle_once_and_the_model_speaks() -> None:
+@pytest.mark.parametrize("transport", ["websocket", "webrtc"])
+async def test_200_random_tool_calls_each_settle_once_and_the_model_speaks(transport: str) -> None:
     rng = random.Random(7)
 
     @tool(timeout=1.0)
@@ -118,7 +127,9 @@ async def test_websocket_200_random_tool_calls_each_settle_once_and_the_model_sp
     async with serve(lambda: ScriptedBrain(script)) as url:
         results: list[ToolResult] = []
         config = AssistantConfig(tool_timeout=0.5)
-        async with VoiceAssistant(ws_client(url), tools=[ok, raises, hangs, ghost], config=config) as assistant:
+        client = ws_client(url) if transport == "websocket" else rtc_client(url)
+        async with VoiceAssistant(client, tools=[ok, raises, hangs, ghost], config=config) as assistant:
+            assert assistant.core.config.mode == transport
             assistant.tools.remove("ghost")
             assistant.on("tool_result", results.append)
             for i, turn in enumerate(turns):
@@ -138,12 +149,8 @@ async def test_websocket_200_random_tool_calls_each_settle_once_and_the_model_sp
 
 
 async def test_webrtc_states_follow_the_output_buffer_and_barge_in_clears_it() -> None:
-    from aoai_realtime.transport.webrtc import WebRTCTransport
-
     async with serve(lambda: ScriptedBrain([[Say(LONG)]], fallback="Okay.")) as url:
-        transport = WebRTCTransport(Endpoint.local(f"{url}/v1"), ApiKey(KEY, style="bearer"),
-                                    session=TRANSCRIBED, ice_addresses=["127.0.0.1"])
-        client = RealtimeClient(transport)
+        client = rtc_client(url, TRANSCRIBED)
         seen: list[str] = []
         async with VoiceAssistant(client) as assistant:
             assert assistant.core.config.mode == "webrtc"
@@ -165,3 +172,30 @@ async def test_webrtc_states_follow_the_output_buffer_and_barge_in_clears_it() -
     assert [(e.role, e.text) for e in transcript][-2:] == [("user", "stop please"), ("assistant", "Okay.")]
 
 
+
+
+async def test_websocket_session_expiry_rolls_over_and_the_conversation_goes_on() -> None:
+    brain = ScriptedBrain([[Say("Nice to meet you, Ada.")], [Say("Your name is Ada.")]])
+    engine = engine_mod.Engine(engine_mod.EngineConfig(
+        api_key=KEY, brain=lambda: brain, speech=testing_engine.load_test_speech("fake"), max_session_s=3.0))
+    async with testing_engine.serve_engine(engine) as url:
+        policy = RolloverPolicy(max_session_s=3600, margin_s=60, use_expires_at=False)
+        clients: list[RealtimeClient] = []
+
+        def connect() -> RealtimeClient:
+            transport = WebSocketTransport(Endpoint.local(f"{url}/v1"), ApiKey(KEY, style="bearer"))
+            clients.append(RealtimeClient(transport, reconnect=None))
+            return clients[-1]
+
+        async with VoiceAssistant(connect=connect, instructions="Be brief.",
+                                  config=AssistantConfig(rollover=policy)) as assistant:
+            await assistant.send_text("My name is Ada.")
+            await until_idle(assistant)
+            await asyncio.sleep(3.5)  # the engine ends the session at 3 s
+            assert assistant.rollovers == 1 and assistant.failure is None and len(clients) == 2
+            seeded = [i.content for i in assistant.client.conversation.ordered_items()]
+            assert seeded == ["My name is Ada.", "Nice to meet you, Ada."]
+            await assistant.send_text("What is my name?")
+            await until_idle(assistant)
+            assert [e.text for e in assistant.transcript] == [
+                "My name is Ada.", "Nice to meet you, Ada.", "What is my name?", "Your name is Ada."]
