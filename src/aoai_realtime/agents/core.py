@@ -104,7 +104,7 @@ class TurnCompleted:
 Action: TypeAlias = Send | Play | StopPlayback | RunTool | CancelTool | StateChanged | TranscriptChanged | TurnCompleted
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class CoreConfig:
     """Settings of the assistant core.
 
@@ -209,6 +209,9 @@ class VoiceCore:
         self._audio_open.clear()
         self._rtc_item = None
         self._settled.update(self._calls)  # their call_ids mean nothing to the new session
+        # VAD positions (audio_end_ms) count from the start of the new session's input audio
+        self._sent_ms = 0.0
+        self._sent_audio.clear()
 
     def _fire(self, trigger: Trigger, out: list[Action]) -> None:
         if not self.machine.can(trigger):
