@@ -25,6 +25,7 @@ from .errors import (
 )
 
 if TYPE_CHECKING:
+    from .agents import AssistantState, TextChat, ToolAgent, ToolSet, VoiceAssistant, tool
     from .auth import ApiKey, EntraId, EphemeralToken, Token
     from .client import RealtimeClient, Reconnected, ReconnectPolicy
     from .endpoints import Endpoint
@@ -54,11 +55,18 @@ _LAZY = {
     "MemoryTransport": ".transport.memory",
     "memory_pair": ".transport.memory",
     "WebRTCTransport": ".transport.webrtc",
+    "VoiceAssistant": ".agents",
+    "AssistantState": ".agents",
+    "TextChat": ".agents",
+    "ToolAgent": ".agents",
+    "ToolSet": ".agents",
+    "tool": ".agents",
     "WebSocketTransport": ".transport.websocket",
 }
 
 __all__ = [
     "ApiKey",
+    "AssistantState",
     "AudioFormat",
     "AuthenticationError",
     "Busy",
@@ -79,14 +87,19 @@ __all__ = [
     "ServerVad",
     "SessionConfig",
     "SessionExpired",
+    "TextChat",
     "Token",
+    "ToolAgent",
     "ToolError",
+    "ToolSet",
     "Transcription",
     "TransportError",
+    "VoiceAssistant",
     "WebRTCTransport",
     "WebSocketTransport",
     "__version__",
     "memory_pair",
+    "tool",
 ]
 
 
