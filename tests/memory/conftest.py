@@ -47,7 +47,11 @@ async def make_store(backend: str, tmp_path: Path, request: pytest.FixtureReques
     ) -> Any:
         if backend == "sqlite":
             store: Any = await SQLiteStore.open(
-                tmp_path / f"{name}.db", dim=dim, exact_limit=exact_limit or 5000, migrate_to=migrate_to
+                tmp_path / f"{name}.db",
+                dim=dim,
+                exact_limit=exact_limit or 5000,
+                text_exact_limit=exact_limit or 20_000,
+                migrate_to=migrate_to,
             )
         else:
             import psycopg
@@ -60,6 +64,7 @@ async def make_store(backend: str, tmp_path: Path, request: pytest.FixtureReques
                 f"{uri}{sep}options=-csearch_path%3D{sch},public",
                 dim=dim,
                 exact_limit=exact_limit or 10_000,
+                text_exact_limit=exact_limit or 5_000,
                 migrate_to=migrate_to,
                 max_size=6,
             )

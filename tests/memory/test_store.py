@@ -99,6 +99,10 @@ async def test_one_percent_scope_returns_min_k_rows(make_store: StoreFactory, ex
             assert len(got) == min(k, 15)
             assert len(set(i for i, _ in got)) == len(got)
         assert len(await store.search_text(small, ["gardening"], k)) == min(k, 15)
+    # The big scope (99% of rows): with exact_limit=50 full-text search takes its large-scope path too.
+    big_text = await store.search_text(Scope(owner="big"), ["gardening", "note"], 20)
+    assert len(big_text) == 20
+    assert {c.owner for c in await store.get_chunks([i for i, _ in big_text])} == {"big"}
     # A session filter inside the big scope: 1/3 of its rows.
     session = Scope(owner="big", session_id="s1")
     got = await store.search_dense(session, vecs[1], 10)

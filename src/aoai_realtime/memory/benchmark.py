@@ -173,12 +173,12 @@ def render_text(report: dict[str, Any], ks: Sequence[int]) -> str:
     """A plain-text rendering of the report (tables), for terminals and notes."""
     lines: list[str] = []
     cats = ["overall", "1", "2", "3", "4"]
-    header = f"{'method':<22}" + "".join(f"{f'R@{k} ' + c:>12}" for k in ks for c in cats)
+    header = f"{'method':<22}" + "".join(f"{f'R@{k} ' + c:>13}" for k in ks for c in cats)
     lines.append(f"LoCoMo evidence recall ({report['questions']} questions, categories 1-4; "
                  "1 multi-hop, 2 temporal, 3 open-domain, 4 single-hop)")  # fmt: skip
     lines.append(header)
     for name, res in [*report["methods"].items(), *report.get("ablations", {}).items()]:
-        lines.append(f"{name:<22}" + "".join(f"{res[f'recall@{k}'][c]:>12.3f}" for k in ks for c in cats))
+        lines.append(f"{name:<22}" + "".join(f"{res[f'recall@{k}'][c]:>13.3f}" for k in ks for c in cats))
     if report.get("latency"):
         lines.append("")
         lines.append(f"{'backend':<10}{'size':>8}  {'method':<14}{'p50 ms':>9}{'p95 ms':>9}{'build s':>9}  complete")

@@ -152,10 +152,14 @@ class PostgresStore:
         min_size: int = 1,
         max_size: int = 8,
         exact_limit: int = 10_000,
+        text_exact_limit: int = 5_000,
+        text_budget: int = 3_000,
         migrate_to: int | None = None,
     ) -> PostgresStore:
         """Connect a pool to ``conninfo``, create or upgrade the schema, and return the store.
 
+        ``exact_limit``: scopes up to this many rows get exact nearest-neighbour scans. ``text_exact_limit``: in
+        larger scopes, full-text ranking keeps only the rarest query terms, up to ``text_budget`` matching rows.
         The role needs ``CREATE`` on the database the first time (``CREATE EXTENSION vector``). ``migrate_to``
         stops migrations at that version (for upgrade tests); leave it ``None``.
         """
@@ -187,7 +191,14 @@ class PostgresStore:
         except BaseException:
             await pool.close()
             raise
-        store = cls(pool, dim, exact_limit=exact_limit, iterative_scan=version >= (0, 8))
+        store = cls(
+            pool,
+            dim,
+            exact_limit=exact_limit,
+            iterative_scan=version >= (0, 8),
+            text_exact_limit=text_exact_limit,
+            text_budget=text_budget,
+        )
         store._graph = schema >= 2  # a database held at schema 1 (upgrade tests) has no graph tables
         return store
 
@@ -410,6 +421,22 @@ class PostgresStore:
             idfs = [idf(dfs[q], n_scope) for q in queries]
             rank = " + ".join(f"{w:.6f} * ts_rank('{weights}', c.tsv, %s::tsquery, 1)" for w in idfs)
             any_q = " || ".join(["%s::tsquery"] * len(queries))
+            if scope.session_id is None and n_scope > self._text_exact_limit:
+                cur = await conn.execute("SELECT coalesce(sum(n), 0) FROM scope_stats")
+                total = int((await cur.fetchone())[0]) or n_scope
+                if n_scope >= total // 2:
+                    # The scope is most of the table: a scope_key condition only adds a bitmap of nearly every
+                    # row. Rank without it, over-fetch, filter here; fall back when too few rows survive.
+                    limit = int(k * total / n_scope * 1.5) + 10
+                    cur = await conn.execute(
+                        f"SELECT c.id, {rank} AS r, c.scope_key FROM chunks c WHERE c.tsv @@ ({any_q}) "
+                        "ORDER BY r DESC, c.id LIMIT %s",
+                        (*queries, *queries, limit),
+                    )
+                    ranked = await cur.fetchall()
+                    hits = [(int(r[0]), float(r[1])) for r in ranked if r[2] == skey][:k]
+                    if len(hits) == k or len(ranked) < limit:
+                        return hits
             cur = await conn.execute(
                 f"SELECT c.id, {rank} AS r FROM chunks c WHERE {where} AND c.tsv @@ ({any_q}) "
                 "ORDER BY r DESC, c.id LIMIT %s",
