@@ -37,7 +37,9 @@ def backend(request: pytest.FixtureRequest) -> str:
 @pytest.fixture
 async def make_store(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator[StoreFactory]:
     """``await make_store(dim=..., exact_limit=..., name=..., migrate_to=...)`` opens a store of the current
-    back end; the same ``name`` reopens the same database. Every store is closed after the test."""
+    back end; the same ``name`` reopens the same database. Every store is closed after the test.
+
+    ``exact_limit`` also lowers the full-text limits, so small tests reach the large-scope code paths."""
     opened: list[Any] = []
     schema = f"t_{uuid.uuid4().hex[:12]}"
     uri = request.getfixturevalue("pg_uri") if backend == "postgres" else ""
@@ -51,6 +53,7 @@ async def make_store(backend: str, tmp_path: Path, request: pytest.FixtureReques
                 dim=dim,
                 exact_limit=exact_limit or 5000,
                 text_exact_limit=exact_limit or 20_000,
+                text_budget=100 if exact_limit else 8_000,
                 migrate_to=migrate_to,
             )
         else:
@@ -65,6 +68,7 @@ async def make_store(backend: str, tmp_path: Path, request: pytest.FixtureReques
                 dim=dim,
                 exact_limit=exact_limit or 10_000,
                 text_exact_limit=exact_limit or 5_000,
+                text_budget=100 if exact_limit else 3_000,
                 migrate_to=migrate_to,
                 max_size=6,
             )
