@@ -34,6 +34,7 @@ _log = logging.getLogger(__name__)
 
 PG_SCHEMA_VERSION = 2
 _MENTION_CAP = 400
+_COUNT_CAP = 300  # document-frequency counts in large scopes stop here; beyond it, planner estimates
 _TERM = re.compile(r"[^a-z0-9]+")
 
 
@@ -396,25 +397,23 @@ class PostgresStore:
             if stale:
                 if len(self._df_cache) > 50_000:
                     self._df_cache.clear()
-                fresh: dict[str, int] = {}
-                to_count = stale
-                if n_scope > self._text_exact_limit:
-                    # Large scope: counting a common term reads thousands of rows (5-10 ms each at 100k), so common
-                    # terms keep the planner's estimate (tsvector statistics hold the frequent lexemes). Terms the
-                    # statistics call rare are counted: that is cheap, and tells rare from absent.
-                    for q in stale:
-                        est = await self._estimate_df(conn, where, params, q)
-                        if est > self._text_budget:
-                            fresh[q] = est
-                    to_count = [q for q in stale if q not in fresh]
-                if to_count:
-                    # One branch per term: with the tsquery as a plain parameter the planner uses the GIN index.
-                    one = f"SELECT %s::text, count(*) FROM chunks c WHERE {where} AND c.tsv @@ %s::tsquery"
-                    cur = await conn.execute(
-                        " UNION ALL ".join([one] * len(to_count)),
-                        tuple(x for q in to_count for x in (q, *params, q)),
-                    )
-                    fresh |= {str(q): int(df) for q, df in await cur.fetchall()}
+                # One branch per term: with the tsquery as a plain parameter the planner uses the GIN index. In a
+                # large scope, counting a common term would read thousands of rows (5-10 ms each at 100k): counts
+                # stop at _COUNT_CAP, and a capped term takes the planner's estimate instead (tsvector statistics
+                # hold the frequent lexemes), fetched once and cached like any count.
+                large = n_scope > self._text_exact_limit
+                inner = f"SELECT 1 FROM chunks c WHERE {where} AND c.tsv @@ %s::tsquery"
+                if large:
+                    inner += f" LIMIT {_COUNT_CAP + 1}"
+                one = f"SELECT %s::text, count(*) FROM ({inner}) s"
+                cur = await conn.execute(
+                    " UNION ALL ".join([one] * len(stale)),
+                    tuple(x for q in stale for x in (q, *params, q)),
+                )
+                fresh = {str(q): int(df) for q, df in await cur.fetchall()}
+                for q, df in fresh.items():
+                    if large and df > _COUNT_CAP:
+                        fresh[q] = max(df, await self._estimate_df(conn, where, params, q))
                 for q, df in fresh.items():
                     dfs[q] = df
                     self._df_cache[(skey, scope.session_id, q)] = (n_scope, df)
