@@ -116,7 +116,9 @@ class _Writer:
         if self.audio_mode:
             await self.s.emit(ev.ResponseAudioTranscriptDeltaEvent(**ids, delta=text))
             self.pending += text
-            if self.pending.rstrip().endswith(_SENTENCE_END):
+            end = self.pending.rstrip()
+            # speak each sentence as soon as it is complete; the very first clause even earlier (latency)
+            if end.endswith(_SENTENCE_END) or (self.audio_bytes == 0 and end.endswith(",")):
                 await self._speak()
         else:
             await self.s.emit(ev.ResponseTextDeltaEvent(**ids, delta=text))
@@ -138,8 +140,9 @@ class _Writer:
         tts = self.s.speech.tts
         if not text or tts is None or self.message is None:
             return
-        chunks = await asyncio.to_thread(lambda: list(tts.synthesize(text)))
-        for chunk in chunks:
+        # one worker-thread hop per chunk: the first audio goes out as soon as it exists
+        chunks = iter(tts.synthesize(text))
+        while (chunk := await asyncio.to_thread(next, chunks, None)) is not None:
             await self._audio(chunk)
 
     async def _audio(self, pcm: bytes) -> None:

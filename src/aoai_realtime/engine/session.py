@@ -356,19 +356,22 @@ class EngineSession:
         item_id = self._speech_item_id or self.ids.new("item")
         self._speech_item_id = None
         await self.emit(ev.InputAudioBufferSpeechStoppedEvent(item_id=item_id, audio_end_ms=end_ms))
-        await self._commit(item_id, manual=False, from_ms=self._speech_start_ms)
+        decided_at = end_ms + (self._detector.silence_ms if self._detector else 0)
+        await self._commit(item_id, manual=False, from_ms=self._speech_start_ms, to_ms=decided_at)
         td = self.session["audio"]["input"]["turn_detection"]
         if td and td.get("create_response", True) and self._default_response is None:
             await self.create_response({})
 
-    async def _commit(self, item_id: str | None, *, manual: bool, from_ms: int | None = None) -> str:
+    async def _commit(
+        self, item_id: str | None, *, manual: bool, from_ms: int | None = None, to_ms: int | None = None
+    ) -> str:
         if manual and self.buffer.buffered_ms < 100:
             raise RequestRejected(
                 "Error committing input audio buffer: buffer too small. Expected at least 100ms of audio, "
                 f"but buffer only has {self.buffer.buffered_ms:.2f}ms of audio.",
                 code="input_audio_buffer_commit_empty",
             )
-        pcm, _start = self.buffer.take(from_ms)
+        pcm, _start = self.buffer.take(from_ms, to_ms)
         if manual:
             self._reset_vad()
         item_id = item_id or self.ids.new("item")

@@ -49,17 +49,19 @@ class InputBuffer:
         self._pcm += pcm
         self.total_bytes += len(pcm)
 
-    def take(self, from_ms: int | None = None) -> tuple[bytes, int]:
-        """Remove and return the buffered audio from ``from_ms`` (default: all), with its start time.
+    def take(self, from_ms: int | None = None, to_ms: int | None = None) -> tuple[bytes, int]:
+        """Remove and return the buffered audio between ``from_ms`` and ``to_ms`` (default: all), with its start.
 
-        Audio before ``from_ms`` is dropped: it was silence before a detected turn.
+        Audio before ``from_ms`` is dropped (silence before a detected turn); audio after ``to_ms`` stays in
+        the buffer (it arrived in the same chunk as the end of the turn but belongs to the next one).
         """
         start = self.start_ms if from_ms is None else max(self.start_ms, from_ms)
         offset = (start - self.start_ms) * BYTES_PER_MS
-        pcm = bytes(self._pcm[offset:])
-        self._pcm.clear()
-        self.start_ms = self.now_ms
-        # keep sub-ms leftovers aligned: start_ms is floor(total/48); nothing is lost in practice
+        end = len(self._pcm) if to_ms is None else max(offset, (to_ms - self.start_ms) * BYTES_PER_MS)
+        pcm = bytes(self._pcm[offset:end])
+        rest = self._pcm[end:]
+        self._pcm = bytearray(rest)
+        self.start_ms = self.now_ms - len(rest) // BYTES_PER_MS
         return pcm, start
 
     def clear(self) -> None:

@@ -72,6 +72,8 @@ class ScriptedBrain:
     each response takes the next turn when it starts.
     """
 
+    needs_transcripts = False  # a script does not listen: responses do not wait for speech-to-text
+
     def __init__(
         self, turns: Sequence[Sequence[BrainOutput]], *, fallback: str = "I have nothing more to say."
     ) -> None:
@@ -102,9 +104,14 @@ class ScriptedBrain:
             self._next += 1
         else:
             turn = [Say(self.fallback)]
+        spoken = False
         for output in turn:
             if isinstance(output, Say):
-                for chunk in split_words(output.text):
+                text = output.text
+                if spoken and text and not text[0].isspace():
+                    text = " " + text  # successive sayings of one turn read as one text
+                spoken = True
+                for chunk in split_words(text):
                     yield Say(chunk)
             else:
                 yield output
