@@ -142,3 +142,38 @@ async def test_calls_route_refuses_bad_tokens_and_bodies(engine_url: str) -> Non
         async with websockets.connect(ws_url, additional_headers={"Authorization": f"Bearer {KEY}"}):
             pass
     assert info.value.response.status_code == 404
+
+
+async def test_multipart_offer_loopback_candidates_and_hangup(engine_url: str) -> None:
+    from aiortc import RTCConfiguration, RTCPeerConnection
+
+    from aoai_realtime.engine._ice import loopback_only
+
+    pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+    try:
+        pc.createDataChannel("realtime-channel")  # Azure's samples' label: any label works
+        pc.addTransceiver("audio")
+        with loopback_only():
+            await pc.setLocalDescription(await pc.createOffer())
+        form = aiohttp.FormData()
+        form.add_field("sdp", pc.localDescription.sdp, content_type="application/sdp")
+        form.add_field("session", json.dumps({"type": "realtime", "instructions": "From the form."}),
+                       content_type="application/json")
+        async with aiohttp.ClientSession() as http:
+            async with http.post(engine_url + "/v1/realtime/calls", data=form,
+                                 headers={"Authorization": f"Bearer {KEY}"}) as r:
+                assert r.status == 201 and r.content_type == "application/sdp"
+                location = r.headers["Location"]
+                answer = await r.text()
+            call_id = location.rsplit("/", 1)[-1]
+            assert location == f"/v1/realtime/calls/{call_id}" and call_id.startswith("rtc_")
+            candidates = [line for line in answer.splitlines() if line.startswith("a=candidate")]
+            assert candidates and all(" 127.0.0.1 " in c for c in candidates)
+            async with http.post(engine_url + f"/v1/realtime/calls/{call_id}/hangup",
+                                 headers={"Authorization": f"Bearer {KEY}"}) as r:
+                assert r.status == 200
+            async with http.post(engine_url + f"/v1/realtime/calls/{call_id}/hangup",
+                                 headers={"Authorization": f"Bearer {KEY}"}) as r:
+                assert r.status == 404
+    finally:
+        await pc.close()

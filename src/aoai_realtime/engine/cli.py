@@ -51,6 +51,12 @@ def register(app: typer.Typer, bench_app: typer.Typer | None = None) -> None:
             replay=replay,
         )
         engine = Engine(config)
+        if port == 0:
+            import socket
+
+            with socket.socket() as probe:  # pick a free port so the printed URL is usable
+                probe.bind((host, 0))
+                port = probe.getsockname()[1]
         base = f"http://{host}:{port}"
         typer.echo(
             f"engine on {base}  (WebSocket ws://{host}:{port}/v1/realtime, preview ws://{host}:{port}/openai/realtime)"

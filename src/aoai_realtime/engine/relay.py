@@ -10,7 +10,6 @@ Clients authenticate to the engine with the engine's own key; the upstream key n
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -50,6 +49,14 @@ async def relay_channel(
     target: RelayTarget, channel: Channel, *, model: str | None, recorder: Recorder | None = None
 ) -> None:
     """Proxy ``channel`` to the upstream until either side closes; the close code is passed on."""
+    try:
+        await _relay(target, channel, model=model, recorder=recorder)
+    finally:
+        if recorder is not None:
+            recorder.close()
+
+
+async def _relay(target: RelayTarget, channel: Channel, *, model: str | None, recorder: Recorder | None) -> None:
     headers = {"Authorization": f"Bearer {target.api_key}", "api-key": target.api_key}
     try:
         upstream = await websockets.connect(target.url_for(model), additional_headers=headers, max_size=None)
@@ -91,8 +98,4 @@ async def relay_channel(
         finally:
             for task in tasks:
                 task.cancel()
-            for task in tasks:
-                with contextlib.suppress(asyncio.CancelledError, ConnectionClosed, WsClosed):
-                    await task
-            if recorder is not None:
-                recorder.close()
+            await asyncio.wait(tasks)

@@ -28,7 +28,8 @@ from .scripted import split_words
 __all__ = ["RulesBrain"]
 
 _MANDATORY = re.compile(r"\b(must|always|mandatory|required|every question)\b", re.IGNORECASE)
-_SAVE_TOOL = re.compile(r"save|remember|store|note|memor", re.IGNORECASE)
+_SAVE_TOOL = re.compile(r"save|remember|store|note|record", re.IGNORECASE)
+_LOOKUP_TOOL = re.compile(r"search|retriev|query|lookup|find|get_", re.IGNORECASE)
 _QUESTION_WORDS = (
     "what",
     "who",
@@ -119,7 +120,10 @@ class RulesBrain:
                         return [CallTool(str(tool["name"]), json.dumps({_string_param(tool): text}))]
             elif _STATEMENT.search(text):
                 for tool in tools:
-                    if _SAVE_TOOL.search(f"{tool.get('name', '')} {tool.get('description', '')}"):
+                    name = str(tool.get("name", ""))
+                    if _LOOKUP_TOOL.search(name):
+                        continue
+                    if _SAVE_TOOL.search(f"{name} {tool.get('description', '')}"):
                         return [CallTool(str(tool["name"]), json.dumps({_string_param(tool): text}))]
         if not text:
             return [Say("Hello! How can I help you today?")]
