@@ -85,6 +85,14 @@ async def test_webrtc_call_text_turn_audio_on_the_track_and_sideband(engine_url:
             assert kinds.index("response.done") < kinds.index("output_audio_buffer.stopped")
             done = next(e for e in seen if isinstance(e, ev.ResponseDoneEvent))
             assert done.response.output[0].transcript == "Hello over WebRTC."  # type: ignore[index]
+            from openai.types.realtime import RealtimeServerEvent
+            from pydantic import TypeAdapter
+
+            from aoai_realtime.protocol import encode
+
+            adapter: TypeAdapter[Any] = TypeAdapter(RealtimeServerEvent)
+            for event in seen:  # WebRTC-only events included: all valid for the official models
+                adapter.validate_json(encode(event))
             # the sideband socket saw the same response
             side_kinds = []
             while "response.done" not in side_kinds:
