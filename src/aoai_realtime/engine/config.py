@@ -221,7 +221,7 @@ def _turn_detection(path: str, value: Any) -> dict[str, Any] | None:
             _number(sub, item, 0, 10_000, integer=True)
         elif key == "idle_timeout_ms":
             if item is not None:
-                _number(sub, item, 5_000, 30_000, integer=True)
+                _number(sub, item, 0, 3_600_000, integer=True)  # the service's bounds are undocumented
         elif key in ("create_response", "interrupt_response"):
             _bool(sub, item)
         elif key == "eagerness":
