@@ -308,3 +308,25 @@ async def test_a_consumer_that_stops_reading_is_cut_off_and_the_session_goes_on(
         with pytest.raises(Busy, match="fell 4 events behind"):
             async for _ in stalled:
                 pass
+
+
+async def test_async_handlers_still_running_are_cancelled_at_close() -> None:
+    dialer = Dialer(FakeServer())
+    started = asyncio.Event()
+    cancelled = asyncio.Event()
+
+    async def slow(_: Any) -> None:
+        started.set()
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+
+    client = RealtimeClient(dialer)
+    await client.connect()
+    client.on("input_audio_buffer.cleared", slow)
+    await dialer.push(ev.InputAudioBufferClearedEvent(event_id="e"))
+    await started.wait()
+    await client.close()
+    assert cancelled.is_set()

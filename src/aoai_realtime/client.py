@@ -27,6 +27,7 @@ consumer and handler; nothing is dropped silently.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import inspect
 import logging
@@ -35,6 +36,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Self, TypeVar, overload
+
+import msgspec
 
 from .errors import (
     AuthenticationError,
@@ -257,6 +260,12 @@ class RealtimeClient:
         with contextlib.suppress(Exception):
             await self.transport.close()
         if self._closing:
+            # Async handlers still running belong to this client: they do not outlive close().
+            pending = [t for t in self._handler_tasks if t is not asyncio.current_task()]
+            for task in pending:
+                task.cancel()
+            if pending:
+                await asyncio.gather(*pending, return_exceptions=True)
             for queue in list(self._subscribers):
                 self._push_end(queue)
             for _, _, fut in self._waiters:
@@ -296,7 +305,7 @@ class RealtimeClient:
             self._fail(SessionExpired(closed.reason or "session expired", code=closed.code, reason=closed.reason))
             return False
         policy = self._reconnect
-        if policy is None or _is_auth_close(closed) or not self._session_ever_created:
+        if policy is None or _is_auth_close(closed) or not self.session:  # never had a session: don't retry
             self._fail(closed)
             return False
         for attempt in range(policy.max_attempts):
@@ -316,10 +325,6 @@ class RealtimeClient:
         self._fail(ConnectionClosed(f"connection lost and {policy.max_attempts} reconnect attempts failed",
                                     code=closed.code, reason=closed.reason))
         return False
-
-    @property
-    def _session_ever_created(self) -> bool:
-        return bool(self.session)
 
     async def _reconnect_once(self) -> None:
         with contextlib.suppress(Exception):
@@ -500,8 +505,6 @@ class RealtimeClient:
 
     async def append_audio(self, pcm: bytes) -> None:
         """Append pcm16 mono 24 kHz audio to the input buffer (``input_audio_buffer.append``)."""
-        import base64
-
         await self.send(ev.InputAudioBufferAppendEvent(audio=base64.b64encode(pcm).decode("ascii")))
 
     async def commit_audio(self) -> None:
@@ -532,8 +535,6 @@ class RealtimeClient:
         )
 
     async def create_item(self, item: ev.Item | Mapping[str, Any], previous_item_id: str | None = None) -> None:
-        import msgspec
-
         value = item if isinstance(item, ev.Item) else msgspec.convert(dict(item), ev.Item)
         if previous_item_id is None:
             await self.send(ev.ConversationItemCreateEvent(item=value))
