@@ -66,7 +66,7 @@ async def make_store(backend: str, tmp_path: Path, request: pytest.FixtureReques
             store = await PostgresStore.open(
                 f"{uri}{sep}options=-csearch_path%3D{sch},public",
                 dim=dim,
-                exact_limit=exact_limit or 10_000,
+                exact_limit=exact_limit or 2_000,
                 text_exact_limit=exact_limit or 5_000,
                 text_budget=100 if exact_limit else 3_000,
                 migrate_to=migrate_to,

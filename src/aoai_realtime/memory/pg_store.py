@@ -152,7 +152,7 @@ class PostgresStore:
         dim: int,
         min_size: int = 1,
         max_size: int = 8,
-        exact_limit: int = 10_000,
+        exact_limit: int = 2_000,
         text_exact_limit: int = 5_000,
         text_budget: int = 3_000,
         migrate_to: int | None = None,
