@@ -69,3 +69,13 @@ async def test_audio_turn_with_server_vad_and_transcription() -> None:
             assert completed.transcript == speech_words
             done = by_type["response.done"]
             assert isinstance(done, ev.ResponseDoneEvent) and done.response.status == "completed"
+
+
+async def test_a_brain_class_is_a_factory_not_a_shared_instance() -> None:
+    from aoai_realtime.client import RealtimeClient
+    from aoai_realtime.engine.brain import RulesBrain
+
+    async with EngineHarness(brain=RulesBrain) as harness, RealtimeClient(harness.connect()) as client:
+        await client.send_text("Hello there.")
+        done = await client.wait_for("response.done", timeout=10)
+        assert done.response.status == "completed"

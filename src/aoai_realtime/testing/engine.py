@@ -40,7 +40,8 @@ def load_test_speech(kind: str = "fake") -> SpeechPort:
 def _brain_factory(brain: Brain | Callable[[], Brain] | None) -> Callable[[], Brain]:
     if brain is None:
         return RulesBrain
-    if hasattr(brain, "respond"):
+    # A brain class (RulesBrain) is a factory too: only an instance is shared between sessions.
+    if hasattr(brain, "respond") and not isinstance(brain, type):
         shared: Brain = brain
         return lambda: shared
     return brain
