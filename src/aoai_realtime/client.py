@@ -317,7 +317,7 @@ class RealtimeClient:
             except AuthenticationError as exc:
                 self._fail(exc)
                 return False
-            except (ConnectError, ConnectionClosed, TimeoutError) as exc:
+            except (ConnectError, ConnectionClosed, ProtocolError, TimeoutError) as exc:
                 log.warning("reconnect attempt %d failed: %s", attempt + 1, exc)
                 continue
             await self._dispatch(Reconnected(attempt=attempt + 1))
