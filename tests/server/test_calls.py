@@ -11,7 +11,8 @@ import json
 import httpx
 import pytest
 
-from aoai_realtime.server import CallPolicy, Prices
+from aoai_realtime.pricing import Usage
+from aoai_realtime.server import CallPolicy, PriceTable
 from aoai_realtime.server.fake_upstream import FakeSideband, FakeUpstream
 
 from .support import OFFER, MakeServer, ToolLog, alice, bob
@@ -254,14 +255,16 @@ def test_prices_cost_counts_cached_tokens_at_the_cached_price() -> None:
         },
         "output_token_details": {"text_tokens": 100, "audio_tokens": 400},
     }
-    p = Prices()
+    p = PriceTable()
     expected = (
-        500 * p.text_in
-        + 500 * p.cached_text_in
-        + 1000 * p.audio_in
-        + 1000 * p.cached_audio_in
-        + 100 * p.text_out
-        + 400 * p.audio_out
+        500 * p.text_input
+        + 500 * p.text_cached_input
+        + 1000 * p.audio_input
+        + 1000 * p.audio_cached_input
+        + 100 * p.text_output
+        + 400 * p.audio_output
     ) / 1e6
-    assert Prices().cost(usage) == pytest.approx(expected)
-    assert Prices().cost({}) == 0.0
+    assert Usage.from_response_usage(usage).cost(p) == pytest.approx(expected)
+    assert Usage.from_response_usage({}).cost(p) == 0.0
+    garbled = {"input_token_details": {"text_tokens": "many"}, "output_token_details": {"audio_tokens": None}}
+    assert Usage.from_response_usage(garbled).cost(p) == 0.0  # a bad count from the wire costs nothing

@@ -3,11 +3,12 @@ rate limits, CORS, and the browser client's files. See :mod:`aoai_realtime.serve
 
 from __future__ import annotations
 
+from ..pricing import PriceTable
 from .app import STATIC_DIR, create_app
 from .limits import CallGate, MemoryCallGate, RateLimits, RateLimitSettings, RedisCallGate, TrustedProxies, client_ip
 from .personas import Persona, User, build_session
 from .router import ApiError, AuthHook, RealtimeServer, ServerSettings
-from .sideband import CallPolicy, Prices, Sideband
+from .sideband import CallPolicy, Sideband
 from .tools import ServerTool, ToolContext, ToolRegistry
 from .upstream import Minted, NewCall, UpstreamClient, UpstreamError
 
@@ -21,7 +22,7 @@ __all__ = [
     "Minted",
     "NewCall",
     "Persona",
-    "Prices",
+    "PriceTable",
     "RateLimitSettings",
     "RateLimits",
     "RealtimeServer",

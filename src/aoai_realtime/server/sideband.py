@@ -19,49 +19,17 @@ from typing import Any
 import aiohttp
 
 from ..errors import ProtocolError
+from ..pricing import PriceTable, Usage
 from ..protocol import codec
 from ..protocol import events as ev
 from .tools import ToolContext, ToolRegistry
 from .upstream import UpstreamClient
 
-__all__ = ["CallPolicy", "Prices", "Sideband"]
+__all__ = ["CallPolicy", "Sideband"]
 
 logger = logging.getLogger(__name__)
 
 _MAX_REASSERTS = 3
-
-
-@dataclass(frozen=True, kw_only=True)
-class Prices:
-    """US dollars per million tokens (defaults: gpt-realtime list prices)."""
-
-    text_in: float = 4.0
-    cached_text_in: float = 0.4
-    audio_in: float = 32.0
-    cached_audio_in: float = 0.4
-    text_out: float = 16.0
-    audio_out: float = 64.0
-
-    def cost(self, usage: dict[str, Any]) -> float:
-        """The cost of one ``response.done`` ``usage`` object (reference 4.2)."""
-        inp = usage.get("input_token_details") or {}
-        out = usage.get("output_token_details") or {}
-        cached = inp.get("cached_tokens_details") or {}
-        cached_text = _n(cached.get("text_tokens"))
-        cached_audio = _n(cached.get("audio_tokens"))
-        total = (
-            (_n(inp.get("text_tokens")) - cached_text) * self.text_in
-            + cached_text * self.cached_text_in
-            + (_n(inp.get("audio_tokens")) - cached_audio) * self.audio_in
-            + cached_audio * self.cached_audio_in
-            + _n(out.get("text_tokens")) * self.text_out
-            + _n(out.get("audio_tokens")) * self.audio_out
-        )
-        return max(0.0, total) / 1_000_000
-
-
-def _n(value: Any) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) else 0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -70,7 +38,7 @@ class CallPolicy:
 
     max_seconds: float = 600.0
     max_usd: float | None = 1.0
-    prices: Prices = field(default_factory=Prices)
+    prices: PriceTable = field(default_factory=PriceTable)
 
 
 class Sideband:
@@ -209,7 +177,7 @@ class Sideband:
     async def _on_response_done(self, ws: aiohttp.ClientWebSocketResponse, event: ev.ResponseDoneEvent) -> None:
         usage = event.response.usage if isinstance(event.response.usage, dict) else None
         if usage:
-            self.spent_usd += self._policy.prices.cost(usage)
+            self.spent_usd += Usage.from_response_usage(usage).cost(self._policy.prices)
         ceiling = self._policy.max_usd
         if ceiling is not None and self.spent_usd >= ceiling:
             self.ended_reason = "spend"
