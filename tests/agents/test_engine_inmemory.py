@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+import aoai_realtime.testing.engine as harness_module
 from aoai_realtime.agents import (
     AssistantConfig,
     AssistantState,
@@ -31,7 +32,6 @@ from aoai_realtime.errors import ToolError
 from aoai_realtime.protocol import events as ev
 from aoai_realtime.protocol.codec import decode_client_event
 
-harness_module = pytest.importorskip("aoai_realtime.testing.engine")
 EngineHarness = harness_module.EngineHarness
 from aoai_realtime.engine.brain.base import CallTool, Say  # noqa: E402
 from aoai_realtime.engine.brain.scripted import ScriptedBrain  # noqa: E402

@@ -12,20 +12,19 @@ from typing import Any
 
 import pytest
 
+import aoai_realtime.engine as engine_mod
+import aoai_realtime.testing.engine as testing_engine
 from aoai_realtime.agents import AssistantConfig, AssistantState, RolloverPolicy, ToolResult, VoiceAssistant, tool
 from aoai_realtime.agents.bench import _truth
 from aoai_realtime.audio import PacedPlayer, pcm_source
+from aoai_realtime.auth import ApiKey
 from aoai_realtime.client import RealtimeClient
+from aoai_realtime.endpoints import Endpoint
+from aoai_realtime.engine.brain.base import CallTool, Say
+from aoai_realtime.engine.brain.scripted import ScriptedBrain
+from aoai_realtime.engine.speech.tone import ToneTts
 from aoai_realtime.protocol import events as ev
-
-engine_mod = pytest.importorskip("aoai_realtime.engine")
-testing_engine = pytest.importorskip("aoai_realtime.testing.engine")
-from aoai_realtime.auth import ApiKey  # noqa: E402
-from aoai_realtime.endpoints import Endpoint  # noqa: E402
-from aoai_realtime.engine.brain.base import CallTool, Say  # noqa: E402
-from aoai_realtime.engine.brain.scripted import ScriptedBrain  # noqa: E402
-from aoai_realtime.engine.speech.tone import ToneTts  # noqa: E402
-from aoai_realtime.transport.websocket import WebSocketTransport  # noqa: E402
+from aoai_realtime.transport.websocket import WebSocketTransport
 
 pytestmark = pytest.mark.integration
 

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+import aoai_realtime.memory as memory
 from aoai_realtime.llm import LocalLLM, Turn
 from aoai_realtime.pipeline import (
     CallRecord,
@@ -19,8 +20,6 @@ from aoai_realtime.pipeline import (
     Worker,
     default_pipeline,
 )
-
-memory = pytest.importorskip("aoai_realtime.memory")
 
 CALL = CallRecord(
     call_id="mem-1",
