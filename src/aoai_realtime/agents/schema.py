@@ -55,7 +55,7 @@ def parse_docstring(doc: str | None) -> tuple[str, dict[str, str]]:
             body.append(lines[i])
             i += 1
         if in_params:
-            params.update(_numpy_params(body) if numpy else _google_params(body))
+            params.update(_section_params(body, numpy=numpy))
     return " ".join(" ".join(summary).split()), params
 
 
@@ -63,33 +63,23 @@ def _indent(line: str) -> int:
     return len(line) - len(line.lstrip())
 
 
-def _google_params(body: list[str]) -> dict[str, str]:
+def _section_params(body: list[str], *, numpy: bool) -> dict[str, str]:
+    """Parameter descriptions from an ``Args:`` (Google) or ``Parameters`` (numpy) section body.
+
+    A parameter starts at the section's base indent; deeper lines continue its description. Google puts the
+    first words on the name's line (``name (type): text``), numpy on the lines below ``name : type``.
+    """
+    pattern = _NUMPY_PARAM if numpy else _GOOGLE_PARAM
     params: dict[str, list[str]] = {}
     base = min((_indent(line) for line in body if line.strip()), default=0)
     current: str | None = None
     for line in body:
         if not line.strip():
             continue
-        match = _GOOGLE_PARAM.match(line)
+        match = pattern.match(line)
         if _indent(line) == base and match:
             current = match.group(1).lstrip("*")
-            params[current] = [match.group(3).strip()]
-        elif current is not None:
-            params[current].append(line.strip())
-    return {k: " ".join(v).strip() for k, v in params.items()}
-
-
-def _numpy_params(body: list[str]) -> dict[str, str]:
-    params: dict[str, list[str]] = {}
-    base = min((_indent(line) for line in body if line.strip()), default=0)
-    current: str | None = None
-    for line in body:
-        if not line.strip():
-            continue
-        match = _NUMPY_PARAM.match(line)
-        if _indent(line) == base and match:
-            current = match.group(1)
-            params[current] = []
+            params[current] = [] if numpy else [match.group(3).strip()]
         elif current is not None:
             params[current].append(line.strip())
     return {k: " ".join(v).strip() for k, v in params.items()}
