@@ -261,3 +261,27 @@ async def test_reopen_with_other_dimension_is_refused(make_store: StoreFactory) 
     await first.close()
     with pytest.raises(StoreError, match="dim"):
         await make_store(name="dim", dim=DIM * 2)
+
+
+async def test_large_scope_text_ranks_rows_holding_several_common_terms_first(make_store: StoreFactory) -> None:
+    # exact_limit=50 puts 600 rows over the full-text limits (budget 100 rows): every query term below matches
+    # more rows than the budget, so both back ends narrow the match to rows holding the rarest term and another.
+    store = await make_store(exact_limit=50)
+    texts = []
+    for i in range(600):
+        words = [w for w, m in (("apple", 2), ("banana", 3), ("cherry", 5)) if i % m == 0]
+        words += ["kiwi"] if i % 4 == 1 else ["lime"] if i % 4 == 3 else []
+        texts.append(f"row {i} {' '.join(words)}".strip())
+    for start in range(0, 600, 200):
+        await store.add_chunks([chunk("big", t, i) for i, t in enumerate(texts[start : start + 200], start)])
+    scope = Scope(owner="big")
+    got = await store.search_text(scope, ["apple", "banana", "cherry"], 10, speaker_weight=0.0, context_weight=0.0)
+    assert len(got) == 10
+    # The 20 rows holding all three terms outrank the rest (under plain OR ranking on the rarest term alone, any
+    # of the 120 "cherry" rows could come first).
+    for c in await store.get_chunks([i for i, _ in got]):
+        assert {"apple", "banana", "cherry"} <= set(c.text.split()), c.text
+    # No row holds both "kiwi" and "lime": the narrowed match finds nothing, and the rarest term alone fills k.
+    got = await store.search_text(scope, ["kiwi", "lime"], 10, speaker_weight=0.0, context_weight=0.0)
+    assert len(got) == 10
+    assert all({"kiwi", "lime"} & set(c.text.split()) for c in await store.get_chunks([i for i, _ in got]))

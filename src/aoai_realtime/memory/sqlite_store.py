@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from .store import CHUNK_COLUMNS, ScoredIds, chunk_entities, idf, row_to_chunk, scope_key, scope_token
+from .store import CHUNK_COLUMNS, NARROW_TERMS, ScoredIds, chunk_entities, idf, row_to_chunk, scope_key, scope_token
 from .types import Chunk, InvalidChunkError, NewChunk, Scope, StoreError, Vector, validate_new_chunks
 from .vector_cache import ScopeVectors
 
@@ -439,47 +439,60 @@ class SQLiteStore:
             n_scope = int(stats[0]) if stats else 0
             if n_scope == 0:
                 return []
+            kept, narrowed = (clean, False)
             if n_scope > self._text_exact_limit:
-                clean = self._prune_terms(conn, clean, cols)
-            terms_q = f"{{{cols}}}: (" + " OR ".join(f'"{t}"' for t in clean) + ")"
-            total = int(conn.execute("SELECT coalesce(sum(n), 0) FROM scope_stats").fetchone()[0]) or 1
-            if scope.session_id is None and n_scope > self._text_exact_limit and n_scope >= total // 2:
-                # The scope is most of the table: intersecting with its token would read a posting list as long as
-                # the table. Rank without it, over-fetch, and filter; fall back when too few rows survive.
-                limit = int(k * total / n_scope * 1.5) + 10
-                ranked = conn.execute(
-                    "SELECT rowid, bm25(chunks_fts, ?, ?, ?, 0.0, 0.0) AS r FROM chunks_fts "
-                    "WHERE chunks_fts MATCH ? ORDER BY r LIMIT ?",
-                    (*weights, terms_q, limit),
-                ).fetchall()
-                ids = [int(r[0]) for r in ranked]
-                # Filter in Python: with "scope_key = ?" in SQL the planner walks the scope index instead.
-                keep = {
-                    int(r[0])
-                    for r in conn.execute(
-                        f"SELECT id, scope_key FROM chunks WHERE id IN ({','.join('?' * len(ids))})", ids
-                    )
-                    if r[1] == skey
-                }
-                hits = [(int(r[0]), -float(r[1])) for r in ranked if int(r[0]) in keep][:k]
-                if len(hits) == k or len(ranked) < limit:
+                kept, narrowed = self._prune_terms(conn, clean, cols)
+            quoted = [f'"{t}"' for t in kept]
+            # The match expressions to try in turn; the last one's rows are returned even if fewer than k.
+            matches = [f"{quoted[0]} AND ({' OR '.join(quoted[1:])})", quoted[0]] if narrowed else [" OR ".join(quoted)]
+            for i, terms_match in enumerate(matches):
+                hits = self._rank_text(conn, scope, skey, n_scope, f"{{{cols}}}: ({terms_match})", k, weights)
+                if len(hits) >= k or i == len(matches) - 1:
                     return hits
-            match = f"scope:{scope_token(skey)}"
-            if scope.session_id is not None:
-                match += f" AND session:{scope_token(scope.session_id)}"
-            match += f" AND {terms_q}"
-            rows = conn.execute(
-                "SELECT rowid, bm25(chunks_fts, ?, ?, ?, 0.0, 0.0) AS r FROM chunks_fts WHERE chunks_fts MATCH ? "
-                "ORDER BY r LIMIT ?",
-                (*weights, match, k),
+        return []
+
+    def _rank_text(
+        self, conn: Any, scope: Scope, skey: str, n_scope: int, terms_q: str, k: int, weights: tuple[float, ...]
+    ) -> ScoredIds:
+        total = int(conn.execute("SELECT coalesce(sum(n), 0) FROM scope_stats").fetchone()[0]) or 1
+        if scope.session_id is None and n_scope > self._text_exact_limit and n_scope >= total // 2:
+            # The scope is most of the table: intersecting with its token would read a posting list as long as
+            # the table. Rank without it, over-fetch, and filter; fall back when too few rows survive.
+            limit = int(k * total / n_scope * 1.5) + 10
+            ranked = conn.execute(
+                "SELECT rowid, bm25(chunks_fts, ?, ?, ?, 0.0, 0.0) AS r FROM chunks_fts "
+                "WHERE chunks_fts MATCH ? ORDER BY r LIMIT ?",
+                (*weights, terms_q, limit),
             ).fetchall()
+            ids = [int(r[0]) for r in ranked]
+            # Filter in Python: with "scope_key = ?" in SQL the planner walks the scope index instead.
+            keep = {
+                int(r[0])
+                for r in conn.execute(f"SELECT id, scope_key FROM chunks WHERE id IN ({','.join('?' * len(ids))})", ids)
+                if r[1] == skey
+            }
+            hits = [(int(r[0]), -float(r[1])) for r in ranked if int(r[0]) in keep][:k]
+            if len(hits) == k or len(ranked) < limit:
+                return hits
+        match = f"scope:{scope_token(skey)}"
+        if scope.session_id is not None:
+            match += f" AND session:{scope_token(scope.session_id)}"
+        match += f" AND {terms_q}"
+        rows = conn.execute(
+            "SELECT rowid, bm25(chunks_fts, ?, ?, ?, 0.0, 0.0) AS r FROM chunks_fts WHERE chunks_fts MATCH ? "
+            "ORDER BY r LIMIT ?",
+            (*weights, match, k),
+        ).fetchall()
         return [(int(r[0]), -float(r[1])) for r in rows]
 
-    def _prune_terms(self, conn: Any, terms: list[str], cols: str) -> list[str]:
-        """Keep the rarest terms whose postings add up to at most ``text_budget`` rows (at least one term).
+    def _prune_terms(self, conn: Any, terms: list[str], cols: str) -> tuple[list[str], bool]:
+        """The terms to rank in a large scope, rarest first, and whether a match must hold two of them.
 
         FTS5 scores every row that matches an OR query, about 1 microsecond each; in a 100,000-row scope common
-        words match tens of thousands of rows. Their IDF is low, so dropping them changes the ranking little.
+        words match tens of thousands of rows. Their IDF is low: keep the rarest terms whose postings add up to
+        ``text_budget`` rows. When even the rarest term matches more rows than that, a row must also hold one of
+        the next rarest terms (as on PostgreSQL, see ``PostgresStore._prune``), so rows holding several terms are
+        ranked first and far fewer rows are scored.
         """
         dfs: list[tuple[int, str]] = []
         for t in terms:
@@ -496,15 +509,19 @@ class SQLiteStore:
                 self._df_cache[key] = df
             dfs.append((df, t))
         dfs.sort()
+        present = [(df, t) for df, t in dfs if df]
+        if not present:
+            return [dfs[0][1]], False
+        if present[0][0] > self._text_budget:
+            return [t for _, t in present[: 1 + NARROW_TERMS]], len(present) > 1
         kept: list[str] = []
         total = 0
-        for df, t in dfs:
+        for df, t in present:
             if kept and total + df > self._text_budget:
                 break
-            if df:
-                kept.append(t)
-                total += df
-        return kept or [dfs[0][1]]
+            kept.append(t)
+            total += df
+        return kept, False
 
     async def search_entities(self, scope: Scope, names: Sequence[str], k: int, *, hops: int = 1) -> ScoredIds:
         return await asyncio.to_thread(self._entities_sync, scope, list(dict.fromkeys(names)), k, hops)

@@ -21,6 +21,10 @@ __all__ = ["MemoryStore", "ScoredIds", "chunk_entities", "scope_key"]
 
 ScoredIds = list[tuple[int, float]]
 
+# In a large scope where even the rarest query term matches more rows than the ranking budget, a full-text match
+# must hold the rarest term and one of this many next rarest terms (see PostgresStore._prune).
+NARROW_TERMS = 2
+
 
 @runtime_checkable
 class MemoryStore(Protocol):
