@@ -166,7 +166,7 @@ async def run_memory_bench(opts: BenchOptions, progress: Callable[[str], None] |
                     notes.append(
                         "postgres: pgserver's PostgreSQL 16 with its bundled pgvector 0.6.2 (no iterative scans: "
                         "scoped HNSW scans widen ef_search by selectivity and fall back to an exact scan), "
-                        "shared_buffers 1 GB, ANALYZE after each load step (counted in build time)"
+                        "shared_buffers 1 GB, VACUUM ANALYZE after each load step (counted in build time)"
                     )
         finally:
             if pg is not None:

@@ -141,7 +141,7 @@ async def measure_latency(
             if progress and have % 20000 == 0:
                 progress(f"{backend}: {have} chunks indexed ({build:.1f}s)")
         analyze = getattr(store, "analyze", None)
-        if analyze is not None:  # PostgreSQL: fresh statistics after the bulk load, as autovacuum would
+        if analyze is not None:  # PostgreSQL: VACUUM ANALYZE after the bulk load, as autovacuum would
             t0 = time.perf_counter()
             await analyze()
             build += time.perf_counter() - t0

@@ -212,10 +212,14 @@ class PostgresStore:
         await self._pool.close()
 
     async def analyze(self) -> None:
-        """Refresh planner statistics (autovacuum does this eventually; call it after a bulk load so the
-        planner knows how selective scopes and terms are)."""
+        """Vacuum and refresh planner statistics, as autovacuum eventually does; call it after a bulk load.
+
+        The statistics tell the planner how selective scopes and terms are. The vacuum sets hint bits and the
+        visibility map, which queries over freshly loaded rows otherwise pay for (graph lookups also become
+        index-only scans): at 10k rows the benchmark's bm25 p50 was 6.6 ms after ANALYZE alone, 3.7 ms after this.
+        """
         async with self._pool.connection() as conn:
-            await conn.execute("ANALYZE chunks, chunk_vectors, entities, mentions, relations")
+            await conn.execute("VACUUM (ANALYZE) chunks, chunk_vectors, entities, mentions, relations, scope_stats")
 
     async def schema_version(self) -> int:
         """The schema version of the database."""
