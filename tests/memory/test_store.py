@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import math
+import string
 
 import numpy as np
 import pytest
@@ -154,6 +156,20 @@ async def test_entity_graph_one_and_two_hops(make_store: StoreFactory) -> None:
     two = [i for i, _ in await store.search_entities(scope, ["caroline"], 10, hops=2)]
     assert two[0] == ids[0] and set(two) == {ids[0], ids[1], ids[2]}
     assert await store.search_entities(scope, ["nobody"], 10) == []
+    # Scores add up per chunk: the chunk naming both Melanie and Yosemite comes first.
+    both = await store.search_entities(scope, ["melanie", "yosemite"], 10)
+    assert both[0][0] == ids[0] and {i for i, _ in both} == {ids[0], ids[1], ids[2]}
+    assert both[0][1] > both[1][1]
+    # A session filter keeps only that session's mentions.
+    await store.add_chunks([chunk("u", "Melanie called about Yosemite again.", 5, session_id="later")])
+    later = await store.search_entities(Scope(owner="u", session_id="later"), ["melanie"], 10, hops=2)
+    assert len(later) == 1 and (await store.get_chunks([later[0][0]]))[0].session_id == "later"
+    # A query naming 600 known entities is answered, not refused for its size (SQLite caps a compound SELECT at
+    # 500 terms).
+    names = ["".join(p) for p in itertools.islice(itertools.product(string.ascii_lowercase, repeat=3), 600)]
+    crowd = await store.add_chunks([chunk("crowd", f"{n.capitalize()} visited Rome.", i) for i, n in enumerate(names)])
+    got = await store.search_entities(Scope(owner="crowd"), names, 10, hops=2)
+    assert len(got) == 10 and {i for i, _ in got} <= set(crowd)
 
 
 async def test_bad_input_is_rejected_and_nothing_is_written(make_store: StoreFactory) -> None:

@@ -26,7 +26,16 @@ from typing import Any
 
 import numpy as np
 
-from .store import CHUNK_COLUMNS, NARROW_TERMS, ScoredIds, chunk_entities, idf, row_to_chunk, scope_key
+from .store import (
+    CHUNK_COLUMNS,
+    MAX_GRAPH_ENTITIES,
+    NARROW_TERMS,
+    ScoredIds,
+    chunk_entities,
+    idf,
+    row_to_chunk,
+    scope_key,
+)
 from .types import Chunk, InvalidChunkError, NewChunk, Scope, StoreError, Vector, validate_new_chunks
 
 __all__ = ["PG_SCHEMA_VERSION", "PostgresStore"]
@@ -523,6 +532,7 @@ class PostgresStore:
                         seen.add(int(dst))
                         w = weight_of[int(src)]
                         frontier.append((int(dst), 0.5 * w * min(1.0, weight / 2.0) * idf(int(df), total) / (1 + w)))
+            frontier = sorted(frontier, key=lambda ew: -ew[1])[:MAX_GRAPH_ENTITIES]
             # Join chunks only to filter by session: a join per mention costs a heap visit each.
             source = (
                 "mentions m WHERE m.entity_id = s.eid"

@@ -25,6 +25,10 @@ ScoredIds = list[tuple[int, float]]
 # must hold the rarest term and one of this many next rarest terms (see PostgresStore._prune).
 NARROW_TERMS = 2
 
+# Graph search follows at most this many entities (the highest weighted): a query naming more is pathological, and
+# SQLite refuses a compound SELECT of over 500 terms.
+MAX_GRAPH_ENTITIES = 256
+
 
 @runtime_checkable
 class MemoryStore(Protocol):
