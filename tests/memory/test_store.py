@@ -301,3 +301,31 @@ async def test_large_scope_text_ranks_rows_holding_several_common_terms_first(ma
     got = await store.search_text(scope, ["kiwi", "lime"], 10, speaker_weight=0.0, context_weight=0.0)
     assert len(got) == 10
     assert all({"kiwi", "lime"} & set(c.text.split()) for c in await store.get_chunks([i for i, _ in got]))
+
+
+async def test_concurrent_session_replacements_leave_exactly_one_copy(make_store: StoreFactory) -> None:
+    # The post-call pipeline re-indexes a call by replacing its session; a worker stalled past its lease and the
+    # one that took over may do it at the same moment. Whatever the interleaving: one version, whole, once.
+    store = await make_store()
+    scope = Scope(owner="u")
+    await store.add_chunks([chunk("u", "an unrelated note about hiking", 99, session_id="other")])
+
+    def version(v: int) -> list[NewChunk]:
+        return [
+            chunk("u", f"version{v} turn {i} about hiking", 10 * v + i, session_id="call-1", seq=i) for i in range(5)
+        ]
+
+    await store.replace_session(scope, "call-1", version(0))
+    await asyncio.gather(*(store.replace_session(scope, "call-1", version(v)) for v in range(1, 9)))
+    call = Scope(owner="u", session_id="call-1")
+    got = await store.get_chunks([i for i, _ in await store.recent(call, 100)])
+    assert len(got) == 5 and len({c.text.split()[0] for c in got}) == 1, sorted(c.text for c in got)
+    assert await store.count(scope) == 6
+    assert len(await store.search_text(scope, ["hiking"], 50)) == 6
+    # Chunks of another session are refused, and nothing changes.
+    with pytest.raises(InvalidChunkError, match="session being replaced"):
+        await store.replace_session(scope, "call-1", [chunk("u", "stray", 1, session_id="call-2")])
+    assert await store.count(call) == 5
+    # An empty replacement empties the session.
+    assert await store.replace_session(scope, "call-1", []) == []
+    assert await store.count(call) == 0 and await store.count(scope) == 1

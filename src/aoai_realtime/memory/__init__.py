@@ -3,7 +3,8 @@
 Back ends: :class:`SQLiteStore` (embedded default: FTS5 + sqlite-vec, one file) and :class:`PostgresStore`
 (pgvector HNSW + full-text search). Embeddings: :class:`LocalEmbedder` (all-MiniLM-L6-v2, offline, numpy),
 :class:`AzureOpenAIEmbedder`, wrapped by :class:`CachedEmbedder`. Retrieval: :class:`HybridRetriever`.
-Writing calls into memory: :func:`index_transcript`. Agent tools: :func:`memory_tools`.
+Writing calls into memory: :func:`index_transcript`, or :func:`transcript_chunks` + ``store.replace_session`` to
+re-index a call idempotently. Agent tools: :func:`memory_tools`.
 
 Nothing here is imported at package import time beyond light modules: the SQLite, PostgreSQL and model code
 load their dependencies when first used.
@@ -17,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from .azure_embeddings import AzureOpenAIEmbedder
     from .embeddings import CachedEmbedder, EmbeddingProvider, HashEmbedder, LocalEmbedder
-    from .indexing import TranscriptTurn, embedding_text, index_texts, index_transcript
+    from .indexing import TranscriptTurn, embedding_text, index_texts, index_transcript, text_chunks, transcript_chunks
     from .pg_store import PostgresStore
     from .retrieval import HybridRetriever, RetrievalConfig
     from .sqlite_store import SQLiteStore
@@ -52,6 +53,8 @@ _EXPORTS = {
     "embedding_text": ".indexing",
     "index_texts": ".indexing",
     "index_transcript": ".indexing",
+    "text_chunks": ".indexing",
+    "transcript_chunks": ".indexing",
     "memory_tools": ".tools",
     "Chunk": ".types",
     "ChunkKind": ".types",
@@ -98,4 +101,6 @@ __all__ = [
     "index_texts",
     "index_transcript",
     "memory_tools",
+    "text_chunks",
+    "transcript_chunks",
 ]

@@ -16,7 +16,7 @@ from .embeddings import EmbeddingProvider
 from .store import MemoryStore
 from .types import ChunkKind, InvalidChunkError, NewChunk
 
-__all__ = ["TranscriptTurn", "embedding_text", "index_texts", "index_transcript"]
+__all__ = ["TranscriptTurn", "embedding_text", "index_texts", "index_transcript", "text_chunks", "transcript_chunks"]
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -57,9 +57,37 @@ async def index_transcript(
     With ``previous_turn_context`` a turn's vector also covers the turn before it; with
     ``neighbour_search_context`` the previous and next turns are indexed as low-weight search-only context.
 
-    Empty turns are skipped. Idempotency is the caller's job: indexing the same session twice stores it
-    twice, so a pipeline step should ``delete_session`` first or mark the session as indexed.
+    Empty turns are skipped. This adds chunks: indexing the same session twice stores it twice. To (re-)index
+    a session idempotently, build its chunks with :func:`transcript_chunks` (and :func:`text_chunks`) and pass
+    them to ``store.replace_session``, which swaps the session's rows in one transaction.
     """
+    chunks = await transcript_chunks(
+        embedder,
+        owner=owner,
+        session_id=session_id,
+        turns=turns,
+        tenant=tenant,
+        source=source,
+        kind=kind,
+        previous_turn_context=previous_turn_context,
+        neighbour_search_context=neighbour_search_context,
+    )
+    return await store.add_chunks(chunks) if chunks else []
+
+
+async def transcript_chunks(
+    embedder: EmbeddingProvider,
+    *,
+    owner: str,
+    session_id: str,
+    turns: Sequence[TranscriptTurn],
+    tenant: str = "",
+    source: str = "call",
+    kind: ChunkKind = ChunkKind.TURN,
+    previous_turn_context: bool = True,
+    neighbour_search_context: bool = True,
+) -> list[NewChunk]:
+    """The chunks :func:`index_transcript` writes, embedded but not stored (for ``store.replace_session``)."""
     kept = [(i, t) for i, t in enumerate(turns) if t.text and t.text.strip()]
     if not kept:
         return []
@@ -69,7 +97,7 @@ async def index_transcript(
         texts.append(embedding_text(t.speaker, t.text, prev if previous_turn_context else None))
         prev = (t.speaker, t.text)
     vectors = await embedder.embed(texts)
-    chunks = [
+    return [
         NewChunk(
             owner=owner,
             tenant=tenant,
@@ -87,7 +115,6 @@ async def index_transcript(
         )
         for j, (i, t) in enumerate(kept)
     ]
-    return await store.add_chunks(chunks)
 
 
 def _neighbour_text(kept: Sequence[tuple[int, TranscriptTurn]], j: int) -> str:
@@ -108,14 +135,30 @@ async def index_texts(
     ts: float = 0.0,
 ) -> list[int]:
     """Embed and store free-standing texts (insights, summaries) in one transaction; return their ids."""
+    chunks = await text_chunks(
+        embedder, texts, owner=owner, tenant=tenant, session_id=session_id, kind=kind, source=source, ts=ts
+    )
+    return await store.add_chunks(chunks)
+
+
+async def text_chunks(
+    embedder: EmbeddingProvider,
+    texts: Sequence[str],
+    *,
+    owner: str,
+    tenant: str = "",
+    session_id: str = "",
+    kind: ChunkKind = ChunkKind.INSIGHT,
+    source: str = "",
+    ts: float = 0.0,
+) -> list[NewChunk]:
+    """The chunks :func:`index_texts` writes, embedded but not stored."""
     if any(not t or not t.strip() for t in texts):
         raise InvalidChunkError("cannot index an empty text")
     vectors = await embedder.embed(list(texts))
-    return await store.add_chunks(
-        [
-            NewChunk(
-                owner=owner, tenant=tenant, session_id=session_id, text=t, embedding=v, kind=kind, source=source, ts=ts
-            )
-            for t, v in zip(texts, vectors, strict=True)
-        ]
-    )
+    return [
+        NewChunk(
+            owner=owner, tenant=tenant, session_id=session_id, text=t, embedding=v, kind=kind, source=source, ts=ts
+        )
+        for t, v in zip(texts, vectors, strict=True)
+    ]

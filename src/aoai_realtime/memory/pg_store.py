@@ -36,7 +36,16 @@ from .store import (
     row_to_chunk,
     scope_key,
 )
-from .types import Chunk, InvalidChunkError, NewChunk, Scope, StoreError, Vector, validate_new_chunks
+from .types import (
+    Chunk,
+    InvalidChunkError,
+    NewChunk,
+    Scope,
+    StoreError,
+    Vector,
+    check_session_chunks,
+    validate_new_chunks,
+)
 
 __all__ = ["PG_SCHEMA_VERSION", "PostgresStore"]
 
@@ -238,71 +247,85 @@ class PostgresStore:
             return int(row[0])
 
     async def add_chunks(self, chunks: Sequence[NewChunk]) -> list[int]:
-        validate_new_chunks(chunks, self._dim)
-        vecs = [np.asarray(c.embedding, dtype=np.float32) for c in chunks]
-        for i, v in enumerate(vecs):
-            if not np.all(np.isfinite(v)):
-                raise InvalidChunkError(f"chunk {i} embedding holds NaN or infinity", index=i)
+        vecs = validate_new_chunks(chunks, self._dim)
         if not chunks:
             return []
+        async with self._pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
+            return await self._insert(cur, chunks, vecs)
+
+    async def replace_session(self, scope: Scope, session_id: str, chunks: Sequence[NewChunk]) -> list[int]:
+        check_session_chunks(scope, session_id, chunks)
+        vecs = validate_new_chunks(chunks, self._dim)
+        skey = scope_key(scope.owner, scope.tenant)
+        async with self._pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
+            # Under READ COMMITTED two replacements could each delete the (same) old rows and both insert: a lock
+            # on the session, held to commit, makes the second one wait and then delete the first one's rows.
+            await cur.execute(
+                "SELECT pg_advisory_xact_lock(hashtextextended(%s, 7263502))", (f"{skey}\x1f{session_id}",)
+            )
+            await self._delete(cur, skey, session_id)
+            return await self._insert(cur, chunks, vecs) if chunks else []
+
+    async def _insert(self, cur: Any, chunks: Sequence[NewChunk], vecs: Sequence[Any]) -> list[int]:
         now = time.time()
         touched: dict[str, int] = defaultdict(int)
-        async with self._pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
-            params = []
-            for c in chunks:
-                skey = scope_key(c.owner, c.tenant)
-                meta = json.dumps(dict(c.meta))
-                params.append(
-                    (skey, c.owner, c.tenant, c.session_id, c.speaker, float(c.ts), int(c.seq), c.source,
-                     str(c.kind), c.ref, c.text, meta, c.context, now)
-                )  # fmt: skip
-                touched[skey] += 1
-            # executemany pipelines the rows: one network round trip per batch, not one per row.
-            await cur.executemany(
-                "INSERT INTO chunks (scope_key, owner, tenant, session_id, speaker, ts, seq, source, kind, ref, "
-                "text, meta, context, created) VALUES "
-                "(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id",
-                params,
-                returning=True,
+        params = []
+        for c in chunks:
+            skey = scope_key(c.owner, c.tenant)
+            meta = json.dumps(dict(c.meta))
+            params.append(
+                (skey, c.owner, c.tenant, c.session_id, c.speaker, float(c.ts), int(c.seq), c.source,
+                 str(c.kind), c.ref, c.text, meta, c.context, now)
+            )  # fmt: skip
+            touched[skey] += 1
+        # executemany pipelines the rows: one network round trip per batch, not one per row.
+        await cur.executemany(
+            "INSERT INTO chunks (scope_key, owner, tenant, session_id, speaker, ts, seq, source, kind, ref, "
+            "text, meta, context, created) VALUES "
+            "(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id",
+            params,
+            returning=True,
+        )
+        ids: list[int] = []
+        while True:
+            row = await cur.fetchone()
+            ids.append(int(row[0]))
+            if not cur.nextset():
+                break
+        await cur.executemany(
+            "INSERT INTO chunk_vectors (id, scope_key, session_id, embedding) VALUES (%s, %s, %s, %s)",
+            [(cid, p[0], p[3], v) for cid, p, v in zip(ids, params, vecs, strict=True)],
+        )
+        if self._graph:
+            await _index_entities(
+                cur, [(cid, scope_key(c.owner, c.tenant), c.text) for cid, c in zip(ids, chunks, strict=True)]
             )
-            ids: list[int] = []
-            while True:
-                row = await cur.fetchone()
-                ids.append(int(row[0]))
-                if not cur.nextset():
-                    break
-            await cur.executemany(
-                "INSERT INTO chunk_vectors (id, scope_key, session_id, embedding) VALUES (%s, %s, %s, %s)",
-                [(cid, p[0], p[3], v) for cid, p, v in zip(ids, params, vecs, strict=True)],
+        for skey, n in touched.items():
+            await cur.execute(
+                "INSERT INTO scope_stats VALUES (%s, %s, 1) ON CONFLICT (scope_key) DO UPDATE "
+                "SET n = scope_stats.n + excluded.n, version = scope_stats.version + 1",
+                (skey, n),
             )
-            if self._graph:
-                await _index_entities(
-                    cur, [(cid, scope_key(c.owner, c.tenant), c.text) for cid, c in zip(ids, chunks, strict=True)]
-                )
-            for skey, n in touched.items():
-                await cur.execute(
-                    "INSERT INTO scope_stats VALUES (%s, %s, 1) ON CONFLICT (scope_key) DO UPDATE "
-                    "SET n = scope_stats.n + excluded.n, version = scope_stats.version + 1",
-                    (skey, n),
-                )
         return ids
 
     async def delete_session(self, scope: Scope, session_id: str) -> int:
-        skey = scope_key(scope.owner, scope.tenant)
         async with self._pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
-            await cur.execute("SELECT id FROM chunks WHERE scope_key = %s AND session_id = %s", (skey, session_id))
-            ids = [int(r[0]) for r in await cur.fetchall()]
-            if ids:
-                await cur.execute(
-                    "UPDATE entities e SET df = e.df - m.cnt FROM (SELECT entity_id, count(*) AS cnt FROM mentions "
-                    "WHERE chunk_id = ANY(%s) GROUP BY entity_id) m WHERE e.id = m.entity_id",
-                    (ids,),
-                )
-                await cur.execute("DELETE FROM mentions WHERE chunk_id = ANY(%s)", (ids,))
-                await cur.execute("DELETE FROM chunks WHERE id = ANY(%s)", (ids,))
-                await cur.execute(
-                    "UPDATE scope_stats SET n = n - %s, version = version + 1 WHERE scope_key = %s", (len(ids), skey)
-                )
+            return await self._delete(cur, scope_key(scope.owner, scope.tenant), session_id)
+
+    async def _delete(self, cur: Any, skey: str, session_id: str) -> int:
+        await cur.execute("SELECT id FROM chunks WHERE scope_key = %s AND session_id = %s", (skey, session_id))
+        ids = [int(r[0]) for r in await cur.fetchall()]
+        if ids:
+            await cur.execute(
+                "UPDATE entities e SET df = e.df - m.cnt FROM (SELECT entity_id, count(*) AS cnt FROM mentions "
+                "WHERE chunk_id = ANY(%s) GROUP BY entity_id) m WHERE e.id = m.entity_id",
+                (ids,),
+            )
+            await cur.execute("DELETE FROM mentions WHERE chunk_id = ANY(%s)", (ids,))
+            await cur.execute("DELETE FROM chunks WHERE id = ANY(%s)", (ids,))
+            await cur.execute(
+                "UPDATE scope_stats SET n = n - %s, version = version + 1 WHERE scope_key = %s", (len(ids), skey)
+            )
         return len(ids)
 
     async def get_chunks(self, ids: Sequence[int]) -> list[Chunk]:

@@ -38,7 +38,16 @@ from .store import (
     scope_key,
     scope_token,
 )
-from .types import Chunk, InvalidChunkError, NewChunk, Scope, StoreError, Vector, validate_new_chunks
+from .types import (
+    Chunk,
+    InvalidChunkError,
+    NewChunk,
+    Scope,
+    StoreError,
+    Vector,
+    check_session_chunks,
+    validate_new_chunks,
+)
 from .vector_cache import ScopeVectors
 
 __all__ = ["SCHEMA_VERSION", "SQLiteStore"]
@@ -264,87 +273,99 @@ class SQLiteStore:
     # -- writes ------------------------------------------------------------------------------------------------
 
     async def add_chunks(self, chunks: Sequence[NewChunk]) -> list[int]:
-        validate_new_chunks(chunks, self._dim)
-        vecs = [np.asarray(c.embedding, dtype=np.float32) for c in chunks]
-        for i, v in enumerate(vecs):
-            if not np.all(np.isfinite(v)):
-                raise InvalidChunkError(f"chunk {i} embedding holds NaN or infinity", index=i)
-        return await asyncio.to_thread(self._add_sync, chunks, vecs)
+        vecs = validate_new_chunks(chunks, self._dim)
 
-    def _add_sync(self, chunks: Sequence[NewChunk], vecs: list[np.ndarray[Any, Any]]) -> list[int]:
+        def _add() -> list[int]:
+            with self._write() as conn:
+                return self._insert(conn, chunks, vecs)
+
+        return await asyncio.to_thread(_add)
+
+    async def replace_session(self, scope: Scope, session_id: str, chunks: Sequence[NewChunk]) -> list[int]:
+        check_session_chunks(scope, session_id, chunks)
+        vecs = validate_new_chunks(chunks, self._dim)
+        skey = scope_key(scope.owner, scope.tenant)
+
+        def _replace() -> list[int]:
+            # One write transaction (BEGIN IMMEDIATE): concurrent replacements run one after the other.
+            with self._write() as conn:
+                self._delete(conn, skey, session_id)
+                return self._insert(conn, chunks, vecs)
+
+        return await asyncio.to_thread(_replace)
+
+    def _insert(self, conn: Any, chunks: Sequence[NewChunk], vecs: list[np.ndarray[Any, Any]]) -> list[int]:
         ids: list[int] = []
         now = time.time()
         touched: dict[str, int] = defaultdict(int)
-        with self._write() as conn:
-            for c, v in zip(chunks, vecs, strict=True):
-                skey = scope_key(c.owner, c.tenant)
-                cur = conn.execute(
-                    "INSERT INTO chunks (scope_key, owner, tenant, session_id, speaker, ts, seq, source, kind, ref, "
-                    "text, meta, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        skey,
-                        c.owner,
-                        c.tenant,
-                        c.session_id,
-                        c.speaker,
-                        float(c.ts),
-                        int(c.seq),
-                        c.source,
-                        str(c.kind),
-                        c.ref,
-                        c.text,
-                        json.dumps(dict(c.meta)),
-                        now,
-                    ),
-                )
-                cid = int(cur.lastrowid)
-                conn.execute(
-                    "INSERT INTO chunks_fts (rowid, text, speaker, context, scope, session) VALUES (?, ?, ?, ?, ?, ?)",
-                    (cid, c.text, c.speaker, c.context, scope_token(skey), scope_token(c.session_id)),
-                )
-                conn.execute(
-                    "INSERT INTO chunks_vec (rowid, scope_key, session_id, embedding) VALUES (?, ?, ?, ?)",
-                    (cid, skey, c.session_id, v.tobytes()),
-                )
-                if self._graph:
-                    _index_entities(conn, cid, skey, c.text)
-                touched[skey] += 1
-                ids.append(cid)
-            for skey, n in touched.items():
-                conn.execute(
-                    "INSERT INTO scope_stats VALUES (?, ?, 1) ON CONFLICT (scope_key) DO UPDATE "
-                    "SET n = n + excluded.n, version = version + 1",
-                    (skey, n),
-                )
+        for c, v in zip(chunks, vecs, strict=True):
+            skey = scope_key(c.owner, c.tenant)
+            cur = conn.execute(
+                "INSERT INTO chunks (scope_key, owner, tenant, session_id, speaker, ts, seq, source, kind, ref, "
+                "text, meta, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    skey,
+                    c.owner,
+                    c.tenant,
+                    c.session_id,
+                    c.speaker,
+                    float(c.ts),
+                    int(c.seq),
+                    c.source,
+                    str(c.kind),
+                    c.ref,
+                    c.text,
+                    json.dumps(dict(c.meta)),
+                    now,
+                ),
+            )
+            cid = int(cur.lastrowid)
+            conn.execute(
+                "INSERT INTO chunks_fts (rowid, text, speaker, context, scope, session) VALUES (?, ?, ?, ?, ?, ?)",
+                (cid, c.text, c.speaker, c.context, scope_token(skey), scope_token(c.session_id)),
+            )
+            conn.execute(
+                "INSERT INTO chunks_vec (rowid, scope_key, session_id, embedding) VALUES (?, ?, ?, ?)",
+                (cid, skey, c.session_id, v.tobytes()),
+            )
+            if self._graph:
+                _index_entities(conn, cid, skey, c.text)
+            touched[skey] += 1
+            ids.append(cid)
+        for skey, n in touched.items():
+            conn.execute(
+                "INSERT INTO scope_stats VALUES (?, ?, 1) ON CONFLICT (scope_key) DO UPDATE "
+                "SET n = n + excluded.n, version = version + 1",
+                (skey, n),
+            )
         return ids
 
     async def delete_session(self, scope: Scope, session_id: str) -> int:
-        def _delete() -> int:
-            skey = scope_key(scope.owner, scope.tenant)
+        def _delete_session() -> int:
             with self._write() as conn:
-                ids = [
-                    r[0]
-                    for r in conn.execute(
-                        "SELECT id FROM chunks WHERE scope_key = ? AND session_id = ?", (skey, session_id)
-                    )
-                ]
-                for cid in ids:
-                    conn.execute("DELETE FROM chunks_fts WHERE rowid = ?", (cid,))
-                    conn.execute("DELETE FROM chunks_vec WHERE rowid = ?", (cid,))
-                    conn.execute(
-                        "UPDATE entities SET df = df - 1 "
-                        "WHERE id IN (SELECT entity_id FROM mentions WHERE chunk_id = ?)",
-                        (cid,),
-                    )
-                    conn.execute("DELETE FROM mentions WHERE chunk_id = ?", (cid,))
-                    conn.execute("DELETE FROM chunks WHERE id = ?", (cid,))
-                if ids:
-                    conn.execute(
-                        "UPDATE scope_stats SET n = n - ?, version = version + 1 WHERE scope_key = ?", (len(ids), skey)
-                    )
-            return len(ids)
+                return self._delete(conn, scope_key(scope.owner, scope.tenant), session_id)
 
-        return await asyncio.to_thread(_delete)
+        return await asyncio.to_thread(_delete_session)
+
+    def _delete(self, conn: Any, skey: str, session_id: str) -> int:
+        ids = [
+            r[0]
+            for r in conn.execute("SELECT id FROM chunks WHERE scope_key = ? AND session_id = ?", (skey, session_id))
+        ]
+        for cid in ids:
+            conn.execute("DELETE FROM chunks_fts WHERE rowid = ?", (cid,))
+            conn.execute("DELETE FROM chunks_vec WHERE rowid = ?", (cid,))
+            conn.execute(
+                "UPDATE entities SET df = df - 1 WHERE id IN (SELECT entity_id FROM mentions WHERE chunk_id = ?)",
+                (cid,),
+            )
+            conn.execute("DELETE FROM mentions WHERE chunk_id = ?", (cid,))
+            conn.execute("DELETE FROM chunks WHERE id = ?", (cid,))
+        if ids:
+            conn.execute(
+                "UPDATE scope_stats SET n = n - ?, version = version + 1 WHERE scope_key = ?", (len(ids), skey)
+            )
+        return len(ids)
 
     # -- reads -------------------------------------------------------------------------------------------------
 

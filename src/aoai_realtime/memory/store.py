@@ -82,6 +82,15 @@ class MemoryStore(Protocol):
         """Delete a session's chunks (and their graph mentions); return how many were deleted."""
         ...
 
+    async def replace_session(self, scope: Scope, session_id: str, chunks: Sequence[NewChunk]) -> list[int]:
+        """Replace every chunk of the session with ``chunks`` in one transaction; return the new ids.
+
+        Every chunk must carry ``scope``'s owner and tenant and ``session_id`` (:class:`InvalidChunkError`
+        otherwise, nothing written). Concurrent replacements of one session serialise: the session ends up
+        holding exactly one of them, never a mix or two copies. This is what makes re-indexing idempotent.
+        """
+        ...
+
     async def close(self) -> None:
         """Release connections. The store cannot be used afterwards."""
         ...

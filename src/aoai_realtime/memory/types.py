@@ -35,6 +35,7 @@ __all__ = [
     "Scope",
     "StoreError",
     "Vector",
+    "check_session_chunks",
     "validate_new_chunks",
 ]
 
@@ -142,9 +143,10 @@ class Hit:
     context: tuple[Chunk, ...] = ()
 
 
-def validate_new_chunks(chunks: Sequence[NewChunk], dim: int) -> None:
-    """Raise :class:`InvalidChunkError` for the first bad chunk. Called before any write, so a bad batch
-    leaves the store untouched."""
+def validate_new_chunks(chunks: Sequence[NewChunk], dim: int) -> list[npt.NDArray[np.float32]]:
+    """Raise :class:`InvalidChunkError` for the first bad chunk, else return the embeddings as float32 arrays.
+    Called before any write, so a bad batch leaves the store untouched."""
+    vectors: list[npt.NDArray[np.float32]] = []
     for i, c in enumerate(chunks):
         if not isinstance(c, NewChunk):
             raise InvalidChunkError(f"chunk {i} is a {type(c).__name__}, expected NewChunk", index=i)
@@ -164,5 +166,22 @@ def validate_new_chunks(chunks: Sequence[NewChunk], dim: int) -> None:
             raise InvalidChunkError(
                 f"chunk {i} embedding has dimension {len(c.embedding)}, the store expects {dim}: "
                 "use the same embedding model as the store was created with",
+                index=i,
+            )
+        v = np.asarray(c.embedding, dtype=np.float32)
+        if not np.all(np.isfinite(v)):
+            raise InvalidChunkError(f"chunk {i} embedding holds NaN or infinity", index=i)
+        vectors.append(v)
+    return vectors
+
+
+def check_session_chunks(scope: Scope, session_id: str, chunks: Sequence[NewChunk]) -> None:
+    """Raise :class:`InvalidChunkError` unless every chunk belongs to ``scope`` and ``session_id`` (what
+    ``replace_session`` writes must be the session it replaces)."""
+    for i, c in enumerate(chunks):
+        if isinstance(c, NewChunk) and (c.owner, c.tenant, c.session_id) != (scope.owner, scope.tenant, session_id):
+            raise InvalidChunkError(
+                f"chunk {i} belongs to owner {c.owner!r}, tenant {c.tenant!r}, session {c.session_id!r}, not the "
+                f"session being replaced ({scope.owner!r}, {scope.tenant!r}, {session_id!r})",
                 index=i,
             )

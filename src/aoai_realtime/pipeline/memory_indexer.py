@@ -1,11 +1,10 @@
 """The index step's adapter onto :mod:`aoai_realtime.memory`: a call's turns (kind ``turn``) and its summary
 (kind ``summary``) become the memory session ``call_id`` in the owner's scope.
 
-Idempotent by replacement: each run first deletes the session, then writes it. A retry after a crash at any
-point (after the delete, halfway through the writes) converges to one copy. What it cannot exclude is two
-writers at the same instant; the index step prevents that by checking its claim right before calling here
-(``StepContext.still_holds``), so the remaining window is a worker stalled for longer than its whole lease
-between that check and this write, and the next re-index repairs it.
+Idempotent by replacement: each run embeds the whole session first, then swaps it in with
+``store.replace_session`` (delete and insert in one transaction, serialised per session). A retry after a crash at
+any point leaves the old copy or the new one, and two writers at the same instant (a worker stalled past its
+lease and the one that took over) leave one copy, never two.
 """
 
 from __future__ import annotations
@@ -45,20 +44,22 @@ class MemoryIndexer:
         self._tenant = tenant
 
     async def index_call(self, call: CallRecord, summary: str) -> None:
-        from ..memory import ChunkKind, Scope, TranscriptTurn, index_texts, index_transcript
+        from ..memory import ChunkKind, Scope, TranscriptTurn, text_chunks, transcript_chunks
 
         owner = call.metadata.get(self._owner_key) or self._default_owner
         if not owner:
             raise ConfigError(
                 f"call {call.call_id!r} has no metadata[{self._owner_key!r}] and no default_owner: "
-                "memory needs to know whose call it is", field="owner")
-        await self._store.delete_session(Scope(owner=owner, tenant=self._tenant), call.call_id)
+                "memory needs to know whose call it is",
+                field="owner",
+            )
         turns = [TranscriptTurn(speaker=t.role, text=t.text) for t in call.transcript]
-        await index_transcript(
-            self._store, self._embedder, owner=owner, tenant=self._tenant, session_id=call.call_id, turns=turns
+        chunks = await transcript_chunks(
+            self._embedder, owner=owner, tenant=self._tenant, session_id=call.call_id, turns=turns
         )
         if summary.strip():
-            await index_texts(
-                self._store, self._embedder, [summary[:_MAX_SUMMARY_CHARS]], owner=owner, tenant=self._tenant,
+            chunks += await text_chunks(
+                self._embedder, [summary[:_MAX_SUMMARY_CHARS]], owner=owner, tenant=self._tenant,
                 session_id=call.call_id, kind=ChunkKind.SUMMARY, source="pipeline",
-            )
+            )  # fmt: skip
+        await self._store.replace_session(Scope(owner=owner, tenant=self._tenant), call.call_id, chunks)
