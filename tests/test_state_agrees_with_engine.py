@@ -4,11 +4,13 @@ and in the middle, deletes, text turns, audio turns and a truncation. In memory,
 
 from __future__ import annotations
 
+from aoai_realtime.audio import resample
+from aoai_realtime.audio.g711 import ulaw_encode
 from aoai_realtime.client import RealtimeClient
 from aoai_realtime.engine.conversation import pcm_ms
 from aoai_realtime.engine.speech import ToneTts
 from aoai_realtime.protocol import events as ev
-from aoai_realtime.protocol.session import ServerVad, SessionConfig
+from aoai_realtime.protocol.session import AudioFormat, ServerVad, SessionConfig
 from aoai_realtime.testing.engine import EngineHarness
 
 
@@ -47,3 +49,26 @@ async def test_client_mirror_matches_the_engine_conversation() -> None:
                 if item.role == "assistant":
                     assert int(item.audio_ms) == sum(pcm_ms(len(a)) for a in entry.audio.values())
             assert client.conversation.item(last_assistant.id).truncated_at_ms == 100  # type: ignore[union-attr]
+
+
+async def test_client_audio_length_agrees_in_a_g711_session() -> None:
+    # With audio/pcmu output a millisecond is 8 bytes on the wire, not 48: the client's per-item audio length
+    # (what barge-in truncates against) must still match the engine's, and truncation must cut at that length.
+    async with EngineHarness() as harness:
+        pcmu = AudioFormat(type="audio/pcmu")
+        session = SessionConfig(
+            turn_detection=ServerVad(silence_duration_ms=300), input_format=pcmu, output_format=pcmu
+        )
+        async with RealtimeClient(harness.connect(), session=session) as client:
+            engine = harness.sessions[0]
+            pcm, _ = ToneTts().synthesize_with_timings("tell me more please")
+            await client.append_audio(ulaw_encode(resample(pcm + bytes(48000), 24_000, 8_000)))
+            await client.wait_for("response.done", timeout=10)
+            [reply] = [i for i in client.conversation.ordered_items() if i.role == "assistant"]
+            entry = engine.conversation.get(reply.id)
+            assert entry is not None
+            assert reply.bytes_per_ms == 8
+            assert abs(reply.audio_ms - pcm_ms(len(entry.audio[0]))) <= 1
+            await client.truncate(reply.id, 200)
+            await client.wait_for("conversation.item.truncated", timeout=10)
+            assert client.conversation.audio_ms(reply.id) == 200

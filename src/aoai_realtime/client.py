@@ -504,7 +504,8 @@ class RealtimeClient:
         return result
 
     async def append_audio(self, pcm: bytes) -> None:
-        """Append pcm16 mono 24 kHz audio to the input buffer (``input_audio_buffer.append``)."""
+        """Append audio to the input buffer (``input_audio_buffer.append``) in the session's input format:
+        pcm16 mono 24 kHz by default, G.711 bytes for ``audio/pcmu``/``audio/pcma`` (see ``audio.g711``)."""
         await self.send(ev.InputAudioBufferAppendEvent(audio=base64.b64encode(pcm).decode("ascii")))
 
     async def commit_audio(self) -> None:

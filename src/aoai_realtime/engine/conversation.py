@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 import copy
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,12 +42,15 @@ class Entry:
     def id(self) -> str:
         return str(self.wire["id"])
 
-    def to_item(self, *, with_audio: bool = False) -> ev.Item:
+    def to_item(self, *, with_audio: Callable[[bytes, str], bytes] | None = None) -> ev.Item:
+        """The item as the wire shows it; ``with_audio(pcm, content_type)`` adds each audio part's bytes in the
+        session's wire format."""
         wire = copy.deepcopy(self.wire)
-        if with_audio:
+        if with_audio is not None:
             for index, pcm in self.audio.items():
                 if index < len(wire.get("content", [])):
-                    wire["content"][index]["audio"] = base64.b64encode(bytes(pcm)).decode("ascii")
+                    part = wire["content"][index]
+                    part["audio"] = base64.b64encode(with_audio(bytes(pcm), str(part.get("type")))).decode("ascii")
         return msgspec.convert(wire, ev.Item)
 
     def text(self) -> str:
@@ -173,7 +177,7 @@ def validate_new_item(raw: dict[str, Any], item_id: str) -> Entry:
                     entry.audio[i] = bytearray(base64.b64decode(part.pop("audio"), validate=True))
                 except (binascii.Error, ValueError) as exc:
                     raise RequestRejected(
-                        "Invalid 'audio': expected base64-encoded pcm16 audio.",
+                        "Invalid 'audio': expected base64-encoded audio in the session's input format.",
                         code="invalid_value",
                         param=f"item.content[{i}].audio",
                     ) from exc

@@ -20,6 +20,7 @@ import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from ..audio.g711 import WireAudio
 from ..protocol import events as ev
 from .brain.base import BrainRequest, CallTool, ContextItem, Pause, Say
 from .conversation import Entry, pcm_ms, validate_new_item
@@ -32,7 +33,7 @@ __all__ = ["ResponseRun", "run_response"]
 
 log = logging.getLogger(__name__)
 
-_DELTA_BYTES = 4800 * 2  # audio deltas of at most 200 ms
+_DELTA_MS = 200  # audio deltas of at most 200 ms
 _SENTENCE_END = (".", "!", "?", ":", ";", "\n")
 
 
@@ -69,7 +70,8 @@ class _Writer:
         self.text = ""
         self.pending = ""  # text waiting to be spoken (audio mode): synthesized a sentence at a time
         self.output_tokens_text = 0
-        self.audio_bytes = 0
+        self.audio_bytes = 0  # pcm16 24 kHz generated, whatever the wire format
+        self.wire = WireAudio(s.session["audio"]["output"]["format"]["type"])  # one stream per response
         self.started_playback = False
         self.limit_hit = False
 
@@ -148,20 +150,20 @@ class _Writer:
     async def _audio(self, pcm: bytes) -> None:
         assert self.message is not None
         self.s.voice_locked = True
-        store = self.message.audio.setdefault(0, bytearray())
-        if self.s.audio_out is not None:
-            store += pcm
-            self.audio_bytes += len(pcm)
-            if not self.started_playback:
-                self.started_playback = True
-                await self.s.emit(ev.OutputAudioBufferStarted(response_id=self.run.id))
-            await self.s.audio_out.write(self.run.id, self.message.id, pcm)
+        self.message.audio.setdefault(0, bytearray()).extend(pcm)
+        self.audio_bytes += len(pcm)
+        if self.s.audio_out is None:
+            await self._deltas(self.wire.from_pcm(pcm))
             return
-        for start in range(0, len(pcm), _DELTA_BYTES):
-            piece = pcm[start : start + _DELTA_BYTES]
-            store += piece
-            self.audio_bytes += len(piece)
-            delta = base64.b64encode(piece).decode("ascii")
+        if not self.started_playback:
+            self.started_playback = True
+            await self.s.emit(ev.OutputAudioBufferStarted(response_id=self.run.id))
+        await self.s.audio_out.write(self.run.id, self.message.id, pcm)
+
+    async def _deltas(self, wire: bytes) -> None:
+        size = _DELTA_MS * self.wire.bytes_per_ms
+        for start in range(0, len(wire), size):
+            delta = base64.b64encode(wire[start : start + size]).decode("ascii")
             await self.s.emit(ev.ResponseAudioDeltaEvent(**self._ids(), delta=delta))
 
     async def close_message(self, status: str) -> None:
@@ -171,6 +173,8 @@ class _Writer:
             await self._speak()
         ids = self._ids()
         if self.audio_mode:
+            if self.s.audio_out is None:
+                await self._deltas(self.wire.flush())  # G.711: the samples still inside the resampler
             await self.s.emit(ev.ResponseAudioDoneEvent(**ids))
             await self.s.emit(ev.ResponseAudioTranscriptDoneEvent(**ids, transcript=self.text))
             part = ev.ContentPart(type="audio", transcript=self.text)

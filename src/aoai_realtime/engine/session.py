@@ -22,6 +22,7 @@ from collections.abc import Coroutine
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
+from ..audio.g711 import WireAudio, wire_format
 from ..errors import ProtocolError
 from ..protocol import decode_client_event
 from ..protocol import events as ev
@@ -103,6 +104,7 @@ class EngineSession:
         self.session = session
         self.conversation = Conversation()
         self.buffer = InputBuffer()
+        self._wire_in: WireAudio | None = None
         self.voice_locked = False
         self.close_code: int | None = None
         self.close_reason = ""
@@ -264,7 +266,7 @@ class EngineSession:
                     code="item_retrieve_invalid_item_id",
                     param="item_id",
                 )
-            await self.emit(ev.ConversationItemRetrieved(item=entry.to_item(with_audio=True)))
+            await self.emit(ev.ConversationItemRetrieved(item=entry.to_item(with_audio=self.wire_audio)))
         elif isinstance(event, ev.ConversationItemTruncateEvent):
             await self._on_truncate(event.item_id, event.content_index, event.audio_end_ms)
         elif isinstance(event, ev.ResponseCreateEvent):
@@ -317,7 +319,21 @@ class EngineSession:
             raise RequestRejected(
                 "Invalid 'audio'. Expected base64-encoded audio bytes.", code="invalid_value", param="audio"
             ) from exc
-        await self.push_audio(pcm)
+        await self.push_audio(self._input_codec().to_pcm(pcm))
+
+    def _input_codec(self) -> WireAudio:
+        """The decoder for the session's input format (G.711 becomes pcm16 24 kHz), kept across appends so its
+        resampler state carries over; a new one when ``session.update`` changes the format."""
+        fmt = wire_format(self.session["audio"]["input"]["format"]["type"])
+        if self._wire_in is None or self._wire_in.format != fmt:
+            self._wire_in = WireAudio(fmt)
+        return self._wire_in
+
+    def wire_audio(self, pcm: bytes, content_type: str) -> bytes:
+        """Stored pcm16 24 kHz as the wire format of its direction (input audio: the input format)."""
+        direction = "input" if content_type == "input_audio" else "output"
+        codec = WireAudio(self.session["audio"][direction]["format"]["type"])
+        return codec.from_pcm(pcm) + codec.flush()
 
     async def push_audio(self, pcm: bytes) -> None:
         """Input audio (pcm16 24 kHz mono) from ``input_audio_buffer.append`` or a WebRTC track."""
@@ -486,6 +502,9 @@ class EngineSession:
 
         raw = msgspec.to_builtins(event.item)
         entry = validate_new_item(raw, self.ids.new("item"))
+        for index, audio in entry.audio.items():  # given in the session's input format; kept as pcm16 24 kHz
+            codec = WireAudio(self.session["audio"]["input"]["format"]["type"])
+            entry.audio[index] = bytearray(codec.to_pcm(bytes(audio)) + codec.flush())
         if entry.id in self.conversation:
             raise RequestRejected(
                 f"Item with id '{entry.id}' already exists.", code="item_already_exists", param="item.id"

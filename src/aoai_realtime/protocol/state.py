@@ -19,6 +19,8 @@ from . import events as ev
 __all__ = ["BYTES_PER_MS", "ConversationState", "ItemState", "ResponseState"]
 
 BYTES_PER_MS = 48  # pcm16 mono at 24 kHz: 24 samples * 2 bytes per millisecond
+# Bytes per millisecond of each output format, by GA and preview name (G.711: one byte per 8 kHz sample).
+_FORMAT_BYTES_PER_MS = {"audio/pcm": 48, "pcm16": 48, "audio/pcmu": 8, "g711_ulaw": 8, "audio/pcma": 8, "g711_alaw": 8}
 
 
 def _str(value: object) -> str | None:
@@ -40,13 +42,14 @@ class ItemState:
     text: str = ""
     transcript: str = ""
     audio_bytes: int = 0
+    bytes_per_ms: int = BYTES_PER_MS  # of the output format when the item appeared
     truncated_at_ms: int | None = None
     response_id: str | None = None
     transcription_failed: bool = False
 
     @property
     def audio_ms(self) -> float:
-        return self.audio_bytes / BYTES_PER_MS
+        return self.audio_bytes / self.bytes_per_ms
 
     @property
     def content(self) -> str:
@@ -74,6 +77,7 @@ class ConversationState:
         self.responses: dict[str, ResponseState] = {}
         self.active_response_id: str | None = None
         self.session: dict[str, Any] = {}
+        self.output_bytes_per_ms = BYTES_PER_MS  # from the session's output audio format
 
     # -- reading --------------------------------------------------------------------------------------------
 
@@ -116,7 +120,7 @@ class ConversationState:
     def _ensure(self, item_id: str, type_: str = "message") -> ItemState:
         state = self.items.get(item_id)
         if state is None:
-            state = self.items[item_id] = ItemState(id=item_id, type=type_)
+            state = self.items[item_id] = ItemState(id=item_id, type=type_, bytes_per_ms=self.output_bytes_per_ms)
         return state
 
     def _upsert(self, item: ev.Item, previous_item_id: object = ev.UNSET) -> ItemState | None:
@@ -150,6 +154,13 @@ class ConversationState:
 
     def _on_session(self, e: ev.SessionCreatedEvent | ev.SessionUpdatedEvent) -> None:
         self.session = e.session
+        fmt: object = e.session.get("output_audio_format")  # preview: a name
+        audio = e.session.get("audio")
+        if isinstance(audio, dict) and isinstance(audio.get("output"), dict):  # GA: audio.output.format.type
+            nested = audio["output"].get("format")
+            fmt = nested.get("type") if isinstance(nested, dict) else fmt
+        if isinstance(fmt, str) and fmt in _FORMAT_BYTES_PER_MS:
+            self.output_bytes_per_ms = _FORMAT_BYTES_PER_MS[fmt]
 
     def _on_item_added(
         self, e: ev.ConversationItemAdded | ev.ConversationItemCreatedEvent | ev.ConversationItemDone
@@ -172,7 +183,7 @@ class ConversationState:
     def _on_truncated(self, e: ev.ConversationItemTruncatedEvent) -> None:
         state = self._ensure(e.item_id)
         state.truncated_at_ms = e.audio_end_ms
-        state.audio_bytes = min(state.audio_bytes, e.audio_end_ms * BYTES_PER_MS)
+        state.audio_bytes = min(state.audio_bytes, e.audio_end_ms * state.bytes_per_ms)
         # The service drops the whole transcript of a truncated item (reference 4.4).
         state.transcript = ""
 

@@ -1,0 +1,171 @@
+"""G.711 (``audio/pcmu`` = mu-law, ``audio/pcma`` = A-law, 8 kHz) and the Realtime API's wire formats.
+
+The codec functions are table lookups built once with numpy from the ITU-T G.711 reference algorithm (the one
+CPython's ``audioop`` implemented; ``audioop`` is deprecated and gone in Python 3.13). They are bit-exact with it:
+the tests compare all 65,536 samples and all 256 codes.
+
+:class:`WireAudio` converts between a session's wire format and pcm16 at 24 kHz (what ``audio/pcm`` carries, and
+what the engine and the agents work in), keeping resampler state across chunks so that a stream split into
+deltas sounds the same as one piece. ``audio/pcm`` passes through untouched.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import numpy as np
+import numpy.typing as npt
+
+from ..errors import ConfigError
+
+__all__ = [
+    "WIRE_FORMATS",
+    "WireAudio",
+    "alaw_decode",
+    "alaw_encode",
+    "bytes_per_ms",
+    "ulaw_decode",
+    "ulaw_encode",
+]
+
+WireFormat = Literal["audio/pcm", "audio/pcmu", "audio/pcma"]
+WIRE_FORMATS: dict[str, tuple[int, int]] = {  # type -> (sample rate, bytes per sample)
+    "audio/pcm": (24_000, 2),
+    "audio/pcmu": (8_000, 1),
+    "audio/pcma": (8_000, 1),
+}
+# The preview (beta) API names the same formats differently.
+_BETA_NAMES = {"pcm16": "audio/pcm", "g711_ulaw": "audio/pcmu", "g711_alaw": "audio/pcma"}
+
+
+def _segment(magnitude: npt.NDArray[np.int32], ends: list[int]) -> npt.NDArray[np.int32]:
+    return np.searchsorted(np.array(ends), magnitude, side="left").astype(np.int32)
+
+
+def _ulaw_tables() -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.int16]]:
+    pcm = np.arange(-32768, 32768, dtype=np.int32) >> 2  # 14-bit
+    mask = np.where(pcm < 0, 0x7F, 0xFF)
+    mag = np.minimum(np.abs(pcm), 8159) + (0x84 >> 2)
+    seg = _segment(mag, [0x3F, 0x7F, 0xFF, 0x1FF, 0x3FF, 0x7FF, 0xFFF, 0x1FFF])
+    code = np.where(seg >= 8, 0x7F, (seg << 4) | ((mag >> (np.minimum(seg, 7) + 1)) & 0xF)) ^ mask
+    encode = np.roll(code.astype(np.uint8), -32768)  # index by the sample's uint16 bit pattern
+    u = ~np.arange(256, dtype=np.int32) & 0xFF
+    t = (((u & 0x0F) << 3) + 0x84) << ((u & 0x70) >> 4)
+    decode = np.where(u & 0x80, 0x84 - t, t - 0x84).astype(np.int16)
+    return encode, decode
+
+
+def _alaw_tables() -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.int16]]:
+    pcm = np.arange(-32768, 32768, dtype=np.int32) >> 3  # 13-bit
+    mask = np.where(pcm >= 0, 0xD5, 0x55)
+    mag = np.where(pcm >= 0, pcm, -pcm - 1)
+    seg = _segment(mag, [0x1F, 0x3F, 0x7F, 0xFF, 0x1FF, 0x3FF, 0x7FF, 0xFFF])
+    quant = np.where(seg < 2, (mag >> 1) & 0xF, (mag >> np.clip(seg, 2, 7)) & 0xF)
+    code = np.where(seg >= 8, 0x7F, (np.minimum(seg, 7) << 4) | quant) ^ mask
+    encode = np.roll(code.astype(np.uint8), -32768)
+    a = np.arange(256, dtype=np.int32) ^ 0x55
+    seg_d = (a & 0x70) >> 4
+    t = (a & 0x0F) << 4
+    t = np.where(seg_d == 0, t + 8, np.where(seg_d == 1, t + 0x108, (t + 0x108) << np.maximum(seg_d - 1, 0)))
+    decode = np.where(a & 0x80, t, -t).astype(np.int16)
+    return encode, decode
+
+
+_ULAW_ENCODE, _ULAW_DECODE = _ulaw_tables()
+_ALAW_ENCODE, _ALAW_DECODE = _alaw_tables()
+
+
+def ulaw_encode(pcm16: bytes) -> bytes:
+    """pcm16 (little-endian) -> G.711 mu-law, one byte per sample."""
+    out: bytes = _ULAW_ENCODE[np.frombuffer(pcm16, dtype="<u2")].tobytes()
+    return out
+
+
+def ulaw_decode(codes: bytes) -> bytes:
+    """G.711 mu-law -> pcm16 (little-endian)."""
+    return _ULAW_DECODE[np.frombuffer(codes, dtype=np.uint8)].astype("<i2").tobytes()
+
+
+def alaw_encode(pcm16: bytes) -> bytes:
+    """pcm16 (little-endian) -> G.711 A-law, one byte per sample."""
+    out: bytes = _ALAW_ENCODE[np.frombuffer(pcm16, dtype="<u2")].tobytes()
+    return out
+
+
+def alaw_decode(codes: bytes) -> bytes:
+    """G.711 A-law -> pcm16 (little-endian)."""
+    return _ALAW_DECODE[np.frombuffer(codes, dtype=np.uint8)].astype("<i2").tobytes()
+
+
+def wire_format(value: str) -> WireFormat:
+    """The GA name of a format given by its GA (``audio/pcmu``) or preview (``g711_ulaw``) name."""
+    name = _BETA_NAMES.get(value, value)
+    if name not in WIRE_FORMATS:
+        raise ConfigError(
+            f"unknown audio format {value!r}: use audio/pcm, audio/pcmu or audio/pcma (preview: pcm16, g711_ulaw, "
+            "g711_alaw)",
+            field="format",
+        )
+    return name  # type: ignore[return-value]
+
+
+def bytes_per_ms(fmt: str) -> int:
+    """Bytes of one millisecond of audio in a wire format (48 for audio/pcm, 8 for G.711)."""
+    rate, width = WIRE_FORMATS[wire_format(fmt)]
+    return rate // 1000 * width
+
+
+class WireAudio:
+    """Converts one direction of one stream between a wire format and pcm16 at 24 kHz.
+
+    ``to_pcm(data)`` decodes wire bytes; ``from_pcm(pcm)`` encodes pcm16 24 kHz into wire bytes. The resampler is
+    stateful (a chunk's last samples shape the next chunk's first), so use one object per stream and call
+    ``flush()`` at its end for the samples still inside the filter. ``audio/pcm`` passes through unchanged.
+    """
+
+    def __init__(self, fmt: str) -> None:
+        self.format: WireFormat = wire_format(fmt)
+        self.bytes_per_ms = bytes_per_ms(self.format)
+        self._stream: Any = None  # soxr.ResampleStream, made on first use
+        self._direction: str | None = None
+
+    @property
+    def passthrough(self) -> bool:
+        return self.format == "audio/pcm"
+
+    def to_pcm(self, data: bytes) -> bytes:
+        """Wire bytes -> pcm16 24 kHz."""
+        if self.passthrough:
+            return bytes(data)
+        pcm8k = ulaw_decode(data) if self.format == "audio/pcmu" else alaw_decode(data)
+        return self._resample("up", pcm8k, last=False)
+
+    def from_pcm(self, pcm: bytes) -> bytes:
+        """pcm16 24 kHz -> wire bytes."""
+        if self.passthrough:
+            return bytes(pcm)
+        return self._encode(self._resample("down", pcm[: len(pcm) - len(pcm) % 2], last=False))
+
+    def flush(self) -> bytes:
+        """What the resampler still holds, in the direction this object was used (wire bytes when encoding,
+        pcm16 when decoding); ``b""`` for ``audio/pcm`` or an unused object."""
+        if self.passthrough or self._direction is None:
+            return b""
+        tail = self._resample(self._direction, b"", last=True)
+        return self._encode(tail) if self._direction == "down" else tail
+
+    def _encode(self, pcm8k: bytes) -> bytes:
+        return ulaw_encode(pcm8k) if self.format == "audio/pcmu" else alaw_encode(pcm8k)
+
+    def _resample(self, direction: str, pcm: bytes, *, last: bool) -> bytes:
+        import soxr
+
+        if self._direction not in (None, direction):
+            raise ConfigError("a WireAudio object converts one direction only: use one per stream", field="format")
+        if self._stream is None:
+            self._direction = direction
+            rates = (8_000, 24_000) if direction == "up" else (24_000, 8_000)
+            self._stream = soxr.ResampleStream(rates[0], rates[1], 1, dtype="int16", quality="HQ")
+        x = np.frombuffer(pcm, dtype="<i2")
+        y = self._stream.resample_chunk(x, last=last)
+        return np.asarray(y, dtype="<i2").tobytes()
