@@ -5,6 +5,7 @@ No sockets."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import random
 from collections import Counter
@@ -413,5 +414,49 @@ def test_a_rollover_waiting_for_silence_switches_at_once_when_the_session_expire
                 await assistant.send_text("Are you there?")
                 await wait_turn_done(assistant)
                 assert assistant.transcript[-1].text == "Still here."
+
+    run_virtual(scenario())
+
+
+STORY = "the quick brown fox jumps over the lazy dog then it runs far away into the deep green forest"
+
+
+def test_a_g711_session_plays_pcm16_and_barge_in_truncates_at_what_was_played() -> None:
+    # A telephony session (audio/pcmu both ways): the assistant still takes and plays pcm16 24 kHz, encodes the
+    # microphone to G.711 and decodes the deltas, so the player's clock and the truncation are in real milliseconds.
+    # Lower-case words: tone speech puts capitals and punctuation above 4 kHz, where 8 kHz G.711 cannot go.
+    pcmu = {"type": "audio/pcmu"}
+    session = {
+        "type": "realtime",
+        "audio": {"input": {"format": pcmu, "transcription": {"model": "whisper-1"}}, "output": {"format": pcmu}},
+    }
+
+    async def scenario() -> None:
+        loop = asyncio.get_running_loop()
+        async with EngineHarness(brain=ScriptedBrain([[Say(STORY)]], fallback="okay")) as harness:
+            client = RealtimeClient(harness.connect(), session=session)
+            player = PacedPlayer(clock=loop.time)
+            async with VoiceAssistant(client, player=player, clock=loop.time) as assistant:
+                await assistant.send_text("tell me a story")
+                await assistant.wait_for_state(S.SPEAKING, timeout=10)
+                await asyncio.sleep(1.31)
+                user, _ = ToneTts().synthesize_with_timings("stop please")
+                await assistant.stream_audio(pcm_source(user + bytes(2 * 24 * 800), clock=loop.time))
+                await wait_turn_done(assistant)
+                events = sent_events(client)
+                transcript = assistant.transcript
+                engine = harness.sessions[0]
+
+        appends = [e for e in events if isinstance(e, ev.InputAudioBufferAppendEvent)]
+        assert appends and all(len(base64.b64decode(e.audio)) == 160 for e in appends[:-1])  # 20 ms of G.711
+        [truncate] = [e for e in events if isinstance(e, ev.ConversationItemTruncateEvent)]
+        played_ms = player.clears[0] / 24.0
+        assert abs(truncate.audio_end_ms - played_ms) <= FRAME_MS and truncate.audio_end_ms <= played_ms
+        # The engine cut its copy at the same millisecond, and the user's G.711 words were understood.
+        story = engine.conversation.get(truncate.item_id)
+        assert story is not None and len(story.audio[0]) == truncate.audio_end_ms * 48
+        cut = next(e for e in transcript if e.interrupted)
+        assert 0 < len(cut.text.split()) < len(STORY.split()) and STORY.startswith(cut.text)
+        assert [(e.role, e.text) for e in transcript][-2:] == [("user", "stop please"), ("assistant", "okay")]
 
     run_virtual(scenario())

@@ -46,10 +46,13 @@ def test_wire_round_trip_keeps_length_and_sound(fmt: str) -> None:
     pcm = tone(1000)
     down, up = WireAudio(fmt), WireAudio(fmt)
     assert down.bytes_per_ms == 8
-    # Streamed in 20 ms pieces, as deltas are: the result must match one-piece conversion in length.
-    wire = b"".join(down.from_pcm(pcm[i : i + 960]) for i in range(0, len(pcm), 960)) + down.flush()
-    assert len(wire) == 8000  # one byte per 8 kHz sample, nothing lost in the filter
-    back = up.to_pcm(wire) + up.flush()
+    # Streamed in 20 ms frames, as a microphone sends them: every frame converts at once, one byte per 8 kHz
+    # sample (a resampler that buffers would add its buffer to the agent's latency).
+    pieces = [down.from_pcm(pcm[i : i + 960]) for i in range(0, len(pcm), 960)]
+    assert [len(p) for p in pieces] == [160] * 50
+    wire = b"".join(pieces)
+    assert wire == WireAudio(fmt).from_pcm(pcm)  # the same as converting it in one piece
+    back = b"".join(up.to_pcm(wire[i : i + 160]) for i in range(0, len(wire), 160))
     assert len(back) == len(pcm)
     a = np.frombuffer(pcm, "<i2").astype(float)[2000:-2000]
     b = np.frombuffer(back, "<i2").astype(float)[2000:-2000]
@@ -62,7 +65,9 @@ def test_wire_round_trip_keeps_length_and_sound(fmt: str) -> None:
 
 def test_pcm_passes_through_and_formats_are_checked() -> None:
     w = WireAudio("audio/pcm")
-    assert w.passthrough and w.bytes_per_ms == 48 and w.from_pcm(b"\x01\x02") == b"\x01\x02" and w.flush() == b""
+    assert w.passthrough and w.bytes_per_ms == 48 and w.from_pcm(b"\x01\x02") == b"\x01\x02"
+    odd = WireAudio("audio/pcmu")
+    assert len(odd.from_pcm(b"\x00\x00" * 4)) + len(odd.from_pcm(b"\x00\x00" * 5)) == 3  # phase kept across chunks
     assert bytes_per_ms("pcm16") == 48 and bytes_per_ms("audio/pcmu") == 8
     with pytest.raises(ConfigError, match="unknown audio format 'audio/opus'"):
         WireAudio("audio/opus")

@@ -24,7 +24,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeAlias
 
+from ..audio.g711 import WireAudio
 from ..protocol import events as ev
+from ..protocol.state import session_audio_format
 from .metrics import PriceTable, TurnMetrics, Usage
 from .playback import SAMPLE_RATE, PlaybackClock, truncate_position_ms
 from .responses import ResponseWriter
@@ -161,6 +163,8 @@ class VoiceCore:
         self._settled: set[str] = set()
         self._audio_open: set[str] = set()  # items whose audio is still arriving
         self._received_ms: dict[str, float] = {}
+        self._output_format = "audio/pcm"  # from session events; G.711 deltas are decoded per item
+        self._decoders: dict[str, WireAudio] = {}
         self._item_response: dict[str, str] = {}
         self._cut_items: set[str] = set()
         self._rtc_started_at: dict[str, float] = {}  # item id -> when its audio started (WebRTC)
@@ -431,25 +435,45 @@ class VoiceCore:
         self._turn.responses += 1
         self._fire(Trigger.RESPONSE_STARTED, out)
 
+    def _on_session(self, event: ev.SessionCreatedEvent | ev.SessionUpdatedEvent, out: list[Action]) -> None:
+        self.session_changed(event.session)
+
+    def session_changed(self, session: dict[str, Any]) -> None:
+        """Note the session's output audio format (from a session event, or the client's session when the core
+        attaches to a client that is already connected)."""
+        fmt = session_audio_format(session)
+        if fmt is not None and fmt != self._output_format:
+            self._output_format = fmt
+            self._decoders.clear()
+
     def _on_audio_delta(self, event: ev.ResponseAudioDeltaEvent, out: list[Action]) -> None:
-        item = event.item_id
-        resp = self._responses.get(event.response_id)
+        wire = base64.b64decode(event.delta)
+        if self._output_format != "audio/pcm":
+            # G.711 on the wire: players, transcript timing and truncation all work in pcm16 24 kHz.
+            decoder = self._decoders.get(event.item_id)
+            if decoder is None:
+                decoder = self._decoders[event.item_id] = WireAudio(self._output_format)
+            wire = decoder.to_pcm(wire)
+        self._audio_chunk(event.item_id, event.response_id, event.content_index, wire, out)
+
+    def _audio_chunk(self, item: str, response_id: str, content_index: int, pcm: bytes, out: list[Action]) -> None:
+        resp = self._responses.get(response_id)
         if item in self._cut_items or (resp is not None and resp.interrupted):
             return  # audio of an interrupted answer still in flight: never play it
-        pcm = base64.b64decode(event.delta)
         samples = len(pcm) // 2
         ms = samples * 1000.0 / self.config.sample_rate
         self._received_ms[item] = self._received_ms.get(item, 0.0) + ms
-        self._item_response[item] = event.response_id
+        self._item_response[item] = response_id
         if resp is not None and item not in resp.audio_items:
             resp.audio_items.append(item)
         self.transcript.audio_received(item, ms, pcm if self.config.audio_onsets else None)
         if self.config.mode == "websocket":
             self._audio_open.add(item)
-            self.playback.enqueue(item, samples, content_index=event.content_index)
+            self.playback.enqueue(item, samples, content_index=content_index)
             out.append(Play(pcm))
 
     def _on_audio_done(self, event: ev.ResponseAudioDoneEvent, out: list[Action]) -> None:
+        self._decoders.pop(event.item_id, None)
         if self.config.mode == "websocket":
             self._audio_open.discard(event.item_id)
             self.transcript.audio_done(event.item_id)
@@ -688,6 +712,8 @@ _HANDLERS: dict[type, Callable[[VoiceCore, Any, list[Action]], None]] = {
     ev.ResponseCreatedEvent: VoiceCore._on_response_created,
     ev.ResponseOutputItemAddedEvent: VoiceCore._on_output_item_added,
     ev.ResponseOutputItemDoneEvent: VoiceCore._on_output_item_done,
+    ev.SessionCreatedEvent: VoiceCore._on_session,
+    ev.SessionUpdatedEvent: VoiceCore._on_session,
     ev.ResponseAudioDeltaEvent: VoiceCore._on_audio_delta,
     ev.ResponseAudioDoneEvent: VoiceCore._on_audio_done,
     ev.ResponseAudioTranscriptDeltaEvent: VoiceCore._on_transcript_delta,

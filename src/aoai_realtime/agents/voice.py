@@ -29,9 +29,11 @@ from dataclasses import dataclass, field
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal, Self
 
+from ..audio.g711 import WireAudio
 from ..audio.player import AudioSink, PacedPlayer
 from ..errors import ConfigError, ConnectionClosed, RealtimeError, SessionExpired
 from ..protocol import events as ev
+from ..protocol.state import session_audio_format
 from ..streaming import Channel
 from .core import (
     Action,
@@ -120,6 +122,7 @@ class VoiceAssistant:
         self._clock = clock
         self._player: AudioSink = player if player is not None else PacedPlayer(record=False, clock=clock)
         self._player_given = player is not None
+        self._encoder: WireAudio | None = None  # pcm16 -> G.711 when the session's input format is G.711
         self._runner = ToolRunner(self.tools, default_timeout=self.config.tool_timeout, clock=clock)
         self.core: VoiceCore = self._new_core("websocket")
         self._callbacks: dict[str, list[Callback]] = {}
@@ -359,6 +362,7 @@ class VoiceAssistant:
 
         self._handler = handler
         client.on("*", handler)
+        self.core.session_changed(client.session)  # its session.created/updated went by before the handler
 
     def _detach(self, client: RealtimeClient) -> None:
         if self._handler is not None:
@@ -502,13 +506,19 @@ class VoiceAssistant:
     # -- input ---------------------------------------------------------------------------------------------
 
     async def send_audio(self, pcm: bytes) -> None:
-        """Send microphone audio (pcm16 mono 24 kHz)."""
+        """Send microphone audio (pcm16 mono 24 kHz), encoded to G.711 when the session's input format is."""
         client = self.client
         channel = client.transport.audio
         if channel is not None:
             await channel.send_audio(pcm)
         else:
-            await client.append_audio(pcm)
+            fmt = session_audio_format(client.session, "input") or "audio/pcm"
+            if fmt == "audio/pcm":
+                await client.append_audio(pcm)
+            else:
+                if self._encoder is None or self._encoder.format != fmt:
+                    self._encoder = WireAudio(fmt)  # stateful: one resampler across the frames of the stream
+                await client.append_audio(self._encoder.from_pcm(pcm))
         self.core.audio_sent(len(pcm) // 2)
 
     async def stream_audio(self, source: AsyncIterator[bytes]) -> None:

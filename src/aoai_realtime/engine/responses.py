@@ -173,8 +173,6 @@ class _Writer:
             await self._speak()
         ids = self._ids()
         if self.audio_mode:
-            if self.s.audio_out is None:
-                await self._deltas(self.wire.flush())  # G.711: the samples still inside the resampler
             await self.s.emit(ev.ResponseAudioDoneEvent(**ids))
             await self.s.emit(ev.ResponseAudioTranscriptDoneEvent(**ids, transcript=self.text))
             part = ev.ContentPart(type="audio", transcript=self.text)

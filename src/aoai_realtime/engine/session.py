@@ -333,7 +333,7 @@ class EngineSession:
         """Stored pcm16 24 kHz as the wire format of its direction (input audio: the input format)."""
         direction = "input" if content_type == "input_audio" else "output"
         codec = WireAudio(self.session["audio"][direction]["format"]["type"])
-        return codec.from_pcm(pcm) + codec.flush()
+        return codec.from_pcm(pcm)
 
     async def push_audio(self, pcm: bytes) -> None:
         """Input audio (pcm16 24 kHz mono) from ``input_audio_buffer.append`` or a WebRTC track."""
@@ -504,7 +504,7 @@ class EngineSession:
         entry = validate_new_item(raw, self.ids.new("item"))
         for index, audio in entry.audio.items():  # given in the session's input format; kept as pcm16 24 kHz
             codec = WireAudio(self.session["audio"]["input"]["format"]["type"])
-            entry.audio[index] = bytearray(codec.to_pcm(bytes(audio)) + codec.flush())
+            entry.audio[index] = bytearray(codec.to_pcm(bytes(audio)))
         if entry.id in self.conversation:
             raise RequestRejected(
                 f"Item with id '{entry.id}' already exists.", code="item_already_exists", param="item.id"

@@ -12,15 +12,29 @@ asynchronously (pitfall 6.3); they are matched on ``item_id``, so they land on t
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from . import events as ev
 
-__all__ = ["BYTES_PER_MS", "ConversationState", "ItemState", "ResponseState"]
+__all__ = ["BYTES_PER_MS", "ConversationState", "ItemState", "ResponseState", "session_audio_format"]
 
 BYTES_PER_MS = 48  # pcm16 mono at 24 kHz: 24 samples * 2 bytes per millisecond
 # Bytes per millisecond of each output format, by GA and preview name (G.711: one byte per 8 kHz sample).
 _FORMAT_BYTES_PER_MS = {"audio/pcm": 48, "pcm16": 48, "audio/pcmu": 8, "g711_ulaw": 8, "audio/pcma": 8, "g711_alaw": 8}
+
+
+def session_audio_format(session: dict[str, Any], direction: Literal["input", "output"] = "output") -> str | None:
+    """The audio format a ``session`` object names for ``direction``, by its GA name (``audio/pcm``,
+    ``audio/pcmu``, ``audio/pcma``), from the GA shape (``audio.<direction>.format.type``) or the preview one
+    (``<direction>_audio_format``); ``None`` when it names none or one this code does not know."""
+    fmt: object = session.get(f"{direction}_audio_format")
+    audio = session.get("audio")
+    if isinstance(audio, dict) and isinstance(audio.get(direction), dict):
+        nested = audio[direction].get("format")
+        fmt = nested.get("type") if isinstance(nested, dict) else fmt
+    if not isinstance(fmt, str) or fmt not in _FORMAT_BYTES_PER_MS:
+        return None
+    return {"pcm16": "audio/pcm", "g711_ulaw": "audio/pcmu", "g711_alaw": "audio/pcma"}.get(fmt, fmt)
 
 
 def _str(value: object) -> str | None:
@@ -154,12 +168,8 @@ class ConversationState:
 
     def _on_session(self, e: ev.SessionCreatedEvent | ev.SessionUpdatedEvent) -> None:
         self.session = e.session
-        fmt: object = e.session.get("output_audio_format")  # preview: a name
-        audio = e.session.get("audio")
-        if isinstance(audio, dict) and isinstance(audio.get("output"), dict):  # GA: audio.output.format.type
-            nested = audio["output"].get("format")
-            fmt = nested.get("type") if isinstance(nested, dict) else fmt
-        if isinstance(fmt, str) and fmt in _FORMAT_BYTES_PER_MS:
+        fmt = session_audio_format(e.session)
+        if fmt is not None:
             self.output_bytes_per_ms = _FORMAT_BYTES_PER_MS[fmt]
 
     def _on_item_added(
