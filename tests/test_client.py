@@ -155,13 +155,17 @@ async def test_reconnects_with_backoff_resends_session_and_keeps_handlers() -> N
         stream = client.events()
         dialer.fail_next = list(dialer_fail)
         await dialer.drop(1006)
+        before: list[object] = []
         got = await anext(stream)
         while not isinstance(got, Reconnected):
+            before.append(got)
             got = await anext(stream)
         assert got.attempt == 2  # the first attempt was refused
         assert len(sleeps.delays) == 2
         assert 0 <= sleeps.delays[0] <= 0.5 and 0 <= sleeps.delays[1] <= 1.0
-        await client.wait_for("session.updated", timeout=5)
+        # Reconnected comes once the new session has the config: its session.updated went first.
+        assert [type(e) for e in before][-2:] == [ev.SessionCreatedEvent, ev.SessionUpdatedEvent]
+        assert client.session["instructions"] == "hello"
         resent = _sent(server, "session.update")[-1].session
         assert resent["instructions"] == "hello"
         assert resent["audio"]["output"]["voice"] == "cedar"  # the later update is re-sent too
@@ -330,3 +334,20 @@ async def test_async_handlers_still_running_are_cancelled_at_close() -> None:
     await started.wait()
     await client.close()
     assert cancelled.is_set()
+
+
+async def test_a_new_session_refusing_the_config_ends_the_client_without_retrying() -> None:
+    server = FakeServer()
+    dialer = Dialer(server)
+    sleeps = Sleeps()
+    client = RealtimeClient(dialer, session=SessionConfig(instructions="hello"), sleep=sleeps,
+                            reconnect=ReconnectPolicy(max_attempts=4))
+    async with client:
+        stream = client.events()
+        server.reject_param = "instructions"  # e.g. a deployment changed under the client
+        await dialer.drop(1006)
+        with pytest.raises(ServerError, match="rejected the session config") as info:
+            async for _ in stream:
+                pass
+        assert info.value.param == "instructions"
+        assert dialer.connects == 2 and len(sleeps.delays) == 1  # one reconnect, no retries of a refused config

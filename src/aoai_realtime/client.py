@@ -81,7 +81,8 @@ class ReconnectPolicy:
 class Reconnected:
     """Local notification (not a wire event): the transport dropped and a new session took over.
 
-    The service keeps the conversation per session, so the new session starts empty: re-seed context if needed.
+    It is announced once the new session has the session config (its ``session.updated`` comes first). The
+    service keeps the conversation per session, so the new session starts empty: re-seed context if needed.
     """
 
     attempt: int
@@ -314,7 +315,7 @@ class RealtimeClient:
                 return False
             try:
                 await self._reconnect_once()
-            except AuthenticationError as exc:
+            except (AuthenticationError, ServerError) as exc:  # retrying cannot help: a revoked key, a refused config
                 self._fail(exc)
                 return False
             except (ConnectError, ConnectionClosed, ProtocolError, TimeoutError) as exc:
@@ -339,8 +340,25 @@ class RealtimeClient:
         await self._dispatch(created)
         self._connected.set()
         payload = self._session_payload()
-        if payload is not None:
-            await self.transport.send(encode(ev.SessionUpdateEvent(session=payload), self.transport.dialect))
+        if payload is None:
+            return
+        # As in connect(): the new session counts only once it has the config, so that whoever hears Reconnected
+        # talks to a configured session (no window in which to wait for a session.updated that already went by).
+        event_id = f"evt_session_{self._rng.getrandbits(48):012x}"
+        await self.transport.send(
+            encode(ev.SessionUpdateEvent(session=payload, event_id=event_id), self.transport.dialect)
+        )
+        while True:
+            event = decode_server_event(await asyncio.wait_for(self.transport.recv(), self._connect_timeout))
+            await self._dispatch(event)
+            if isinstance(event, ev.SessionUpdatedEvent):
+                return
+            if isinstance(event, ev.RealtimeErrorEvent) and event.error.event_id == event_id:
+                err = event.error
+                raise ServerError(
+                    f"the new session rejected the session config: {err.message}",
+                    type=err.type, code=_opt(err.code), param=_opt(err.param), event_id=event_id,
+                )  # fmt: skip
 
     def _fail(self, exc: BaseException) -> None:
         self._connected.clear()

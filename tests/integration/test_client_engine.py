@@ -8,10 +8,11 @@ import struct
 from collections.abc import AsyncIterator
 from typing import Any
 
+import aiohttp
 import pytest
 
 from aoai_realtime.auth import ApiKey
-from aoai_realtime.client import RealtimeClient
+from aoai_realtime.client import RealtimeClient, Reconnected, ReconnectPolicy
 from aoai_realtime.endpoints import Endpoint
 from aoai_realtime.engine import Engine, EngineConfig, RulesBrain
 from aoai_realtime.engine.speech import ToneTts
@@ -153,3 +154,31 @@ async def test_webrtc_call_events_on_the_data_channel_and_audio_on_the_track(eng
             if peak > 1000 or got > 24000 * 2 * 5:
                 break
         assert peak > 1000  # the reply's tones arrived as audio
+
+
+async def test_webrtc_call_hung_up_by_the_server_reconnects_with_a_new_call(engine_url: str) -> None:
+    # The client's reconnect loop is transport-agnostic: over WebRTC "connect again" means a new SDP offer, a new
+    # call id and a new data channel, and the session config must be sent again on the new call.
+    async def no_wait(_: float) -> None:
+        return None
+
+    transport = WebRTCTransport(Endpoint.local(f"{engine_url}/v1"), ApiKey(KEY, style="bearer"),
+                                ice_addresses=["127.0.0.1"])
+    session = SessionConfig(instructions="Keep me.")
+    client = RealtimeClient(transport, session=session, sleep=no_wait, reconnect=ReconnectPolicy(max_attempts=3))
+    async with client:
+        first_call = transport.call_id
+        assert first_call is not None and client.session.get("instructions") == "Keep me."
+        stream = client.events()
+        hangup = f"{engine_url}/v1/realtime/calls/{first_call}/hangup"
+        async with aiohttp.ClientSession() as http, http.post(hangup, headers={"Authorization": f"Bearer {KEY}"}) as r:
+            assert r.status == 200
+        event = await anext(stream)
+        while not isinstance(event, Reconnected):
+            event = await anext(stream)
+        assert transport.call_id is not None and transport.call_id != first_call
+        assert client.session.get("instructions") == "Keep me."  # re-sent and applied before Reconnected
+        # The new call works: a text turn, its audio on the new track.
+        await client.send_text("Hello again.")
+        done = await client.wait_for("response.done", timeout=20)
+        assert done.response.status == "completed"
