@@ -1,5 +1,6 @@
-"""A worker process for the crash test: it claims the ``summary`` step, says so on stdout, and hangs in the
-step until it is killed. Usage: ``python crash_worker.py sqlite PATH`` or ``python crash_worker.py postgres DSN``."""
+"""A worker process for the crash tests: it claims the ``summary`` step, says so on stdout, and hangs in the
+step until it is killed. Usage: ``python crash_worker.py sqlite PATH``, ``python crash_worker.py postgres DSN``, or
+``python crash_worker.py procrastinate DSN QUEUE LEASE`` (a procrastinate worker process taking the call's job)."""
 
 from __future__ import annotations
 
@@ -29,7 +30,20 @@ async def hang(ctx: StepContext) -> Effect:
 PIPELINE = Pipeline(steps=(StepSpec("summary", hang, lease_seconds=LEASE),))
 
 
-async def main(kind: str, target: str) -> None:
+async def procrastinate_worker(dsn: str, queue: str, lease: float) -> None:
+    from aoai_realtime.pipeline.procrastinate_runner import ProcrastinateRunner
+
+    store = PostgresStepStore(dsn)
+    await store.open()
+    runner = ProcrastinateRunner(Pipeline(steps=(StepSpec("summary", hang, lease_seconds=lease),)), store, queue=queue)
+    async with runner:
+        await runner.run_worker(concurrency=1, sweep_interval=3600, fetch_interval=0.2, install_signal_handlers=False)
+
+
+async def main(kind: str, target: str, *extra: str) -> None:
+    if kind == "procrastinate":
+        await procrastinate_worker(target, extra[0], float(extra[1]))
+        return
     store: StepStore
     if kind == "sqlite":
         store = SQLiteStepStore(target)
@@ -42,4 +56,4 @@ async def main(kind: str, target: str) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main(sys.argv[1], sys.argv[2]))
+    asyncio.run(main(*sys.argv[1:]))

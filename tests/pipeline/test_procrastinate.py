@@ -8,6 +8,7 @@ import asyncio
 import signal
 import sys
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -126,3 +127,49 @@ async def test_failed_step_is_retried_by_a_scheduled_job(pg_store: PostgresStepS
     assert attempts == [1, 2]
     [row] = await pg_store.steps("pc-1")
     assert (row.attempts, row.last_error) == (2, "RuntimeError: first attempt fails")
+
+
+async def test_a_sigkilled_worker_process_is_recovered_by_the_sweeper_exactly_once(
+    pg_store: PostgresStepStore, pg_dsn: str
+) -> None:
+    # A procrastinate worker process is killed mid-step: its job stays "doing" forever (procrastinate does not
+    # retry stalled jobs by itself) and its step stays generating under a lease. The sweeper of another worker
+    # finds the step due once the lease has expired, defers a new job, and the step completes exactly once.
+    lease = 2.0
+    crash_worker = Path(__file__).with_name("crash_worker.py")
+
+    async def finish(ctx: StepContext) -> Effect:
+        return Effect("text/plain", f"done by attempt {ctx.claim.attempt}")
+
+    pipeline = Pipeline(steps=(StepSpec("summary", finish, lease_seconds=lease),))
+    runner = ProcrastinateRunner(pipeline, pg_store, queue="crash")
+    await runner.setup()
+    async with runner:
+        await runner.end_call(_call(1))
+    child = await asyncio.create_subprocess_exec(
+        sys.executable, str(crash_worker), "procrastinate", pg_dsn, "crash", str(lease), stdout=asyncio.subprocess.PIPE
+    )
+    try:
+        assert child.stdout is not None
+        line = await asyncio.wait_for(child.stdout.readline(), timeout=60)
+        _, call_id, step, token = line.decode().split()
+        [row] = await pg_store.steps(call_id)
+        assert (row.state, row.claim_token) == (StepState.GENERATING, token)
+    finally:
+        child.send_signal(signal.SIGKILL)
+        assert await child.wait() == -signal.SIGKILL
+    assert await _jobs(pg_dsn, "doing") == 1  # the dead worker's job: stalled, nobody will run it again
+
+    async with runner:
+        rescuer = asyncio.create_task(
+            runner.run_worker(concurrency=1, sweep_interval=0.2, fetch_interval=0.2, install_signal_handlers=False)
+        )
+        try:
+            await _wait_for_states(pg_store, {StepState.GENERATED: 1}, timeout=60)
+        finally:
+            rescuer.cancel()
+            await asyncio.wait([rescuer])
+    [effect] = await pg_store.effects(call_id, step)
+    assert effect.body == "done by attempt 2" and effect.claim_token != token
+    [row] = await pg_store.steps(call_id)
+    assert (row.state, row.attempts) == (StepState.GENERATED, 2)
