@@ -198,3 +198,58 @@ async def test_websocket_session_expiry_rolls_over_and_the_conversation_goes_on(
             await until_idle(assistant)
             assert [e.text for e in assistant.transcript] == [
                 "My name is Ada.", "Nice to meet you, Ada.", "What is my name?", "Your name is Ada."]
+
+
+async def test_webrtc_rollover_and_reconnect_keep_the_new_calls_audio_playing() -> None:
+    # Over WebRTC the reply's audio arrives on the call's media track. A rollover (new client, new call) and a
+    # reconnect (same client, new call after the server hung up) both bring a new track: the assistant's player
+    # must follow it, or the conversation goes on in silence.
+    import aiohttp
+
+    brain = ScriptedBrain([[Say("Nice to meet you, Ada.")], [Say("Your name is Ada.")], [Say("Still here, Ada.")]])
+    engine = engine_mod.Engine(engine_mod.EngineConfig(
+        api_key=KEY, brain=lambda: brain, speech=testing_engine.load_test_speech("fake")))
+    async with testing_engine.serve_engine(engine) as url:
+        clients: list[RealtimeClient] = []
+
+        def connect() -> RealtimeClient:
+            from aoai_realtime.client import ReconnectPolicy
+            from aoai_realtime.transport.webrtc import WebRTCTransport
+
+            transport = WebRTCTransport(Endpoint.local(f"{url}/v1"), ApiKey(KEY, style="bearer"),
+                                        ice_addresses=["127.0.0.1"])
+            clients.append(RealtimeClient(transport, reconnect=ReconnectPolicy(max_attempts=3, base_delay=0.05)))
+            return clients[-1]
+
+        player = PacedPlayer()
+        policy = RolloverPolicy(max_session_s=3600, margin_s=60, use_expires_at=False)
+        async with VoiceAssistant(connect=connect, player=player, instructions="Be brief.",
+                                  config=AssistantConfig(rollover=policy)) as assistant:
+            assert assistant.core.config.mode == "webrtc"
+
+            async def heard(text: str, reply: str) -> float:
+                """The share of the reply's audio the player received by the end of the turn (the track's last few
+                hundred milliseconds may still be in flight then)."""
+                before = len(player.played)
+                await assistant.send_text(text)
+                await until_idle(assistant)
+                pcm, _ = ToneTts().synthesize_with_timings(reply)
+                return (len(player.played) - before) / len(pcm)
+
+            assert await heard("My name is Ada.", "Nice to meet you, Ada.") > 0.5
+            await assistant.roll_over()
+            assert assistant.rollovers == 1 and len(clients) == 2
+            assert await heard("What is my name?", "Your name is Ada.") > 0.5  # the new call's track plays
+
+            reconnected = asyncio.Event()
+            assistant.on("rollover", lambda _: reconnected.set())  # a reconnect re-seeds and says so
+            transport = clients[1].transport
+            hangup = f"{url}/v1/realtime/calls/{transport.call_id}/hangup"  # type: ignore[attr-defined]
+            async with aiohttp.ClientSession() as http, http.post(
+                hangup, headers={"Authorization": f"Bearer {KEY}"}
+            ) as r:
+                assert r.status == 200
+            await asyncio.wait_for(reconnected.wait(), 20)
+            assert await heard("Are you there?", "Still here, Ada.") > 0.5  # and so does the reconnected call's
+            assert assistant.failure is None
+            assert [e.text for e in assistant.transcript][-2:] == ["Are you there?", "Still here, Ada."]

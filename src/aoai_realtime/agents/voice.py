@@ -122,6 +122,7 @@ class VoiceAssistant:
         self._clock = clock
         self._player: AudioSink = player if player is not None else PacedPlayer(record=False, clock=clock)
         self._player_given = player is not None
+        self._call_changed = asyncio.Event()  # WebRTC: the client placed a new call, or a new client took over
         self._encoder: WireAudio | None = None  # pcm16 -> G.711 when the session's input format is G.711
         self._runner = ToolRunner(self.tools, default_timeout=self.config.tool_timeout, clock=clock)
         self.core: VoiceCore = self._new_core("websocket")
@@ -355,6 +356,7 @@ class VoiceAssistant:
             if getattr(event, "type", None) == "client.reconnected":
                 # The client reconnected by itself after a drop: a new, empty session. Seed it, or the
                 # assistant would forget the whole conversation.
+                self._call_changed.set()  # over WebRTC, a new call: the track player follows it
                 self.core.new_session()
                 self._spawn(self._reseed(client))
                 return
@@ -468,13 +470,22 @@ class VoiceAssistant:
         self._publish("tools", {"in_flight": [c.name for c in self.tools_in_flight]})
 
     async def _play_track(self, client: RealtimeClient) -> None:
+        """WebRTC: the call's media audio, for the transcript timing and the player. A reconnect places a new call
+        with a new media channel: follow it. After a rollover the new client has its own task; this one ends."""
         channel = client.transport.audio
-        if channel is None:
-            return
-        async for pcm in channel.received_audio():
-            self._perform(self.core.track_audio(pcm))
-            if self._player_given:
-                self._player.write(pcm)
+        while channel is not None:
+            async for pcm in channel.received_audio():
+                self._perform(self.core.track_audio(pcm))
+                if self._player_given:
+                    self._player.write(pcm)
+            # This call's media ended. Wait for a new call on the same client (reconnect) or for this client to
+            # be replaced (rollover); a client that just fails is cancelled with the assistant.
+            while client is self._client and client.transport.audio is channel:
+                self._call_changed.clear()
+                await self._call_changed.wait()
+            if client is not self._client:
+                return
+            channel = client.transport.audio
 
     async def _ticker(self) -> None:
         while True:
@@ -585,6 +596,9 @@ class VoiceAssistant:
             self._session_started = self._clock()
             self._attach(new)
             self._spawn(self._watch(new))
+            if self.core.config.mode == "webrtc":
+                self._spawn(self._play_track(new))  # the new call's media; the old call's task ends
+                self._call_changed.set()
             self.rollovers += 1
             self._emit("rollover", new)
             self._publish("rollover", {"rollovers": self.rollovers})
