@@ -188,9 +188,11 @@ async def test_websocket_session_expiry_rolls_over_and_the_conversation_goes_on(
 
         async with VoiceAssistant(connect=connect, instructions="Be brief.",
                                   config=AssistantConfig(rollover=policy)) as assistant:
+            rolled = asyncio.Event()
+            assistant.on("rollover", lambda _: rolled.set())
             await assistant.send_text("My name is Ada.")
             await until_idle(assistant)
-            await asyncio.sleep(3.5)  # the engine ends the session at 3 s
+            await asyncio.wait_for(rolled.wait(), 30)  # the engine ends the session at 3 s
             assert assistant.rollovers == 1 and assistant.failure is None and len(clients) == 2
             seeded = [i.content for i in assistant.client.conversation.ordered_items()]
             assert seeded == ["My name is Ada.", "Nice to meet you, Ada."]
