@@ -1,17 +1,24 @@
-"""``aoai-realtime demo``: a short conversation with the local engine, no cloud account needed.
+"""``aoai-realtime demo``: two short calls with the local engine and cross-session memory, no cloud account.
 
-It starts the local Realtime engine in this process, connects a :class:`RealtimeClient` to it, and plays three
-user turns: a text greeting, a statement the assistant saves with a tool, and a *spoken* question (speech
-synthesised, sent as pcm16 audio, turn-detected by the engine's VAD, transcribed by its speech-to-text) that the
-assistant answers from its notes through a second tool. Every event is shown as it arrives with its time, and
-each turn ends with its latency (end of user input to first assistant audio) and token usage.
+It starts the local Realtime engine in this process and a memory store (SQLite in a temporary directory, the
+offline all-MiniLM-L6-v2 embedder), and connects a :class:`RealtimeClient` with the memory tools
+(``save_insight``, ``retrieve_knowledge``, ``get_session_context``). In the first call the user greets the assistant
+and states something it saves; the call ends. In the second call, a new session that starts with an empty
+conversation, the user *asks* (speech synthesised, sent as pcm16 audio, turn-detected by the engine's VAD,
+transcribed by its speech-to-text) and the assistant answers from memory through hybrid retrieval. Every event is
+shown as it arrives with its time, and each turn ends with its latency (end of user input to first assistant
+audio) and token usage.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import tempfile
 import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 
@@ -22,80 +29,100 @@ from .talk import Turn, run_turn
 __all__ = ["run_demo"]
 
 INSTRUCTIONS = (
-    "You are a concise voice assistant. When the user states something to remember, save it with save_note. "
-    "search_notes is mandatory for every question about what the user said before."
+    "You are a concise voice assistant with a memory across calls. When the user states something to remember, "
+    "save it with save_insight. Use retrieve_knowledge for every question about what the user said before."
 )
-TOOLS = [
-    {
-        "name": "save_note",
-        "description": "Save something the user asked you to remember.",
-        "parameters": {"type": "object", "properties": {"text": {"type": "string"}}, "required": ["text"]},
-    },
-    {
-        "name": "search_notes",
-        "description": "Search the user's saved notes. Mandatory for every question about earlier statements.",
-        "parameters": {"type": "object", "properties": {"query": {"type": "string"}}, "required": ["query"]},
-    },
-]
+CALLS = [
+    [Turn("Hello there, nice to meet you."),
+     Turn("Please remember that the quarterly review moves to Thursday at three.")],
+    [Turn("When is the quarterly review?", spoken=True)],
+]  # fmt: skip
 
 
-class _Notes:
-    def __init__(self) -> None:
-        self.notes: list[str] = []
+def _dispatcher(tools: list[Any]) -> Callable[[str, str], Awaitable[str]]:
+    """``call_tool(name, arguments) -> output`` over the agents' ``Tool`` objects; errors become results."""
+    by_name = {t.name: t for t in tools}
 
-    def call(self, name: str, arguments: str) -> str:
+    async def call(name: str, arguments: str) -> str:
+        t = by_name.get(name)
+        if t is None:
+            return json.dumps({"ok": False, "error": f"unknown tool {name!r}"})
         try:
             args = json.loads(arguments or "{}")
         except json.JSONDecodeError:
-            return json.dumps({"error": "arguments were not valid JSON"})
-        if name == "save_note":
-            self.notes.append(str(args.get("text", "")))
-            return json.dumps({"saved": True, "count": len(self.notes)})
-        if name == "search_notes":
-            words = {w.lower().strip("?.,!") for w in str(args.get("query", "")).split() if len(w) > 3}
-            hits = [n for n in self.notes if words & {w.lower().strip("?.,!") for w in n.split()}] or self.notes
-            return json.dumps({"notes": hits})
-        return json.dumps({"error": f"unknown tool {name!r}"})
+            return json.dumps({"ok": False, "error": "arguments were not valid JSON"})
+        if not isinstance(args, dict):
+            return json.dumps({"ok": False, "error": "arguments must be a JSON object"})
+        try:
+            result = await t(**args)
+        except TypeError as exc:  # wrong or missing argument names
+            return json.dumps({"ok": False, "error": str(exc)})
+        return json.dumps(result, default=str)
+
+    return call
 
 
 async def run_demo(*, speech: str = "full", console: Console | None = None) -> list[Turn]:
-    """Run the demo conversation and return its turns (the CLI prints them as they happen)."""
+    """Run the demo's two calls and return their turns (the CLI prints them as they happen)."""
     from .engine.speech import load_speech
+    from .memory import CachedEmbedder, LocalEmbedder, SQLiteStore
     from .testing.engine import EngineHarness
 
     console = console or Console()
-    console.rule("[bold]aoai-realtime demo[/bold]: the local Realtime engine, no cloud account")
+    console.rule("[bold]aoai-realtime demo[/bold]: the local Realtime engine and memory, no cloud account")
     loaded = load_speech(speech)  # type: ignore[arg-type]
-    notes = _Notes()
-    session = SessionConfig(
-        instructions=INSTRUCTIONS,
-        tools=TOOLS,
-        transcription=Transcription(model="whisper-1", language="en"),
-        turn_detection=ServerVad(silence_duration_ms=400),
-    )
-    turns = [
-        Turn("Hello there, nice to meet you."),
-        Turn("Please remember that the quarterly review moves to Thursday at three."),
-        Turn("When is the quarterly review?", spoken=True),
-    ]
+    embedder = CachedEmbedder(LocalEmbedder())  # all-MiniLM-L6-v2 from its wheel: offline, no torch
+    turns: list[Turn] = []
     t0 = time.perf_counter()
-    async with EngineHarness(speech=loaded) as harness, RealtimeClient(harness.connect(), session=session) as client:
-        console.print(f"connected: session {client.session.get('id', '?')}, model {client.session.get('model')}")
-        for turn in turns:
-            console.print(f"\n[bold]user{' (spoken)' if turn.spoken else ''}:[/bold] {turn.user}")
-            audio = None
-            if turn.spoken:
-                chunks = await asyncio.to_thread(list, loaded.tts.synthesize(turn.user))
-                pcm = b"".join(chunks)
-                audio = bytes(24000) + pcm + bytes(48000)  # lead-in and trailing silence for the VAD
-            runner = run_turn(client, turn, console=console, t0=t0, audio=audio, call_tool=notes.call)
-            await asyncio.wait_for(runner, timeout=120)
+    with tempfile.TemporaryDirectory(prefix="aoai-demo-") as tmp:
+        store = await SQLiteStore.open(Path(tmp) / "memory.db", dim=384)
+        try:
+            async with EngineHarness(speech=loaded) as harness:
+                for n, call_turns in enumerate(CALLS, start=1):
+                    demo = _Call(harness, store, embedder, loaded, console, t0)
+                    turns += await demo.run(f"call-{n}", call_turns)
+        finally:
+            await store.close()
     console.rule("summary")
     for turn in turns:
         latency = f"{turn.latency_ms:.0f} ms" if turn.latency_ms is not None else "-"
         console.print(f"{'spoken' if turn.spoken else 'text  '} | first audio {latency:>7} | "
                       f"tokens {turn.tokens:4d} | {turn.reply}")
     return turns
+
+
+class _Call:
+    """One call of the demo: a new session with the memory tools bound to the call."""
+
+    def __init__(self, harness: Any, store: Any, embedder: Any, speech: Any, console: Console, t0: float) -> None:
+        self.harness, self.store, self.embedder, self.speech = harness, store, embedder, speech
+        self.console, self.t0 = console, t0
+
+    async def run(self, call_id: str, call_turns: list[Turn]) -> list[Turn]:
+        from .agents import tool
+        from .memory import Scope, memory_tools
+
+        scope = Scope(owner="demo-user", session_id=call_id)
+        tools = [tool(f) for f in memory_tools(self.store, self.embedder, scope)]
+        session = SessionConfig(
+            instructions=INSTRUCTIONS,
+            tools=[t.definition() for t in tools],
+            transcription=Transcription(model="whisper-1", language="en"),
+            turn_detection=ServerVad(silence_duration_ms=400),
+        )
+        async with RealtimeClient(self.harness.connect(), session=session) as client:
+            self.console.rule(f"{call_id}: a new session ({client.session.get('id', '?')}), an empty conversation")
+            for turn in call_turns:
+                self.console.print(f"\n[bold]user{' (spoken)' if turn.spoken else ''}:[/bold] {turn.user}")
+                audio = None
+                if turn.spoken:
+                    chunks = await asyncio.to_thread(list, self.speech.tts.synthesize(turn.user))
+                    audio = bytes(24000) + b"".join(chunks) + bytes(48000)  # silence around it, for the VAD
+                runner = run_turn(
+                    client, turn, console=self.console, t0=self.t0, audio=audio, call_tool=_dispatcher(tools)
+                )
+                await asyncio.wait_for(runner, timeout=120)
+        return call_turns
 
 
 def main(speech: str = "full") -> None:

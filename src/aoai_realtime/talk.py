@@ -12,11 +12,12 @@ or Azure (``--azure-resource R --deployment D``, key from ``AZURE_OPENAI_API_KEY
 from __future__ import annotations
 
 import asyncio
+import inspect
 import json
 import os
 import time
 import wave
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,7 +32,7 @@ from .transport.base import Transport
 
 __all__ = ["Turn", "read_wav_24k", "run_turn", "stdin_line", "talk", "write_wav"]
 
-ToolCall = Callable[[str, str], str]
+ToolCall = Callable[[str, str], str | Awaitable[str]]
 
 
 @dataclass
@@ -59,7 +60,8 @@ async def run_turn(
 ) -> Turn:
     """Send one user turn and follow its events until the assistant has answered.
 
-    Tool calls are answered with ``call_tool(name, arguments) -> output`` (an error result when there is none),
+    Tool calls are answered with ``call_tool(name, arguments) -> output`` (sync or async; an error result when
+    there is none),
     then one ``response.create`` follows once the response that asked for them is done.
     """
     stream = client.events()
@@ -87,7 +89,8 @@ async def run_turn(
             turn.audio += base64.b64decode(event.delta)
         elif isinstance(event, ev.ResponseFunctionCallArgumentsDoneEvent):
             name = event.name if isinstance(event.name, str) else ""
-            output = call_tool(name, event.arguments) if call_tool else json.dumps({"error": f"no tool {name!r}"})
+            result = call_tool(name, event.arguments) if call_tool else json.dumps({"error": f"no tool {name!r}"})
+            output = await result if inspect.isawaitable(result) else result
             turn.tools.append(f"{name}({event.arguments}) -> {output}")
             console.print(f"{stamp} [magenta]tool[/magenta] {name}({event.arguments}) -> {output}")
             await client.create_item(ev.Item(type="function_call_output", call_id=event.call_id, output=output))

@@ -72,7 +72,8 @@ class MemoryToolkit:
             return {"ok": False, "error": f"memory is unavailable ({type(exc).__name__}); go on without it"}
 
     async def retrieve_knowledge(self, query: str) -> ToolResult:
-        """Search what is remembered from earlier conversations and saved insights.
+        """Search what is remembered from earlier conversations and saved insights; use it for every question
+        about what the user said, decided or asked for before.
 
         Args:
             query: What to look for, in a few words or a question (names, places, topics).
