@@ -25,7 +25,7 @@ from aoai_realtime.agents import (
     VoiceAssistant,
     tool,
 )
-from aoai_realtime.agents.bench import _truth
+from aoai_realtime.agents.bench import _spoken_pieces, _truth
 from aoai_realtime.agents.testing import run_virtual
 from aoai_realtime.audio import PacedPlayer, pcm_source
 from aoai_realtime.client import RealtimeClient
@@ -460,3 +460,24 @@ def test_a_g711_session_plays_pcm16_and_barge_in_truncates_at_what_was_played() 
         assert [(e.role, e.text) for e in transcript][-2:] == [("user", "stop please"), ("assistant", "okay")]
 
     run_virtual(scenario())
+
+
+@pytest.mark.parametrize("text", [LONG, "Yes, that works for me.", "Sure, one moment, please. Done."])
+def test_the_benchmarks_ground_truth_is_the_audio_the_engine_speaks(text: str) -> None:
+    # bench_agents scores transcript timing against _truth(); it must follow how the engine cuts its speech
+    # (the first clause early, then each sentence), or the benchmark measures its own error.
+    async def scenario() -> bytes:
+        audio = bytearray()
+        async with (
+            EngineHarness(brain=ScriptedBrain([[Say(text)]])) as harness,
+            RealtimeClient(harness.connect()) as client,
+        ):
+            client.on("response.output_audio.delta", lambda e: audio.extend(base64.b64decode(e.delta)))
+            await client.create_response()
+            await client.wait_for("response.done", timeout=30)
+        return bytes(audio)
+
+    audio = run_virtual(scenario())
+    pieces = [ToneTts().synthesize_with_timings(p)[0] for p in _spoken_pieces(text)]
+    assert audio == b"".join(pieces)  # the same samples, so the same word starts as _truth() computes
+    assert len(_truth(text)) == len(text.split())

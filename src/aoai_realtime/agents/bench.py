@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import re
 import statistics
 from dataclasses import dataclass
 from typing import Any
@@ -48,7 +47,6 @@ TEXTS = [
 ]
 
 DRIP_MS = 285.0
-_SENTENCE = re.compile(r"(?<=[.?!])\s+")
 
 
 @dataclass
@@ -58,15 +56,35 @@ class SyncResult:
     ours_text_only_ms: list[float]
 
 
+def _spoken_pieces(text: str) -> list[str]:
+    """The pieces the engine synthesises one at a time, in order (``engine.responses``): the words arrive as the
+    scripted brain splits them; each sentence is spoken as soon as it is complete, and the first clause (up to a
+    comma) even before, so the first audio goes out early."""
+    from ..engine.brain.scripted import split_words
+    from ..engine.responses import SENTENCE_END
+
+    pieces: list[str] = []
+    pending = ""
+    for word in split_words(text):
+        pending += word
+        end = pending.rstrip()
+        if end.endswith(SENTENCE_END) or (not pieces and end.endswith(",")):
+            pieces.append(pending.strip())
+            pending = ""
+    if pending.strip():
+        pieces.append(pending.strip())
+    return pieces
+
+
 def _truth(text: str) -> list[float]:
-    """Word starts (ms from the start of the answer) as the engine speaks it: tone TTS one sentence at a time."""
+    """Word starts (ms from the start of the answer) as the engine speaks it: tone TTS one piece at a time."""
     from ..engine.speech.tone import ToneTts
 
     tts = ToneTts()
     starts: list[float] = []
     offset = 0.0
-    for sentence in _SENTENCE.split(text.strip()):
-        pcm, timings = tts.synthesize_with_timings(sentence)
+    for piece in _spoken_pieces(text):
+        pcm, timings = tts.synthesize_with_timings(piece)
         starts.extend(offset + t.start_ms for t in timings)
         offset += len(pcm) / 2 / 24.0
     return starts

@@ -34,7 +34,7 @@ __all__ = ["ResponseRun", "run_response"]
 log = logging.getLogger(__name__)
 
 _DELTA_MS = 200  # audio deltas of at most 200 ms
-_SENTENCE_END = (".", "!", "?", ":", ";", "\n")
+SENTENCE_END = (".", "!", "?", ":", ";", "\n")  # text up to one of these is spoken as soon as it is complete
 
 
 @dataclass(eq=False)
@@ -120,7 +120,7 @@ class _Writer:
             self.pending += text
             end = self.pending.rstrip()
             # speak each sentence as soon as it is complete; the very first clause even earlier (latency)
-            if end.endswith(_SENTENCE_END) or (self.audio_bytes == 0 and end.endswith(",")):
+            if end.endswith(SENTENCE_END) or (self.audio_bytes == 0 and end.endswith(",")):
                 await self._speak()
         else:
             await self.s.emit(ev.ResponseTextDeltaEvent(**ids, delta=text))
