@@ -182,3 +182,25 @@ async def test_webrtc_call_hung_up_by_the_server_reconnects_with_a_new_call(engi
         await client.send_text("Hello again.")
         done = await client.wait_for("response.done", timeout=20)
         assert done.response.status == "completed"
+
+
+async def test_a_transcription_session_transcribes_each_turn_and_never_answers(engine_url: str) -> None:
+    transport = WebSocketTransport(Endpoint.local(f"{engine_url}/v1"), ApiKey(KEY, style="bearer"),
+                                   intent="transcription")
+    session = {"type": "transcription", "audio": {"input": {"transcription": {"model": "whisper-1"},
+                                                            "turn_detection": {"type": "server_vad",
+                                                                               "silence_duration_ms": 300}}}}
+    async with RealtimeClient(transport, session=session) as client:
+        assert client.session["type"] == "transcription"
+        stream = client.events()
+        heard: list[str] = []
+        for words in ("book a table", "for two at seven"):
+            pcm, _ = ToneTts().synthesize_with_timings(words)
+            await client.append_audio(bytes(4800) + pcm + bytes(24000))
+            async for event in stream:
+                assert not event.type.startswith("response.")
+                if isinstance(event, ev.ConversationItemInputAudioTranscriptionCompletedEvent):
+                    heard.append(event.transcript)
+                    break
+        assert heard == ["book a table", "for two at seven"]
+        assert [i.transcript for i in client.conversation.ordered_items()] == heard

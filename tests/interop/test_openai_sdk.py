@@ -148,3 +148,24 @@ async def test_wrong_key_is_refused_at_the_handshake(engine_url: str) -> None:
         async with client.realtime.connect(model="gpt-realtime") as conn:
             await conn.recv_bytes()
     await client.close()
+
+
+async def test_openai_sdk_transcription_session(engine_url: str) -> None:
+    # A transcription connection (?intent=transcription, as the SDK documents it): the session object is the
+    # transcription shape, speech is turn-detected and transcribed, and nothing answers.
+    client = AsyncOpenAI(api_key=API_KEY, websocket_base_url=engine_url.replace("http://", "ws://") + "/v1",
+                         base_url=engine_url + "/v1")
+    v = Validator()
+    async with client.realtime.connect(model="gpt-realtime", extra_query={"intent": "transcription"}) as conn:
+        (created,) = await v.until(conn, "session.created")
+        assert created["session"]["type"] == "transcription" and "output" not in created["session"]["audio"]
+        await conn.session.update(session={"type": "transcription",
+                                           "audio": {"input": {"transcription": {"model": "whisper-1"}}}})
+        await v.until(conn, "session.updated")
+        speech = silence(500) + speak_flite("Please book a table for two at seven.") + silence(1200)
+        for start in range(0, len(speech), 4800):
+            await conn.input_audio_buffer.append(audio=base64.b64encode(speech[start : start + 4800]).decode())
+        events = await v.until(conn, "conversation.item.input_audio_transcription.completed")
+        assert "table" in events[-1]["transcript"].lower()
+        assert not [e for e in v.seen if e["type"].startswith("response.")]
+    await client.close()

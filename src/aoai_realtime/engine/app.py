@@ -30,7 +30,7 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from ..errors import ConnectionClosed
-from .config import apply_update, default_session
+from .config import apply_update, default_session, default_transcription_session
 from .engine import Engine, serve_channel
 from .errors import RequestRejected
 
@@ -160,7 +160,13 @@ def create_app(engine: Engine) -> Starlette:
             await relay_channel(engine.config.relay, _WebSocketChannel(websocket), model=model, recorder=recorder)
             return
         initial = engine.secret_session(credential or "") if kind == "ephemeral" else None
-        session = engine.new_session(dialect=_dialect(websocket, path_kind), model=model, initial=initial)
+        transcribe = websocket.query_params.get("intent") == "transcription"
+        session = engine.new_session(
+            dialect=_dialect(websocket, path_kind),
+            model=model,
+            initial=initial,
+            kind="transcription" if transcribe else "realtime",
+        )
         await websocket.accept(subprotocol=subprotocol)
         await serve_channel(session, _WebSocketChannel(websocket), recorder=engine.recorder(session))
 
@@ -249,8 +255,9 @@ def _validate_secret_request(body: Any, engine: Engine) -> tuple[int, dict[str, 
                 param="expires_after.seconds",
             )
     raw_session = body.get("session", {"type": "realtime"})
-    base = default_session(model=engine.config.model, session_id=engine.ids.new("sess"), expires_at=0)
     if isinstance(raw_session, dict) and raw_session.get("type") == "transcription":
-        base["type"] = "transcription"
+        base = default_transcription_session(session_id=engine.ids.new("sess"), expires_at=0)
+    else:
+        base = default_session(model=engine.config.model, session_id=engine.ids.new("sess"), expires_at=0)
     session = apply_update(base, raw_session)
     return seconds, session

@@ -93,6 +93,27 @@ def default_session(*, model: str = "gpt-realtime", session_id: str, expires_at:
     }
 
 
+def default_transcription_session(*, session_id: str, expires_at: int) -> dict[str, Any]:
+    """The session a transcription connection (``?intent=transcription``) starts with: input audio only, no
+    model, voice, instructions or tools. Transcription stays off until the client names a model, as in realtime
+    sessions."""
+    return {
+        "type": "transcription",
+        "object": "realtime.transcription_session",
+        "id": session_id,
+        "expires_at": expires_at,
+        "audio": {
+            "input": {
+                "format": {"type": "audio/pcm", "rate": 24000},
+                "transcription": None,
+                "noise_reduction": None,
+                "turn_detection": turn_detection_defaults("server_vad"),
+            }
+        },
+        "include": None,
+    }
+
+
 # ------------------------------------------------------------------------------------------------------------
 # Validators: each checks one value at a dotted path and raises RequestRejected the way the service words it.
 
@@ -371,7 +392,10 @@ def apply_update(
     root = "session"
     if not isinstance(update, dict):
         raise _invalid_type(root, "an object", update)
-    allowed = ("type", "object", "id", "expires_at", *_TOP, "audio")
+    transcription = current.get("type") == "transcription"
+    # A transcription session has input audio and nothing else: no model, voice, instructions or tools.
+    top = {"include": _TOP["include"]} if transcription else _TOP
+    allowed = ("type", "object", "id", "expires_at", *top, "audio")
     _obj(root, update, allowed)
     if "type" not in update:
         if require_type:
@@ -381,11 +405,11 @@ def apply_update(
         if update["type"] != current.get("type", "realtime"):
             raise _invalid_value("session.type", update["type"], (str(current.get("type", "realtime")),))
     merged = copy.deepcopy(current)
-    for key, check in _TOP.items():
+    for key, check in top.items():
         if key in update:
             merged[key] = check(f"session.{key}", update[key])
     if "audio" in update:
-        audio = _obj("session.audio", update["audio"], ("input", "output"))
+        audio = _obj("session.audio", update["audio"], ("input",) if transcription else ("input", "output"))
         if "input" in audio:
             inp = _obj("session.audio.input", audio["input"], tuple(_INPUT))
             for key, check in _INPUT.items():

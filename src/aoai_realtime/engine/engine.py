@@ -137,9 +137,12 @@ class Engine:
         model: str | None = None,
         initial: dict[str, Any] | None = None,
         audio_out: AudioOut | None = None,
+        kind: Literal["realtime", "transcription"] = "realtime",
     ) -> EngineSession:
-        """A new session (not started: enter it, or pass it to :func:`serve_channel`)."""
+        """A new session (not started: enter it, or pass it to :func:`serve_channel`). ``kind="transcription"``
+        (``?intent=transcription``) makes a transcription session: speech in, transcripts out, no responses."""
         options = SessionOptions(
+            kind=kind,
             model=model or self.config.model,
             dialect=dialect,
             transport=transport,

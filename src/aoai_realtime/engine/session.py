@@ -28,7 +28,7 @@ from ..protocol import decode_client_event
 from ..protocol import events as ev
 from .brain.base import Brain
 from .clock import Clock
-from .config import apply_update, beta_to_ga, default_session
+from .config import apply_update, beta_to_ga, default_session, default_transcription_session
 from .conversation import Conversation, Entry, pcm_ms, validate_new_item
 from .errors import RequestRejected
 from .ids import Ids
@@ -63,6 +63,7 @@ class SessionOptions:
     """How one session is set up. ``initial`` is a GA session (client_secrets / calls) applied at creation."""
 
     model: str = "gpt-realtime"
+    kind: Literal["realtime", "transcription"] = "realtime"  # a token minted for a transcription session wins
     dialect: Literal["ga", "beta"] = "ga"
     transport: Literal["websocket", "webrtc"] = "websocket"
     max_duration_s: float = 3600.0
@@ -98,7 +99,10 @@ class EngineSession:
         self.id = self.ids.new("sess")
         self.conversation_id = self.ids.new("conv")
         expires = options.created_at + int(options.max_duration_s) if options.created_at else 0
-        session = default_session(model=options.model, session_id=self.id, expires_at=expires)
+        if options.kind == "transcription" or (options.initial or {}).get("type") == "transcription":
+            session = default_transcription_session(session_id=self.id, expires_at=expires)
+        else:
+            session = default_session(model=options.model, session_id=self.id, expires_at=expires)
         if options.initial:
             session = apply_update(session, options.initial, require_type=False)
         self.session = session
@@ -122,6 +126,12 @@ class EngineSession:
         self._transcripts: dict[str, _Transcription] = {}
         self._closed = False
         self._configure_vad()
+
+    @property
+    def transcribing(self) -> bool:
+        """A transcription session (``?intent=transcription``): input audio is turn-detected, committed and
+        transcribed; there are no responses."""
+        return bool(self.session.get("type") == "transcription")
 
     # ---------------------------------------------------------------------------------------------- lifecycle
 
@@ -270,6 +280,14 @@ class EngineSession:
         elif isinstance(event, ev.ConversationItemTruncateEvent):
             await self._on_truncate(event.item_id, event.content_index, event.audio_end_ms)
         elif isinstance(event, ev.ResponseCreateEvent):
+            if self.transcribing:
+                # The service's exact wording for this is not documented; the meaning is.
+                raise RequestRejected(
+                    "Responses are not available in a transcription session: it only transcribes input audio. "
+                    "Use a realtime session to get answers.",
+                    code="response_not_supported",
+                    param="type",
+                )
             params = event.response if isinstance(event.response, dict) else {}
             await self.create_response(params)
         elif isinstance(event, ev.ResponseCancelEvent):
@@ -332,7 +350,8 @@ class EngineSession:
     def wire_audio(self, pcm: bytes, content_type: str) -> bytes:
         """Stored pcm16 24 kHz as the wire format of its direction (input audio: the input format)."""
         direction = "input" if content_type == "input_audio" else "output"
-        codec = WireAudio(self.session["audio"][direction]["format"]["type"])
+        settings = self.session["audio"].get(direction)  # a transcription session has no output
+        codec = WireAudio(settings["format"]["type"] if settings else "audio/pcm")
         return codec.from_pcm(pcm)
 
     async def push_audio(self, pcm: bytes) -> None:
@@ -375,7 +394,7 @@ class EngineSession:
         decided_at = end_ms + (self._detector.silence_ms if self._detector else 0)
         await self._commit(item_id, manual=False, from_ms=self._speech_start_ms, to_ms=decided_at)
         td = self.session["audio"]["input"]["turn_detection"]
-        if td and td.get("create_response", True) and self._default_response is None:
+        if td and td.get("create_response", True) and self._default_response is None and not self.transcribing:
             await self.create_response({})
 
     async def _commit(
@@ -665,7 +684,8 @@ class EngineSession:
         )
         await self._commit(item_id, manual=False)
         self._reset_vad()
-        await self.create_response({})
+        if not self.transcribing:
+            await self.create_response({})
 
 
 def _word_chunks(text: str) -> list[str]:

@@ -34,7 +34,11 @@ def _safe_url(url: str) -> str:
 
 
 class WebSocketTransport:
-    """A Realtime session over a WebSocket. Reusable: ``connect()`` again after ``close()`` opens a new socket."""
+    """A Realtime session over a WebSocket. Reusable: ``connect()`` again after ``close()`` opens a new socket.
+
+    ``intent="transcription"`` opens a transcription session (speech in, transcripts out, no responses); give the
+    client a session like ``{"type": "transcription", "audio": {"input": {"transcription": {"model": ...}}}}``.
+    """
 
     def __init__(
         self,
@@ -49,8 +53,10 @@ class WebSocketTransport:
         max_size: int | None = 16 * 1024 * 1024,
         key_in_query: bool = False,
         extra_headers: dict[str, str] | None = None,
+        intent: str | None = None,
     ) -> None:
         self.endpoint = endpoint
+        self._intent = intent
         self.dialect: Dialect = endpoint.dialect
         self._auth = auth
         self._call_id = call_id
@@ -70,7 +76,7 @@ class WebSocketTransport:
     async def connect(self) -> None:
         await self.close()
         headers = dict(self._extra_headers)
-        extra_query: dict[str, str] = {}
+        extra_query: dict[str, str] = {"intent": self._intent} if self._intent else {}
         if self._auth is not None:
             if self._key_in_query and isinstance(self._auth, ApiKey):
                 extra_query["api-key"] = self._auth.secret  # Azure accepts the key as a query parameter
