@@ -1,6 +1,7 @@
 """A Hypothesis state machine over end-call / claim / crash / clock / complete / fail / renew, checking the
-SQLite store against a plain-Python model of the step table after every action: the same claims in the same
-order, the same states, tokens, leases and attempts, and never more than one effect per call and step.
+SQLite store (and, with fewer examples, the PostgreSQL store) against a plain-Python model of the step table
+after every action: the same claims in the same order, the same states, tokens, leases and attempts, and never
+more than one effect per call and step.
 
 A "crash" drops a held claim without a word (the worker died); any claim still held after its lease expired
 and the step was reclaimed is a zombie, and its later complete/fail/renew must change nothing."""
@@ -11,19 +12,23 @@ import asyncio
 import dataclasses
 import shutil
 import tempfile
+import uuid
 from pathlib import Path
 
+import pytest
 from hypothesis import settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
+from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule, run_state_machine_as_test
 
 from aoai_realtime.pipeline import (
     Claim,
     Effect,
     FakeClock,
+    PostgresStepStore,
     SQLiteStepStore,
     StepEvent,
     StepState,
+    StepStore,
     transition,
 )
 from aoai_realtime.pipeline._sql import DEPENDENCY_MESSAGE, EXPIRED_MESSAGE
@@ -50,12 +55,15 @@ class StepTableMachine(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
         self.loop = asyncio.Runner()
-        self.dir = tempfile.mkdtemp(prefix="aoai-stateful-")
-        self.store = SQLiteStepStore(Path(self.dir) / "steps.db")
+        self.store: StepStore = self.loop.run(self.open_store())
         self.clock = FakeClock()
         self.rows: dict[tuple[str, str], Row] = {}
         self.held: list[Claim] = []
         self.loop.run(self.store.setup(P))
+
+    async def open_store(self) -> StepStore:
+        self.dir = tempfile.mkdtemp(prefix="aoai-stateful-")
+        return SQLiteStepStore(Path(self.dir) / "steps.db")
 
     def teardown(self) -> None:
         self.loop.run(self.store.close())
@@ -199,3 +207,37 @@ class StepTableMachine(RuleBasedStateMachine):
 
 StepTableMachine.TestCase.settings = settings(max_examples=150, stateful_step_count=40, deadline=None)
 TestStepTable = StepTableMachine.TestCase
+
+
+class PostgresStepTableMachine(StepTableMachine):
+    """The same machine on PostgreSQL (its claim is ``FOR UPDATE SKIP LOCKED``, its clock the caller's): each
+    example gets a fresh schema on the test session's server."""
+
+    dsn = ""
+
+    async def open_store(self) -> StepStore:
+        import psycopg
+
+        self.dir = tempfile.mkdtemp(prefix="aoai-stateful-")  # unused; teardown removes it
+        self.schema = f"s_{uuid.uuid4().hex[:12]}"
+        async with await psycopg.AsyncConnection.connect(self.dsn, autocommit=True) as conn:
+            await conn.execute(f"CREATE SCHEMA {self.schema}")
+        sep = "&" if "?" in self.dsn else "?"
+        store = PostgresStepStore(f"{self.dsn}{sep}options=-csearch_path%3D{self.schema}", max_connections=2)
+        await store.open()
+        return store
+
+    def teardown(self) -> None:
+        import psycopg
+
+        super().teardown()
+        with psycopg.connect(self.dsn, autocommit=True) as conn:
+            conn.execute(f"DROP SCHEMA {self.schema} CASCADE")
+
+
+@pytest.mark.integration
+def test_postgres_step_store_matches_the_model(pg_dsn: str) -> None:
+    PostgresStepTableMachine.dsn = pg_dsn
+    run_state_machine_as_test(
+        PostgresStepTableMachine, settings=settings(max_examples=40, stateful_step_count=30, deadline=None)
+    )
