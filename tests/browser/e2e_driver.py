@@ -2,8 +2,10 @@
 (``unshare -n``, only ``lo`` up), so every packet (HTTP, ICE, DTLS, RTP) stays on this namespace's loopback.
 
 Here: the local engine (VAD + whisper, tone voice) and our server on 127.0.0.1, headless Chromium (Debian's,
-through Playwright) opening the demo page with a WAV as its microphone. It waits for a completed spoken turn,
-saves a screenshot and writes what the page saw to ``OUTDIR/result.json``.
+through Playwright) opening the demo page with a WAV as its microphone. The persona has one server-side tool,
+``get_weather``: the question makes the model call it, the server's sideband runs it (the browser never does)
+and the answer is spoken from its result. The driver waits for that completed spoken turn, saves a screenshot and
+writes what the page saw (and which tool calls the server ran) to ``OUTDIR/result.json``.
 
 Usage: python e2e_driver.py OUTDIR
 """
@@ -49,7 +51,17 @@ async def main(outdir: Path) -> None:
     from aoai_realtime.engine.app import create_app as engine_app
     from aoai_realtime.engine.engine import Engine, EngineConfig
     from aoai_realtime.engine.factory import brain_factory, speech_for
-    from aoai_realtime.server import Persona, RealtimeServer, ServerSettings, UpstreamClient, User, create_app
+    from aoai_realtime.server import (
+        Persona,
+        RealtimeServer,
+        ServerSettings,
+        ServerTool,
+        ToolContext,
+        ToolRegistry,
+        UpstreamClient,
+        User,
+        create_app,
+    )
     from aoai_realtime.testing.audio import concat, silence, speak_flite, write_wav
 
     outdir.mkdir(parents=True, exist_ok=True)  # noqa: ASYNC240  # setup, before anything runs
@@ -61,11 +73,25 @@ async def main(outdir: Path) -> None:
     engine = Engine(EngineConfig(api_key=engine_key, brain=brain_factory("rules"), speech=speech_for("light")))
     engine_port, server_port = free_port(), free_port()
     user = User(id="e2e", name="Tess", role="tester", personas=frozenset({"assistant"}))
+    server_tool_calls: list[dict[str, Any]] = []
+
+    async def get_weather(arguments: dict[str, Any], context: ToolContext) -> dict[str, str]:
+        server_tool_calls.append({"arguments": arguments, "user": context.user_id, "persona": context.persona_id})
+        return {"forecast": "sunny and warm"}
+
+    weather = ServerTool(
+        name="get_weather",
+        description="Mandatory for every question about the weather: get today's forecast.",
+        parameters={"type": "object", "properties": {"query": {"type": "string"}}, "required": ["query"]},
+        handler=get_weather,
+    )
     server = RealtimeServer(
         settings=ServerSettings(),
         upstream=UpstreamClient(Endpoint.local(f"http://127.0.0.1:{engine_port}/v1"), ApiKey(engine_key)),
         auth=lambda request: user,
-        personas=[Persona(id="assistant", title="Assistant", instructions="You help {user_name}. Be brief.")],
+        personas=[Persona(id="assistant", title="Assistant", instructions="You help {user_name}. Be brief.",
+                          tools=("get_weather",))],
+        tools=ToolRegistry([weather]),
     )
     running = [await serve(engine_app(engine), engine_port), await serve(create_app(server), server_port)]
     result: dict[str, Any] = {}
@@ -119,6 +145,7 @@ async def main(outdir: Path) -> None:
             )
             await page.screenshot(path=str(outdir / "browser-call.png"), full_page=True)
             result["console"] = console[-20:]
+            result["server_tool_calls"] = server_tool_calls
             (outdir / "result.json").write_text(json.dumps(result, indent=2))
             if await page.is_enabled("#stop"):
                 await page.click("#stop")

@@ -1,4 +1,5 @@
-"""End to end in the real headless Chromium: a spoken turn through the SDP proxy with the local engine.
+"""End to end in the real headless Chromium: a spoken turn through the SDP proxy with the local engine, answered
+through a server-side tool.
 
 The run happens in a network namespace this test creates (``unshare -n``: ``lo`` plus a veth pair with the
 test's own addresses 10.99.0.1/10.99.0.2, browser-testing.md pitfall 4), so no packet can leave it. The
@@ -61,7 +62,11 @@ def test_spoken_turn_in_chromium_through_the_sdp_proxy() -> None:
     user = [e for e in result["transcript"] if e["role"] == "user"]
     assistant = [e for e in result["transcript"] if e["role"] == "assistant"]
     assert "weather" in user[0]["text"].lower()
-    assert assistant[0]["final"]
-    assert assistant[0]["text"]
+    # The persona's tool ran on the server (the sideband), for this user and persona, with the user's words; the
+    # spoken answer came from its result.
+    [call] = result["server_tool_calls"]
+    assert (call["user"], call["persona"]) == ("e2e", "assistant") and "weather" in call["arguments"]["query"].lower()
+    answer = next(e for e in assistant if e["final"] and e["text"])
+    assert "sunny" in answer["text"]
     assert result["latencies"][0]["speechStoppedToAudioMs"] > 0
     assert (outdir / "browser-call.png").stat().st_size > 10_000
