@@ -7,7 +7,11 @@ through Playwright) opening the demo page with a WAV as its microphone. The pers
 and the answer is spoken from its result. The driver waits for that completed spoken turn, saves a screenshot and
 writes what the page saw (and which tool calls the server ran) to ``OUTDIR/result.json``.
 
-Usage: python e2e_driver.py OUTDIR
+With the scenario ``bargein`` the forecast is long, and the WAV says "stop please" five seconds after the
+question, while the answer is being spoken: the driver then waits for the interrupted answer and the reply to the
+interruption.
+
+Usage: python e2e_driver.py OUTDIR TIMEOUT_S [tool|bargein]
 """
 
 from __future__ import annotations
@@ -21,6 +25,12 @@ from typing import Any
 
 CHROMIUM = "/usr/bin/chromium"
 QUESTION = "What is the weather like today?"
+INTERRUPTION = "Stop please."
+LONG_FORECAST = (
+    "sunny and warm in the morning, with a light breeze from the west that turns into a steady wind after lunch; "
+    "clouds gather over the hills in the late afternoon and there is a small chance of a shower before sunset, "
+    "then a clear and mild evening with temperatures falling slowly towards the middle of the night"
+)
 
 
 def free_port() -> int:
@@ -43,7 +53,7 @@ async def serve(app: Any, port: int) -> tuple[Any, asyncio.Task[None]]:
     return server, task
 
 
-async def main(outdir: Path) -> None:
+async def main(outdir: Path, scenario: str = "tool") -> None:
     from playwright.async_api import async_playwright
 
     from aoai_realtime.auth import ApiKey
@@ -67,7 +77,11 @@ async def main(outdir: Path) -> None:
     outdir.mkdir(parents=True, exist_ok=True)  # noqa: ASYNC240  # setup, before anything runs
     wav = outdir / "question.wav"
     # 1 s of leading silence: the fake capture starts at getUserMedia, before the call connects (pitfall 6).
-    write_wav(wav, concat(silence(1000), speak_flite(QUESTION), silence(4000)))
+    if scenario == "bargein":  # the interruption lands about 4 s into a 12 s answer
+        write_wav(wav, concat(silence(1000), speak_flite(QUESTION), silence(5000), speak_flite(INTERRUPTION),
+                              silence(5000)))  # fmt: skip
+    else:
+        write_wav(wav, concat(silence(1000), speak_flite(QUESTION), silence(4000)))
 
     engine_key = "e2e-engine-key"
     engine = Engine(EngineConfig(api_key=engine_key, brain=brain_factory("rules"), speech=speech_for("light")))
@@ -76,8 +90,11 @@ async def main(outdir: Path) -> None:
     server_tool_calls: list[dict[str, Any]] = []
 
     async def get_weather(arguments: dict[str, Any], context: ToolContext) -> dict[str, str]:
-        server_tool_calls.append({"arguments": arguments, "user": context.user_id, "persona": context.persona_id})
-        return {"forecast": "sunny and warm"}
+        forecast = LONG_FORECAST if scenario == "bargein" else "sunny and warm"
+        server_tool_calls.append(
+            {"arguments": arguments, "user": context.user_id, "persona": context.persona_id, "forecast": forecast}
+        )
+        return {"forecast": forecast}
 
     weather = ServerTool(
         name="get_weather",
@@ -123,15 +140,25 @@ async def main(outdir: Path) -> None:
             await page.click("#start")
             # A completed spoken turn: the user's words transcribed, the assistant heard (speaking ended at
             # output_audio_buffer.stopped), back to listening.
-            waited = page.wait_for_function(
-                """() => {
+            done_turn = """() => {
                     const d = window.demo;
                     const t = d.transcript;
                     return t.some((e) => e.role === 'user' && e.final && e.text)
                         && t.some((e) => e.role === 'assistant' && e.final && e.text)
                         && d.states.includes('speaking') && d.states.at(-1) === 'listening'
                         && d.latencies.length > 0;
-                }""",
+                }"""
+            # Barge-in: the answer cut short, the user's interruption heard, and an answer to it after the cut.
+            done_bargein = """() => {
+                    const d = window.demo;
+                    const t = d.transcript;
+                    const cut = t.findIndex((e) => e.role === 'assistant' && e.interrupted);
+                    return cut >= 0 && t.slice(cut).some((e) => e.role === 'user' && e.final && e.text)
+                        && t.slice(cut + 1).some((e) => e.role === 'assistant' && e.final && e.text)
+                        && d.states.at(-1) === 'listening';
+                }"""
+            waited = page.wait_for_function(
+                done_bargein if scenario == "bargein" else done_turn,
                 timeout=float(sys.argv[2]) * 1000 if len(sys.argv) > 2 else 90_000,
             )
             try:
@@ -158,4 +185,4 @@ async def main(outdir: Path) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main(Path(sys.argv[1])))
+    asyncio.run(main(Path(sys.argv[1]), sys.argv[3] if len(sys.argv) > 3 else "tool"))

@@ -13,6 +13,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -38,15 +39,15 @@ def _missing() -> str | None:
     return None
 
 
-def test_spoken_turn_in_chromium_through_the_sdp_proxy() -> None:
+def run_driver(scenario: str) -> tuple[dict[str, Any], Path]:
     missing = _missing()
     if missing:
         pytest.skip(missing)
-    outdir = Path(os.environ.get("AOAI_E2E_ARTIFACTS", ROOT / "var" / "browser-e2e"))
+    outdir = Path(os.environ.get("AOAI_E2E_ARTIFACTS", ROOT / "var" / "browser-e2e")) / scenario
     outdir.mkdir(parents=True, exist_ok=True)
     (outdir / "result.json").unlink(missing_ok=True)
     env = {k: v for k, v in os.environ.items() if k != "PWDEBUG"}  # PWDEBUG would launch a headed browser
-    command = f"{NETNS_SETUP} && exec {sys.executable} {DRIVER} {outdir} 90"
+    command = f"{NETNS_SETUP} && exec {sys.executable} {DRIVER} {outdir} 90 {scenario}"
     done = subprocess.run(
         ["unshare", "-n", "--", "sh", "-c", command], env=env, capture_output=True, text=True, timeout=240
     )
@@ -54,6 +55,11 @@ def test_spoken_turn_in_chromium_through_the_sdp_proxy() -> None:
     result = json.loads((outdir / "result.json").read_text())
     assert result["completed"], result
     assert result["errors"] == []
+    return result, outdir
+
+
+def test_spoken_turn_in_chromium_through_the_sdp_proxy() -> None:
+    result, outdir = run_driver("tool")
     states = result["states"]
     assert states[:3] == ["connecting", "connected", "listening"]
     # speaking comes after thinking and ends back in listening (at output_audio_buffer.stopped)
@@ -69,4 +75,20 @@ def test_spoken_turn_in_chromium_through_the_sdp_proxy() -> None:
     answer = next(e for e in assistant if e["final"] and e["text"])
     assert "sunny" in answer["text"]
     assert result["latencies"][0]["speechStoppedToAudioMs"] > 0
+    assert (outdir / "browser-call.png").stat().st_size > 10_000
+
+
+def test_barge_in_in_chromium_cuts_the_answer_at_what_was_heard() -> None:
+    result, outdir = run_driver("bargein")
+    transcript = result["transcript"]
+    cut = next(i for i, e in enumerate(transcript) if e["role"] == "assistant" and e["interrupted"])
+    # What the user heard of the forecast, and no more: a real, non-empty part of the long answer.
+    heard = transcript[cut]["text"]
+    full = "Here is what I found: forecast: " + result["server_tool_calls"][0]["forecast"]
+    assert heard and len(heard) < len(full) / 2 and full.startswith(heard.rstrip())
+    interruption = next(e for e in transcript[cut:] if e["role"] == "user")
+    assert "stop" in interruption["text"].lower()
+    assert any(e["role"] == "assistant" and e["final"] and e["text"] for e in transcript[cut + 1 :])
+    states = result["states"]
+    assert "speaking" in states and states[-1] == "listening"
     assert (outdir / "browser-call.png").stat().st_size > 10_000
