@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import struct
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -16,7 +17,7 @@ from aoai_realtime.client import RealtimeClient, Reconnected, ReconnectPolicy
 from aoai_realtime.endpoints import Endpoint
 from aoai_realtime.engine import Engine, EngineConfig, RulesBrain
 from aoai_realtime.engine.speech import ToneTts
-from aoai_realtime.errors import AuthenticationError, ServerError, SessionExpired
+from aoai_realtime.errors import AuthenticationError, ConnectError, ServerError, SessionExpired
 from aoai_realtime.protocol import events as ev
 from aoai_realtime.protocol.session import ServerVad, SessionConfig, Transcription
 from aoai_realtime.testing.engine import load_test_speech, serve_engine
@@ -204,3 +205,23 @@ async def test_a_transcription_session_transcribes_each_turn_and_never_answers(e
                     break
         assert heard == ["book a table", "for two at seven"]
         assert [i.transcript for i in client.conversation.ordered_items()] == heard
+
+
+async def test_the_engine_over_tls_with_its_self_signed_certificate(tmp_path: Path) -> None:
+    # Clients that insist on wss:// (the npm SDK) need the engine behind TLS: trusted with the certificate it was
+    # given, refused by default trust (the handshake fails cleanly, naming the certificate problem).
+    from aoai_realtime.testing.tls import client_context, self_signed
+
+    cert, key = self_signed(tmp_path)
+    engine = Engine(EngineConfig(api_key=KEY, brain=RulesBrain, speech=load_test_speech("fake")))
+    async with serve_engine(engine, tls=(cert, key)) as url:
+        assert url.startswith("https://127.0.0.1:")
+        trusted = WebSocketTransport(Endpoint.local(f"{url}/v1"), ApiKey(KEY, style="bearer"),
+                                     ssl_context=client_context(cert))
+        async with RealtimeClient(trusted) as client:
+            await client.send_text("Hello over TLS.")
+            done = await client.wait_for("response.done", timeout=20)
+            assert done.response.status == "completed"
+        untrusted = WebSocketTransport(Endpoint.local(f"{url}/v1"), ApiKey(KEY, style="bearer"))
+        with pytest.raises(ConnectError, match=r"CERTIFICATE_VERIFY_FAILED|certificate verify failed"):
+            await RealtimeClient(untrusted).connect()

@@ -27,6 +27,11 @@ def register(app: typer.Typer, bench_app: typer.Typer | None = None) -> None:
         record: Annotated[Path | None, typer.Option(help="Record every session to DIR/<session>.jsonl")] = None,
         max_session_minutes: Annotated[float, typer.Option(help="Maximum session duration.")] = 60.0,
         replay: Annotated[Path | None, typer.Option(help="Serve every session from this JSONL recording.")] = None,
+        tls_cert: Annotated[Path | None, typer.Option(help="Serve TLS (https/wss) with this PEM certificate.")] = None,
+        tls_key: Annotated[Path | None, typer.Option(help="The certificate's PEM private key.")] = None,
+        tls_self_signed: Annotated[
+            bool, typer.Option(help="Serve TLS with a new self-signed certificate for 127.0.0.1 (path printed).")
+        ] = False,
     ) -> None:
         """Run the local Realtime engine: WebSocket, WebRTC and client_secrets on one port."""
         import uvicorn
@@ -35,6 +40,15 @@ def register(app: typer.Typer, bench_app: typer.Typer | None = None) -> None:
         from .engine import Engine, EngineConfig
         from .factory import brain_factory, relay_target, speech_for
 
+        if (tls_cert is None) != (tls_key is None):
+            raise typer.BadParameter("give both --tls-cert and --tls-key", param_hint="--tls-cert/--tls-key")
+        if tls_self_signed:
+            import tempfile
+
+            from ..testing.tls import self_signed
+
+            tls_cert, tls_key = self_signed(tempfile.mkdtemp(prefix="aoai-engine-tls-"))
+            typer.echo(f"self-signed certificate: {tls_cert}  (trust it, e.g. NODE_EXTRA_CA_CERTS={tls_cert})")
         key = api_key or os.environ.get("AOAI_ENGINE_API_KEY")
         generated = key is None
         key = key or "sk-local-" + secrets.token_urlsafe(18)
@@ -57,13 +71,17 @@ def register(app: typer.Typer, bench_app: typer.Typer | None = None) -> None:
             with socket.socket() as probe:  # pick a free port so the printed URL is usable
                 probe.bind((host, 0))
                 port = probe.getsockname()[1]
-        base = f"http://{host}:{port}"
+        http, ws = ("https", "wss") if tls_cert else ("http", "ws")
+        base = f"{http}://{host}:{port}"
         typer.echo(
-            f"engine on {base}  (WebSocket ws://{host}:{port}/v1/realtime, preview ws://{host}:{port}/openai/realtime)"
+            f"engine on {base}  (WebSocket {ws}://{host}:{port}/v1/realtime, preview {ws}://{host}:{port}/openai/realtime)"
         )
         if generated:
             typer.echo(f"API key (generated): {key}")
-        uvicorn.run(create_app(engine), host=host, port=port, log_level="info", ws="websockets-sansio", lifespan="on")
+        uvicorn.run(
+            create_app(engine), host=host, port=port, log_level="info", ws="websockets-sansio", lifespan="on",
+            ssl_certfile=str(tls_cert) if tls_cert else None, ssl_keyfile=str(tls_key) if tls_key else None,
+        )  # fmt: skip
 
     if bench_app is not None:
 

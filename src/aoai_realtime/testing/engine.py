@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any, Literal
 
 from ..engine.brain.base import Brain
@@ -129,8 +130,15 @@ async def connect_in_memory(
 
 
 @asynccontextmanager
-async def serve_engine(engine: Engine, *, host: str = "127.0.0.1", port: int = 0) -> AsyncIterator[str]:
-    """Serve ``engine`` with uvicorn in this event loop; yields its base URL (``http://127.0.0.1:PORT``).
+async def serve_engine(
+    engine: Engine,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    tls: tuple[str | Path, str | Path] | None = None,
+) -> AsyncIterator[str]:
+    """Serve ``engine`` with uvicorn in this event loop; yields its base URL (``http://127.0.0.1:PORT``, or
+    ``https://`` with ``tls=(cert_path, key_path)``, see :mod:`aoai_realtime.testing.tls`).
 
     ``port=0`` picks a free port. For integration tests (real sockets on loopback).
     """
@@ -138,8 +146,9 @@ async def serve_engine(engine: Engine, *, host: str = "127.0.0.1", port: int = 0
 
     from ..engine.app import create_app
 
+    cert, key = (str(tls[0]), str(tls[1])) if tls else (None, None)
     config = uvicorn.Config(create_app(engine), host=host, port=port, log_level="warning",
-                            ws="websockets-sansio", lifespan="off")  # fmt: skip
+                            ws="websockets-sansio", lifespan="off", ssl_certfile=cert, ssl_keyfile=key)  # fmt: skip
     server = uvicorn.Server(config)
     task = asyncio.get_running_loop().create_task(server.serve())
     try:
@@ -149,7 +158,7 @@ async def serve_engine(engine: Engine, *, host: str = "127.0.0.1", port: int = 0
                 raise RuntimeError("uvicorn stopped before it started")
             await asyncio.sleep(0.005)
         bound = server.servers[0].sockets[0].getsockname()[1]
-        yield f"http://{host}:{bound}"
+        yield f"{'https' if tls else 'http'}://{host}:{bound}"
     finally:
         await engine.aclose()
         server.should_exit = True

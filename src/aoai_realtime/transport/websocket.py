@@ -14,6 +14,8 @@ query string, which may hold a key) and what to check.
 from __future__ import annotations
 
 import contextlib
+import ssl
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from websockets.asyncio.client import ClientConnection, connect
@@ -36,8 +38,10 @@ def _safe_url(url: str) -> str:
 class WebSocketTransport:
     """A Realtime session over a WebSocket. Reusable: ``connect()`` again after ``close()`` opens a new socket.
 
-    ``intent="transcription"`` opens a transcription session (speech in, transcripts out, no responses); give the
-    client a session like ``{"type": "transcription", "audio": {"input": {"transcription": {"model": ...}}}}``.
+    ``ssl_context`` replaces the system trust store for ``wss://`` (e.g. the local engine's self-signed
+    certificate, :mod:`aoai_realtime.testing.tls`). ``intent="transcription"`` opens a transcription session
+    (speech in, transcripts out, no responses); give the client a session like
+    ``{"type": "transcription", "audio": {"input": {"transcription": {"model": ...}}}}``.
     """
 
     def __init__(
@@ -54,9 +58,11 @@ class WebSocketTransport:
         key_in_query: bool = False,
         extra_headers: dict[str, str] | None = None,
         intent: str | None = None,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         self.endpoint = endpoint
         self._intent = intent
+        self._ssl = ssl_context
         self.dialect: Dialect = endpoint.dialect
         self._auth = auth
         self._call_id = call_id
@@ -84,6 +90,7 @@ class WebSocketTransport:
                 headers.update(await self._auth.headers())
         url = self.endpoint.websocket_url(call_id=self._call_id, extra_query=extra_query)
         where = _safe_url(url)
+        tls: dict[str, Any] = {"ssl": self._ssl} if self._ssl is not None and url.startswith("wss:") else {}
         try:
             self._ws = await connect(
                 url,
@@ -96,6 +103,7 @@ class WebSocketTransport:
                 compression=None,  # the service does not negotiate it; audio does not compress anyway
                 proxy=None,
                 user_agent_header="aoai-realtime",
+                **tls,
             )
         except InvalidStatus as exc:
             status = exc.response.status_code
