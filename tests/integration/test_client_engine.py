@@ -225,3 +225,8 @@ async def test_the_engine_over_tls_with_its_self_signed_certificate(tmp_path: Pa
         untrusted = WebSocketTransport(Endpoint.local(f"{url}/v1"), ApiKey(KEY, style="bearer"))
         with pytest.raises(ConnectError, match=r"CERTIFICATE_VERIFY_FAILED|certificate verify failed"):
             await RealtimeClient(untrusted).connect()
+        # WebRTC: the token and the SDP offer go over https with the same trust.
+        rtc = WebRTCTransport(Endpoint.local(f"{url}/v1"), ApiKey(KEY, style="bearer"), ice_addresses=["127.0.0.1"],
+                              ssl_context=client_context(cert))
+        async with RealtimeClient(rtc) as client:
+            assert rtc.call_id is not None and rtc.call_id.startswith("rtc_")

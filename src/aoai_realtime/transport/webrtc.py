@@ -21,6 +21,7 @@ import asyncio
 import contextlib
 import fractions
 import logging
+import ssl
 import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
@@ -138,6 +139,7 @@ class WebRTCTransport:
         ice_addresses: Sequence[str] | None = None,
         queue_size: int = 1024,
         max_outgoing_buffer_ms: int = 10_000,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         if endpoint.dialect != "ga":
             raise ConnectError("WebRTC needs a GA endpoint (/realtime/calls); the preview API has none here")
@@ -150,6 +152,7 @@ class WebRTCTransport:
         self._ice_addresses = tuple(ice_addresses) if ice_addresses is not None else None
         self._queue_size = queue_size
         self._max_out_ms = max_outgoing_buffer_ms
+        self._ssl = ssl_context
         self._pc: RTCPeerConnection | None = None
         self._channel: Any = None
         self._inbox: asyncio.Queue[bytes | ConnectionClosed] = asyncio.Queue(queue_size)
@@ -174,7 +177,8 @@ class WebRTCTransport:
 
     async def _connect(self) -> None:
         timeout = aiohttp.ClientTimeout(total=self._http_timeout)
-        async with aiohttp.ClientSession(timeout=timeout) as http:
+        connector = aiohttp.TCPConnector(ssl=self._ssl) if self._ssl is not None else None
+        async with aiohttp.ClientSession(timeout=timeout, connector=connector) as http:
             token = await self._token(http)
             pc = self._pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
             outgoing = _OutgoingAudio(self._max_out_ms)
