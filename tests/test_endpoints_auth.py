@@ -10,7 +10,7 @@ import pytest
 
 from aoai_realtime.auth import ApiKey, EntraId, EphemeralToken, Token
 from aoai_realtime.endpoints import Endpoint
-from aoai_realtime.errors import AuthenticationError, ConfigError
+from aoai_realtime.errors import AuthenticationError, ConfigError, redact
 
 
 def test_azure_ga_urls() -> None:
@@ -138,3 +138,46 @@ async def test_ephemeral_token_provider_errors_are_authentication_errors() -> No
         await EphemeralToken(broken).headers()
     with pytest.raises(AuthenticationError):
         await EphemeralToken(empty).headers()
+
+
+@pytest.mark.parametrize(
+    ("text", "kept", "secret"),
+    [
+        ("Authorization: Bearer eyJhbGciOiJI.eyJzdWIiOiIx.sig", "Authorization: Bearer ***", "eyJ"),
+        ("key sk-proj-abcdefghij1234 refused", "key *** refused", "sk-proj"),
+        ("connect failed: postgresql://app:s3cret@db:5432/x", "postgresql://app:***@db:5432/x", "s3cret"),
+        ("Server=db;User=app;Password=s3cret;", "Password=***;", "s3cret"),
+        ("refresh_token=abc123&scope=x", "refresh_token=***&scope=x", "abc123"),
+        ("api-key: 0123456789abcdef0123456789abcdef", "api-key: ***", "0123456789abcdef"),
+    ],
+)
+def test_redact_hides_keys_tokens_and_passwords(text: str, kept: str, secret: str) -> None:
+    out = redact(text)
+    assert kept in out and secret not in out
+
+
+def test_redact_leaves_ordinary_text_alone() -> None:
+    for text in ("total_tokens: 5", "https://example.com/v1/realtime?model=gpt-realtime", "tokens=12 ok"):
+        assert redact(text) == text
+
+
+def test_package_log_lines_and_tracebacks_are_redacted(caplog: pytest.LogCaptureFixture) -> None:
+    import logging
+
+    import aoai_realtime.client
+    import aoai_realtime.engine.session
+    import aoai_realtime.server.tools  # noqa: F401
+    from aoai_realtime.errors import RedactingFilter
+
+    loggers = [lg for name, lg in logging.root.manager.loggerDict.items()
+               if name.startswith("aoai_realtime.") and isinstance(lg, logging.Logger) and lg.handlers == []
+               and name in ("aoai_realtime.client", "aoai_realtime.engine.session", "aoai_realtime.server.tools")]
+    assert len(loggers) == 3 and all(any(isinstance(f, RedactingFilter) for f in lg.filters) for lg in loggers)
+    log = logging.getLogger("aoai_realtime.client")
+    with caplog.at_level(logging.ERROR, logger="aoai_realtime.client"):
+        try:
+            raise RuntimeError("cannot reach postgresql://app:s3cret@db/x with Bearer abc.def")
+        except RuntimeError:
+            log.exception("handler for %s raised (key %s)", "x", "sk-proj-abcdefghij1234")
+    assert "s3cret" not in caplog.text and "abc.def" not in caplog.text and "sk-proj" not in caplog.text
+    assert "RuntimeError" in caplog.text and "postgresql://app:***@db/x" in caplog.text

@@ -22,6 +22,7 @@ from .errors import (
     SessionExpired,
     ToolError,
     TransportError,
+    get_logger,
 )
 
 if TYPE_CHECKING:
@@ -34,7 +35,7 @@ if TYPE_CHECKING:
     from .transport.webrtc import WebRTCTransport
     from .transport.websocket import WebSocketTransport
 
-logging.getLogger(__name__).addHandler(logging.NullHandler())
+get_logger(__name__).addHandler(logging.NullHandler())
 
 __version__ = "0.1.0"
 

@@ -30,7 +30,6 @@ import asyncio
 import base64
 import contextlib
 import inspect
-import logging
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -49,6 +48,7 @@ from .errors import (
     ServerError,
     SessionExpired,
     TransportError,
+    get_logger,
 )
 from .protocol import events as ev
 from .protocol.codec import decode_server_event, encode
@@ -58,7 +58,7 @@ from .transport.base import Transport
 
 __all__ = ["Handler", "RealtimeClient", "ReconnectPolicy", "Reconnected"]
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 E = TypeVar("E", bound=ev.ServerEvent)
 AnyServerEvent = ev.ServerEvent | ev.UnknownEvent

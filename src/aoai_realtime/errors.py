@@ -22,7 +22,9 @@ formatted into a message.
 
 from __future__ import annotations
 
+import logging
 import re
+import traceback
 
 __all__ = [
     "AuthenticationError",
@@ -32,10 +34,12 @@ __all__ = [
     "ConnectionClosed",
     "ProtocolError",
     "RealtimeError",
+    "RedactingFilter",
     "ServerError",
     "SessionExpired",
     "ToolError",
     "TransportError",
+    "get_logger",
     "redact",
 ]
 
@@ -46,14 +50,59 @@ _SECRET = re.compile(
 )
 
 
+# key=value and key: value pairs that name a secret (connection strings, config dumps, exception texts).
+_SECRET_VALUE = re.compile(
+    r"(?i)\b((?:password|passwd|pwd|secret|client[-_]secret|token|access[-_]token|refresh[-_]token)\s*[=:]\s*)"
+    r"[^\s&\"',;]+"
+)
+# The password in a URL's user info: scheme://user:password@host.
+_URL_PASSWORD = re.compile(r"(://[^/\s:@]+:)[^@\s/]+(@)")
+
+
 def redact(text: str) -> str:
-    """Return ``text`` with anything that looks like a key or token replaced by ``***``."""
+    """Return ``text`` with anything that looks like a key, token or password replaced by ``***``: API keys,
+    bearer tokens, JWTs, ``password=``/``token:`` style values and the password of a ``scheme://user:pw@host``
+    URL."""
 
     def _sub(m: re.Match[str]) -> str:
         prefix = m.group(1) or m.group(2) or ""
         return f"{prefix}***"
 
-    return _SECRET.sub(_sub, text)
+    text = _SECRET.sub(_sub, text)
+    text = _SECRET_VALUE.sub(lambda m: f"{m.group(1)}***", text)
+    return _URL_PASSWORD.sub(lambda m: f"{m.group(1)}***{m.group(2)}", text)
+
+
+class RedactingFilter(logging.Filter):
+    """Masks secrets (:func:`redact`) in a log record's message and in its formatted traceback.
+
+    Every module logger of this package has one (:func:`get_logger`), so an exception text that carries a key or
+    a connection string is never written as it is, whatever handlers the application installs.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:  # noqa: BLE001 - a malformed record is logging's to report, not ours
+            return True
+        clean = redact(message)
+        if clean != message:
+            record.msg, record.args = clean, None
+        if record.exc_info and not record.exc_text:
+            formatted = "".join(traceback.format_exception(*record.exc_info)).rstrip("\n")
+            record.exc_text = redact(formatted)
+        return True
+
+
+_FILTER = RedactingFilter()
+
+
+def get_logger(name: str) -> logging.Logger:
+    """``logging.getLogger(name)`` with the :class:`RedactingFilter` attached (once)."""
+    logger = logging.getLogger(name)
+    if _FILTER not in logger.filters:
+        logger.addFilter(_FILTER)
+    return logger
 
 
 class RealtimeError(Exception):

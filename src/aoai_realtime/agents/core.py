@@ -19,12 +19,12 @@ from __future__ import annotations
 
 import base64
 import collections
-import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeAlias
 
 from ..audio.g711 import WireAudio
+from ..errors import get_logger
 from ..protocol import events as ev
 from ..protocol.state import session_audio_format
 from .metrics import PriceTable, TurnMetrics, Usage
@@ -48,7 +48,7 @@ __all__ = [
     "VoiceCore",
 ]
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 Mode = Literal["websocket", "webrtc"]
 

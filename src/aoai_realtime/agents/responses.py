@@ -15,15 +15,15 @@ answers twice and never stays mute.
 
 from __future__ import annotations
 
-import logging
 import re
 from typing import Any
 
+from ..errors import get_logger
 from ..protocol import events as ev
 
 __all__ = ["ResponseWriter"]
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 _RESP_ID = re.compile(r"\bresp_[A-Za-z0-9_\-]+")
 

@@ -24,13 +24,12 @@ import enum
 import functools
 import inspect
 import json
-import logging
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal, overload
 
-from ..errors import ConfigError, ToolError, redact
+from ..errors import ConfigError, ToolError, get_logger, redact
 from .schema import JsonSchema, parse_docstring, schema_for_function, validate
 
 __all__ = [
@@ -43,7 +42,7 @@ __all__ = [
     "tool",
 ]
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 ToolStatus = Literal["ok", "error", "unknown_tool", "invalid_arguments", "timeout", "cancelled"]
 

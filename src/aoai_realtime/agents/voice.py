@@ -22,7 +22,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import inspect
-import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
@@ -31,7 +30,7 @@ from typing import TYPE_CHECKING, Any, Literal, Self
 
 from ..audio.g711 import WireAudio
 from ..audio.player import AudioSink, PacedPlayer
-from ..errors import ConfigError, ConnectionClosed, RealtimeError, SessionExpired
+from ..errors import ConfigError, ConnectionClosed, RealtimeError, SessionExpired, get_logger
 from ..protocol import events as ev
 from ..protocol.state import session_audio_format
 from ..streaming import Channel
@@ -60,7 +59,7 @@ if TYPE_CHECKING:
 
 __all__ = ["AssistantConfig", "VoiceAssistant"]
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 EventName = Literal["state_change", "transcript", "turn", "tool_result", "rollover", "error"]
 _EVENT_NAMES = ("state_change", "transcript", "turn", "tool_result", "rollover", "error")

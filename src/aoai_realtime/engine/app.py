@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import logging
 from collections.abc import AsyncIterator
 from typing import Any, Literal
 
@@ -29,14 +28,14 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
-from ..errors import ConnectionClosed
+from ..errors import ConnectionClosed, get_logger
 from .config import apply_update, default_session, default_transcription_session
 from .engine import Engine, serve_channel
 from .errors import RequestRejected
 
 __all__ = ["create_app", "error_body"]
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 _INSECURE_PREFIX = "openai-insecure-api-key."
 

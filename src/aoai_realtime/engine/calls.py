@@ -22,14 +22,13 @@ import asyncio
 import contextlib
 import fractions
 import json
-import logging
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from ..errors import ConnectionClosed
+from ..errors import ConnectionClosed, get_logger
 from ._ice import is_loopback, restrict_host_addresses
 from .clock import Clock
 from .config import apply_update
@@ -42,7 +41,7 @@ if TYPE_CHECKING:
 
 __all__ = ["CallHub", "OutputTrack", "create_call", "hangup_call"]
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 _FRAME_MS = 20
 _FRAME_BYTES = 24 * _FRAME_MS * 2  # pcm16 mono 24 kHz

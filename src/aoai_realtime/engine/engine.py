@@ -9,7 +9,6 @@ the in-memory transport, a Starlette WebSocket adapter, a WebRTC data channel ad
 from __future__ import annotations
 
 import asyncio
-import logging
 import secrets
 import time
 from collections.abc import Callable, Coroutine
@@ -17,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
-from ..errors import ConnectionClosed
+from ..errors import ConnectionClosed, get_logger
 from ..protocol import encode
 from ..protocol import events as ev
 from .brain.base import Brain
@@ -34,7 +33,7 @@ from .session import AudioOut, EngineSession, SessionOptions
 
 __all__ = ["Channel", "Engine", "EngineConfig", "Secret", "serve_channel"]
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 
 class Channel(Protocol):

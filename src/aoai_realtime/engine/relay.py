@@ -10,20 +10,19 @@ Clients authenticate to the engine with the engine's own key; the upstream key n
 from __future__ import annotations
 
 import asyncio
-import logging
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import websockets
 from websockets.exceptions import ConnectionClosed as WsClosed
 
-from ..errors import ConnectionClosed
+from ..errors import ConnectionClosed, get_logger
 from .engine import Channel
 from .record import Recorder
 
 __all__ = ["RelayTarget", "relay_channel"]
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 
 @dataclass(frozen=True)

@@ -15,12 +15,12 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import logging
 import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..audio.g711 import WireAudio
+from ..errors import get_logger
 from ..protocol import events as ev
 from .brain.base import BrainRequest, CallTool, ContextItem, Pause, Say
 from .conversation import Entry, pcm_ms, validate_new_item
@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 
 __all__ = ["ResponseRun", "run_response"]
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 _DELTA_MS = 200  # audio deltas of at most 200 ms
 SENTENCE_END = (".", "!", "?", ":", ";", "\n")  # text up to one of these is spoken as soon as it is complete

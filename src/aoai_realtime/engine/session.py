@@ -16,14 +16,13 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-import logging
 import re
 from collections.abc import Coroutine
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
 from ..audio.g711 import WireAudio, wire_format
-from ..errors import ProtocolError
+from ..errors import ProtocolError, get_logger
 from ..protocol import decode_client_event
 from ..protocol import events as ev
 from .brain.base import Brain
@@ -38,7 +37,7 @@ from .turns import InputBuffer, TurnDetector
 
 __all__ = ["AudioOut", "EngineSession", "SessionOptions"]
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 _CLIENT_TYPES = tuple(sorted(cls.TYPE for cls in ev.CLIENT_EVENT_TYPES))
 

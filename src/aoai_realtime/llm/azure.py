@@ -9,19 +9,18 @@ Request: ``POST {endpoint}/openai/deployments/{deployment}/chat/completions?api-
 from __future__ import annotations
 
 import json
-import logging
 from collections.abc import Awaitable, Callable, Sequence
 from types import TracebackType
 from typing import Any, Final
 
 import aiohttp
 
-from ..errors import ConfigError
+from ..errors import ConfigError, get_logger
 from .types import ACTION_ITEMS_SCHEMA, ActionItems, LLMError, LLMOutputError, Turn, parse_action_items
 
 __all__ = ["AzureOpenAIChat"]
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 SUMMARY_PROMPT: Final = (
     "You summarize a voice call for the people who were in it. Write concise markdown: a '## Summary' section "

@@ -11,19 +11,18 @@ backoff (honouring ``Retry-After``); everything else becomes an :class:`Embeddin
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from ..errors import redact
+from ..errors import get_logger, redact
 from .types import EmbeddingError
 
 __all__ = ["AzureOpenAIEmbedder"]
 
-_log = logging.getLogger(__name__)
+_log = get_logger(__name__)
 
 
 class AzureOpenAIEmbedder:

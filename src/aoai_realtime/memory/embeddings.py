@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import logging
 import re
 import sqlite3
 import threading
@@ -25,6 +24,7 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 import numpy as np
 import numpy.typing as npt
 
+from ..errors import get_logger
 from .types import EmbeddingError
 
 if TYPE_CHECKING:
@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 
 __all__ = ["CachedEmbedder", "EmbeddingProvider", "HashEmbedder", "LocalEmbedder"]
 
-_log = logging.getLogger(__name__)
+_log = get_logger(__name__)
 F32 = npt.NDArray[np.float32]
 
 

@@ -9,12 +9,12 @@ questions of categories 1-4 that have evidence (category 5 is adversarial: it ha
 from __future__ import annotations
 
 import dataclasses
-import logging
 import time
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
+from ..errors import get_logger
 from .embeddings import EmbeddingProvider
 from .indexing import TranscriptTurn, index_transcript
 from .locomo import Conversation, load_locomo
@@ -24,7 +24,7 @@ from .types import InvalidChunkError, Scope
 
 __all__ = ["RecallReport", "default_methods", "evaluate_locomo", "index_conversation"]
 
-_log = logging.getLogger(__name__)
+_log = get_logger(__name__)
 CATEGORIES = (1, 2, 3, 4)
 
 

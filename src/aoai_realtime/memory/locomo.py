@@ -13,15 +13,16 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
-import logging
 import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from ..errors import get_logger
+
 __all__ = ["Conversation", "Question", "Turn", "load_locomo", "parse_locomo_date"]
 
-_log = logging.getLogger(__name__)
+_log = get_logger(__name__)
 _SESSION = re.compile(r"session_(\d+)")
 _DIA_ID = re.compile(r"D\d+:\d+")
 

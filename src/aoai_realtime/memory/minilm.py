@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
-import logging
 import math
 import threading
 from collections.abc import Sequence
@@ -21,11 +20,12 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from ..errors import get_logger
 from .types import EmbeddingError
 
 __all__ = ["MiniLMEncoder", "find_minilm_dir"]
 
-_log = logging.getLogger(__name__)
+_log = get_logger(__name__)
 
 MODEL_NAME = "all-MiniLM-L6-v2"
 _MAX_TOKENS = 256

@@ -16,7 +16,6 @@ per term computed from the scope's own counts, which brings it close to BM25's o
 from __future__ import annotations
 
 import json
-import logging
 import math
 import re
 import time
@@ -26,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import get_logger
 from .store import (
     CHUNK_COLUMNS,
     MAX_GRAPH_ENTITIES,
@@ -49,7 +49,7 @@ from .types import (
 
 __all__ = ["PG_SCHEMA_VERSION", "PostgresStore"]
 
-_log = logging.getLogger(__name__)
+_log = get_logger(__name__)
 
 PG_SCHEMA_VERSION = 2
 _MENTION_CAP = 400

@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import logging
 import queue
 import threading
 import time
@@ -27,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import get_logger
 from .store import (
     CHUNK_COLUMNS,
     MAX_GRAPH_ENTITIES,
@@ -52,7 +52,7 @@ from .vector_cache import ScopeVectors
 
 __all__ = ["SCHEMA_VERSION", "SQLiteStore"]
 
-_log = logging.getLogger(__name__)
+_log = get_logger(__name__)
 
 SCHEMA_VERSION = 2
 _MENTION_CAP = 400  # chunks read per entity: hub entities ("I", the owner's own name) carry little signal

@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import logging
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from ..errors import redact
+from ..errors import get_logger, redact
 from .embeddings import EmbeddingProvider
 from .indexing import index_texts
 from .retrieval import HybridRetriever, RetrievalConfig
@@ -24,7 +23,7 @@ from .types import Chunk, ChunkKind, MemoryError_, Scope
 
 __all__ = ["MemoryToolkit", "memory_tools"]
 
-_log = logging.getLogger(__name__)
+_log = get_logger(__name__)
 
 ToolResult = dict[str, Any]
 MAX_INSIGHT_CHARS = 2000

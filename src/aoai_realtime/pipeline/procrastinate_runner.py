@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime
-import logging
 import random
 from typing import Any, Final
 
@@ -25,13 +24,14 @@ import procrastinate
 import psycopg
 from procrastinate.exceptions import AlreadyEnqueued
 
+from ..errors import get_logger
 from .model import CallRecord, Clock, Pipeline, StepState, StepStoreError
 from .postgres_store import PostgresStepStore
 from .runner import StepOutcome, Worker
 
 __all__ = ["TASK_NAME", "ProcrastinateRunner"]
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 TASK_NAME: Final = "aoai_pipeline.run_call"
 _SCHEMA_LOCK: Final = 0x414F4150

@@ -8,12 +8,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import logging
 import random
 from types import TracebackType
 from typing import Final, Literal
 
-from ..errors import redact
+from ..errors import get_logger, redact
 from ..llm.types import LLMError
 from .model import (
     CallRecord,
@@ -31,7 +30,7 @@ from .store import StepStore
 
 __all__ = ["InProcessRunner", "StepOutcome", "Worker"]
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 _MAX_ERROR_CHARS: Final = 2000
 

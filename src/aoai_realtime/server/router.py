@@ -17,7 +17,6 @@ or credentials.
 # dependency aliases local to _build_router.
 import asyncio
 import inspect
-import logging
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable
 from contextlib import asynccontextmanager
@@ -31,7 +30,7 @@ from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException
 from starlette.types import Message
 
-from ..errors import ConfigError
+from ..errors import ConfigError, get_logger
 from .limits import (
     CallGate,
     MemoryCallGate,
@@ -49,7 +48,7 @@ from .upstream import UpstreamClient, UpstreamError
 
 __all__ = ["ApiError", "AuthHook", "RealtimeServer", "ServerSettings"]
 
-logger = logging.getLogger(__name__)
+logger = get_logger(__name__)
 
 AuthHook = Callable[[Request], Awaitable[User | None] | User | None]
 """Returns the authenticated user, or ``None`` (or raises :class:`ApiError`) to refuse with 401."""

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -18,7 +17,7 @@ from typing import Any
 
 import aiohttp
 
-from ..errors import ProtocolError
+from ..errors import ProtocolError, get_logger
 from ..pricing import PriceTable, Usage
 from ..protocol import codec
 from ..protocol import events as ev
@@ -27,7 +26,7 @@ from .upstream import UpstreamClient
 
 __all__ = ["CallPolicy", "Sideband"]
 
-logger = logging.getLogger(__name__)
+logger = get_logger(__name__)
 
 _MAX_REASSERTS = 3
 

@@ -14,16 +14,15 @@ from __future__ import annotations
 import asyncio
 import inspect
 import json
-import logging
 from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import ConfigError, ToolError, redact
+from ..errors import ConfigError, ToolError, get_logger, redact
 
 __all__ = ["ServerTool", "ToolContext", "ToolRegistry"]
 
-logger = logging.getLogger(__name__)
+logger = get_logger(__name__)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -106,8 +105,9 @@ class ToolRegistry:
             return _error_output(f"tool {name!r} timed out")
         except ToolError as exc:
             return _error_output(redact(str(exc)))
-        except Exception as exc:  # a boundary: any handler failure becomes an answer to the model
-            logger.exception("tool %r failed: %s", name, type(exc).__name__)
+        except Exception as exc:  # noqa: BLE001 - a boundary: any handler failure becomes an answer to the model
+            # No traceback: exception texts may carry connection strings or keys; the redacted text is logged.
+            logger.error("tool %r failed: %s: %s", name, type(exc).__name__, redact(str(exc)))
             return _error_output(f"tool {name!r} failed")
         if isinstance(result, str):
             return result

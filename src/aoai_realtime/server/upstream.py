@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
-import logging
 import math
 import time
 from collections.abc import AsyncIterator
@@ -25,11 +24,11 @@ import aiohttp
 
 from ..auth import Auth
 from ..endpoints import Endpoint
-from ..errors import RealtimeError
+from ..errors import RealtimeError, get_logger
 
 __all__ = ["Minted", "NewCall", "UpstreamClient", "UpstreamError"]
 
-logger = logging.getLogger(__name__)
+logger = get_logger(__name__)
 
 
 class UpstreamError(RealtimeError):

@@ -20,7 +20,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fractions
-import logging
 import ssl
 import time
 from collections.abc import AsyncIterator, Mapping, Sequence
@@ -33,14 +32,14 @@ from av import AudioFrame, AudioResampler
 
 from ..auth import Auth, EphemeralToken
 from ..endpoints import Endpoint
-from ..errors import AuthenticationError, ConnectError, ConnectionClosed, redact
+from ..errors import AuthenticationError, ConnectError, ConnectionClosed, get_logger, redact
 from ..protocol.session import SessionConfig
 from ._ice import host_addresses
 from .base import AudioChannel, Dialect
 
 __all__ = ["WebRTCTransport"]
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 RATE = 24000
 FRAME_SAMPLES = 480  # 20 ms at 24 kHz

@@ -18,14 +18,13 @@ from __future__ import annotations
 import hashlib
 import importlib.metadata
 import importlib.util
-import logging
 import os
 import sys
 import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from ...errors import RealtimeError
+from ...errors import RealtimeError, get_logger
 
 __all__ = [
     "PIPER_VOICE",
@@ -39,7 +38,7 @@ __all__ = [
     "verify_model_files",
 ]
 
-logger = logging.getLogger(__name__)
+logger = get_logger(__name__)
 
 
 class ModelIntegrityError(RealtimeError):

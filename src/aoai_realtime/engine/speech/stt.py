@@ -8,18 +8,18 @@ a process and called from several threads at once; CTranslate2 runs one transcri
 
 from __future__ import annotations
 
-import logging
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
+from ...errors import get_logger
 from .integrity import WHISPER_TINY_EN, prepare_offline_environment, verify_model_files
 from .resample import pcm16_to_float32, resample
 
 __all__ = ["Segment", "SpeechToText", "Transcription", "WhisperStt"]
 
-logger = logging.getLogger(__name__)
+logger = get_logger(__name__)
 
 
 @dataclass(frozen=True, slots=True)

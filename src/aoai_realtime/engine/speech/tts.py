@@ -8,18 +8,18 @@ from __future__ import annotations
 
 import importlib
 import json
-import logging
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
+from ...errors import get_logger
 from .integrity import PIPER_VOICE, prepare_offline_environment, verify_model_files
 from .resample import float32_to_pcm16, resample
 
 __all__ = ["PiperTts", "TextToSpeech"]
 
-logger = logging.getLogger(__name__)
+logger = get_logger(__name__)
 
 
 @runtime_checkable
