@@ -230,3 +230,14 @@ async def test_the_engine_over_tls_with_its_self_signed_certificate(tmp_path: Pa
                               ssl_context=client_context(cert))
         async with RealtimeClient(rtc) as client:
             assert rtc.call_id is not None and rtc.call_id.startswith("rtc_")
+
+
+async def test_a_transcription_session_on_the_preview_path_is_refused_clearly(engine_url: str) -> None:
+    import websockets
+
+    ws_url = engine_url.replace("http://", "ws://") + "/openai/realtime?api-version=2025-04-01-preview&deployment=d"
+    with pytest.raises(websockets.exceptions.InvalidStatus) as info:
+        async with websockets.connect(ws_url + "&intent=transcription", additional_headers={"api-key": KEY}):
+            pass
+    assert info.value.response.status_code == 400
+    assert b"GA interface only" in info.value.response.body

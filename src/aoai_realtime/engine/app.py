@@ -159,12 +159,19 @@ def create_app(engine: Engine) -> Starlette:
             await relay_channel(engine.config.relay, _WebSocketChannel(websocket), model=model, recorder=recorder)
             return
         initial = engine.secret_session(credential or "") if kind == "ephemeral" else None
+        dialect = _dialect(websocket, path_kind)
         transcribe = websocket.query_params.get("intent") == "transcription"
+        if dialect == "beta" and (transcribe or (initial or {}).get("type") == "transcription"):
+            body = error_body(
+                "This engine emulates transcription sessions on the GA interface only: connect to "
+                "/v1/realtime?intent=transcription.",
+                code="unsupported_intent",
+                param="intent",
+            )
+            await _deny(websocket, JSONResponse(body, status_code=400))
+            return
         session = engine.new_session(
-            dialect=_dialect(websocket, path_kind),
-            model=model,
-            initial=initial,
-            kind="transcription" if transcribe else "realtime",
+            dialect=dialect, model=model, initial=initial, kind="transcription" if transcribe else "realtime"
         )
         await websocket.accept(subprotocol=subprotocol)
         await serve_channel(session, _WebSocketChannel(websocket), recorder=engine.recorder(session))
