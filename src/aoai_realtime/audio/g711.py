@@ -17,9 +17,9 @@ import numpy as np
 import numpy.typing as npt
 
 from ..errors import ConfigError
+from ..protocol.session import AUDIO_BYTES_PER_MS, ga_audio_format
 
 __all__ = [
-    "WIRE_FORMATS",
     "WireAudio",
     "alaw_decode",
     "alaw_encode",
@@ -29,13 +29,6 @@ __all__ = [
 ]
 
 WireFormat = Literal["audio/pcm", "audio/pcmu", "audio/pcma"]
-WIRE_FORMATS: dict[str, tuple[int, int]] = {  # type -> (sample rate, bytes per sample)
-    "audio/pcm": (24_000, 2),
-    "audio/pcmu": (8_000, 1),
-    "audio/pcma": (8_000, 1),
-}
-# The preview (beta) API names the same formats differently.
-_BETA_NAMES = {"pcm16": "audio/pcm", "g711_ulaw": "audio/pcmu", "g711_alaw": "audio/pcma"}
 
 
 def _segment(magnitude: npt.NDArray[np.int32], ends: list[int]) -> npt.NDArray[np.int32]:
@@ -99,8 +92,8 @@ def alaw_decode(codes: bytes) -> bytes:
 
 def wire_format(value: str) -> WireFormat:
     """The GA name of a format given by its GA (``audio/pcmu``) or preview (``g711_ulaw``) name."""
-    name = _BETA_NAMES.get(value, value)
-    if name not in WIRE_FORMATS:
+    name = ga_audio_format(value)
+    if name is None:
         raise ConfigError(
             f"unknown audio format {value!r}: use audio/pcm, audio/pcmu or audio/pcma (preview: pcm16, g711_ulaw, "
             "g711_alaw)",
@@ -111,8 +104,7 @@ def wire_format(value: str) -> WireFormat:
 
 def bytes_per_ms(fmt: str) -> int:
     """Bytes of one millisecond of audio in a wire format (48 for audio/pcm, 8 for G.711)."""
-    rate, width = WIRE_FORMATS[wire_format(fmt)]
-    return rate // 1000 * width
+    return AUDIO_BYTES_PER_MS[wire_format(fmt)]
 
 
 def _lowpass(taps: int, cutoff: float) -> npt.NDArray[np.float64]:

@@ -16,6 +16,7 @@ import copy
 from collections.abc import Callable
 from typing import Any
 
+from ..protocol.session import BETA_AUDIO_FORMATS
 from .errors import RequestRejected
 
 __all__ = [
@@ -33,7 +34,7 @@ DEFAULT_INSTRUCTIONS = (
     "You are a helpful, witty, and friendly AI running on a local engine. Keep answers short and clear."
 )
 VOICES = ("alloy", "ash", "ballad", "coral", "echo", "sage", "shimmer", "verse", "marin", "cedar")
-_FORMATS = ("audio/pcm", "audio/pcmu", "audio/pcma")
+_FORMATS = tuple(BETA_AUDIO_FORMATS)
 _TRANSCRIPTION_MODELS = (
     "whisper-1",
     "gpt-4o-transcribe",
@@ -45,8 +46,8 @@ _TRANSCRIPTION_MODELS = (
     "gpt-live-transcribe",
 )
 _EAGERNESS = ("low", "medium", "high", "auto")
-_BETA_FORMATS = {"pcm16": "audio/pcm", "g711_ulaw": "audio/pcmu", "g711_alaw": "audio/pcma"}
-_GA_TO_BETA_FORMATS = {v: k for k, v in _BETA_FORMATS.items()}
+_BETA_FORMATS = {beta: ga for ga, beta in BETA_AUDIO_FORMATS.items()}
+_GA_TO_BETA_FORMATS = BETA_AUDIO_FORMATS
 
 
 def turn_detection_defaults(kind: str) -> dict[str, Any]:

@@ -17,12 +17,15 @@ from typing import Any, Literal
 from ..errors import ConfigError
 
 __all__ = [
+    "AUDIO_BYTES_PER_MS",
+    "BETA_AUDIO_FORMATS",
     "VOICES",
     "AudioFormat",
     "SemanticVad",
     "ServerVad",
     "SessionConfig",
     "Transcription",
+    "ga_audio_format",
 ]
 
 VOICES = ("alloy", "ash", "ballad", "coral", "echo", "sage", "shimmer", "verse", "marin", "cedar")
@@ -30,7 +33,17 @@ _MODALITIES = ({"audio"}, {"text"})
 _TOOL_CHOICES = ("auto", "none", "required")
 _NOISE = ("near_field", "far_field")
 _EAGERNESS = ("low", "medium", "high", "auto")
-_BETA_FORMAT = {"audio/pcm": "pcm16", "audio/pcmu": "g711_ulaw", "audio/pcma": "g711_alaw"}
+# The audio formats by GA name: their preview (beta) name and how many bytes one millisecond takes on the wire
+# (pcm16 at 24 kHz: 48; G.711 at 8 kHz: 8). The one table the client, the agents, the audio codec and the engine use.
+BETA_AUDIO_FORMATS = {"audio/pcm": "pcm16", "audio/pcmu": "g711_ulaw", "audio/pcma": "g711_alaw"}
+AUDIO_BYTES_PER_MS = {"audio/pcm": 48, "audio/pcmu": 8, "audio/pcma": 8}
+_GA_AUDIO_FORMATS = {**{ga: ga for ga in BETA_AUDIO_FORMATS}, **{beta: ga for ga, beta in BETA_AUDIO_FORMATS.items()}}
+
+
+def ga_audio_format(name: object) -> str | None:
+    """The GA name (``audio/pcmu``) of an audio format given by its GA or preview (``g711_ulaw``) name, or ``None``
+    for anything else."""
+    return _GA_AUDIO_FORMATS.get(name) if isinstance(name, str) else None
 
 
 def _check(ok: bool, field_path: str, message: str) -> None:
@@ -65,7 +78,8 @@ class AudioFormat:
     rate: int = 24000
 
     def validate(self, path: str) -> None:
-        _check(self.type in _BETA_FORMAT, f"{path}.type", f"{self.type!r} is not one of {sorted(_BETA_FORMAT)}")
+        known = sorted(BETA_AUDIO_FORMATS)
+        _check(self.type in BETA_AUDIO_FORMATS, f"{path}.type", f"{self.type!r} is not one of {known}")
         if self.type == "audio/pcm":
             _check(self.rate == 24000, f"{path}.rate", f"only 24000 Hz is supported for audio/pcm, got {self.rate!r}")
 
@@ -73,7 +87,7 @@ class AudioFormat:
         return {"type": self.type, "rate": self.rate} if self.type == "audio/pcm" else {"type": self.type}
 
     def to_beta(self) -> str:
-        return _BETA_FORMAT[self.type]
+        return BETA_AUDIO_FORMATS[self.type]
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -15,12 +15,11 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from . import events as ev
+from .session import AUDIO_BYTES_PER_MS, ga_audio_format
 
 __all__ = ["BYTES_PER_MS", "ConversationState", "ItemState", "ResponseState", "session_audio_format"]
 
 BYTES_PER_MS = 48  # pcm16 mono at 24 kHz: 24 samples * 2 bytes per millisecond
-# Bytes per millisecond of each output format, by GA and preview name (G.711: one byte per 8 kHz sample).
-_FORMAT_BYTES_PER_MS = {"audio/pcm": 48, "pcm16": 48, "audio/pcmu": 8, "g711_ulaw": 8, "audio/pcma": 8, "g711_alaw": 8}
 
 
 def session_audio_format(session: dict[str, Any], direction: Literal["input", "output"] = "output") -> str | None:
@@ -32,9 +31,7 @@ def session_audio_format(session: dict[str, Any], direction: Literal["input", "o
     if isinstance(audio, dict) and isinstance(audio.get(direction), dict):
         nested = audio[direction].get("format")
         fmt = nested.get("type") if isinstance(nested, dict) else fmt
-    if not isinstance(fmt, str) or fmt not in _FORMAT_BYTES_PER_MS:
-        return None
-    return {"pcm16": "audio/pcm", "g711_ulaw": "audio/pcmu", "g711_alaw": "audio/pcma"}.get(fmt, fmt)
+    return ga_audio_format(fmt)
 
 
 def _str(value: object) -> str | None:
@@ -170,7 +167,7 @@ class ConversationState:
         self.session = e.session
         fmt = session_audio_format(e.session)
         if fmt is not None:
-            self.output_bytes_per_ms = _FORMAT_BYTES_PER_MS[fmt]
+            self.output_bytes_per_ms = AUDIO_BYTES_PER_MS[fmt]
 
     def _on_item_added(
         self, e: ev.ConversationItemAdded | ev.ConversationItemCreatedEvent | ev.ConversationItemDone
