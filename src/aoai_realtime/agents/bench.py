@@ -57,18 +57,16 @@ class SyncResult:
 
 
 def _spoken_pieces(text: str) -> list[str]:
-    """The pieces the engine synthesises one at a time, in order (``engine.responses``): the words arrive as the
-    scripted brain splits them; each sentence is spoken as soon as it is complete, and the first clause (up to a
-    comma) even before, so the first audio goes out early."""
+    """The pieces the engine synthesises one at a time, in order: the words arrive as the scripted brain splits
+    them, and the engine's own rule (``engine.responses.ready_to_speak``) decides where a piece ends."""
     from ..engine.brain.scripted import split_words
-    from ..engine.responses import SENTENCE_END
+    from ..engine.responses import ready_to_speak
 
     pieces: list[str] = []
     pending = ""
     for word in split_words(text):
         pending += word
-        end = pending.rstrip()
-        if end.endswith(SENTENCE_END) or (not pieces and end.endswith(",")):
+        if ready_to_speak(pending, first=not pieces):
             pieces.append(pending.strip())
             pending = ""
     if pending.strip():

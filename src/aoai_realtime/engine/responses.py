@@ -34,7 +34,14 @@ __all__ = ["ResponseRun", "run_response"]
 log = get_logger(__name__)
 
 _DELTA_MS = 200  # audio deltas of at most 200 ms
-SENTENCE_END = (".", "!", "?", ":", ";", "\n")  # text up to one of these is spoken as soon as it is complete
+_SENTENCE_END = (".", "!", "?", ":", ";", "\n")
+
+
+def ready_to_speak(pending: str, *, first: bool) -> bool:
+    """Whether text waiting to be spoken is synthesised now: each sentence as soon as it is complete, and the first
+    clause of an answer (``first``: no audio yet) already at its comma, so the first audio goes out early."""
+    end = pending.rstrip()
+    return end.endswith(_SENTENCE_END) or (first and end.endswith(","))
 
 
 @dataclass(eq=False)
@@ -118,9 +125,7 @@ class _Writer:
         if self.audio_mode:
             await self.s.emit(ev.ResponseAudioTranscriptDeltaEvent(**ids, delta=text))
             self.pending += text
-            end = self.pending.rstrip()
-            # speak each sentence as soon as it is complete; the very first clause even earlier (latency)
-            if end.endswith(SENTENCE_END) or (self.audio_bytes == 0 and end.endswith(",")):
+            if ready_to_speak(self.pending, first=self.audio_bytes == 0):
                 await self._speak()
         else:
             await self.s.emit(ev.ResponseTextDeltaEvent(**ids, delta=text))
