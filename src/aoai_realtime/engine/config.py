@@ -65,6 +65,16 @@ def turn_detection_defaults(kind: str) -> dict[str, Any]:
     }
 
 
+def _default_audio_input() -> dict[str, Any]:
+    """``audio.input`` of a new session, realtime or transcription alike."""
+    return {
+        "format": {"type": "audio/pcm", "rate": 24000},
+        "transcription": None,
+        "noise_reduction": None,
+        "turn_detection": turn_detection_defaults("server_vad"),
+    }
+
+
 def default_session(*, model: str = "gpt-realtime", session_id: str, expires_at: int) -> dict[str, Any]:
     """The effective session a new connection starts with (the service's defaults, reference 2.4)."""
     return {
@@ -82,12 +92,7 @@ def default_session(*, model: str = "gpt-realtime", session_id: str, expires_at:
         "prompt": None,
         "expires_at": expires_at,
         "audio": {
-            "input": {
-                "format": {"type": "audio/pcm", "rate": 24000},
-                "transcription": None,
-                "noise_reduction": None,
-                "turn_detection": turn_detection_defaults("server_vad"),
-            },
+            "input": _default_audio_input(),
             "output": {"format": {"type": "audio/pcm", "rate": 24000}, "voice": "alloy", "speed": 1.0},
         },
         "include": None,
@@ -103,14 +108,7 @@ def default_transcription_session(*, session_id: str, expires_at: int) -> dict[s
         "object": "realtime.transcription_session",
         "id": session_id,
         "expires_at": expires_at,
-        "audio": {
-            "input": {
-                "format": {"type": "audio/pcm", "rate": 24000},
-                "transcription": None,
-                "noise_reduction": None,
-                "turn_detection": turn_detection_defaults("server_vad"),
-            }
-        },
+        "audio": {"input": _default_audio_input()},
         "include": None,
     }
 
