@@ -476,16 +476,24 @@ class SQLiteStore:
             quoted = [f'"{t}"' for t in kept]
             # The match expressions to try in turn; the last one's rows are returned even if fewer than k.
             matches = [f"{quoted[0]} AND ({' OR '.join(quoted[1:])})", quoted[0]] if narrowed else [" OR ".join(quoted)]
+            total = int(conn.execute("SELECT coalesce(sum(n), 0) FROM scope_stats").fetchone()[0]) or 1
             for i, terms_match in enumerate(matches):
-                hits = self._rank_text(conn, scope, skey, n_scope, f"{{{cols}}}: ({terms_match})", k, weights)
+                hits = self._rank_text(conn, scope, skey, (n_scope, total), f"{{{cols}}}: ({terms_match})", k, weights)
                 if len(hits) >= k or i == len(matches) - 1:
                     return hits
         return []
 
     def _rank_text(
-        self, conn: Any, scope: Scope, skey: str, n_scope: int, terms_q: str, k: int, weights: tuple[float, ...]
+        self,
+        conn: Any,
+        scope: Scope,
+        skey: str,
+        counts: tuple[int, int],
+        terms_q: str,
+        k: int,
+        weights: tuple[float, ...],
     ) -> ScoredIds:
-        total = int(conn.execute("SELECT coalesce(sum(n), 0) FROM scope_stats").fetchone()[0]) or 1
+        n_scope, total = counts  # rows in the scope, rows in the table
         if scope.session_id is None and n_scope > self._text_exact_limit and n_scope >= total // 2:
             # The scope is most of the table: intersecting with its token would read a posting list as long as
             # the table. Rank without it, over-fetch, and filter; fall back when too few rows survive.
