@@ -64,8 +64,9 @@ def _dispatcher(tools: list[Any]) -> Callable[[str, str], Awaitable[str]]:
 
 async def run_demo(*, speech: str = "full", console: Console | None = None) -> list[Turn]:
     """Run the demo's two calls and return their turns (the CLI prints them as they happen)."""
+    from .agents import tool
     from .engine.speech import load_speech
-    from .memory import CachedEmbedder, LocalEmbedder, SQLiteStore
+    from .memory import CachedEmbedder, LocalEmbedder, Scope, SQLiteStore, memory_tools
     from .testing.engine import EngineHarness
 
     console = console or Console()
@@ -74,13 +75,34 @@ async def run_demo(*, speech: str = "full", console: Console | None = None) -> l
     embedder = CachedEmbedder(LocalEmbedder())  # all-MiniLM-L6-v2 from its wheel: offline, no torch
     turns: list[Turn] = []
     t0 = time.perf_counter()
+
+    async def call(harness: Any, store: Any, call_id: str, call_turns: list[Turn]) -> list[Turn]:
+        """One call: a new session whose memory tools are bound to this call."""
+        tools = [tool(f) for f in memory_tools(store, embedder, Scope(owner="demo-user", session_id=call_id))]
+        session = SessionConfig(
+            instructions=INSTRUCTIONS,
+            tools=[t.definition() for t in tools],
+            transcription=Transcription(model="whisper-1", language="en"),
+            turn_detection=ServerVad(silence_duration_ms=400),
+        )
+        async with RealtimeClient(harness.connect(), session=session) as client:
+            console.rule(f"{call_id}: a new session ({client.session.get('id', '?')}), an empty conversation")
+            for turn in call_turns:
+                console.print(f"\n[bold]user{' (spoken)' if turn.spoken else ''}:[/bold] {turn.user}")
+                audio = None
+                if turn.spoken:
+                    chunks = await asyncio.to_thread(list, loaded.tts.synthesize(turn.user))
+                    audio = bytes(24000) + b"".join(chunks) + bytes(48000)  # silence around it, for the VAD
+                runner = run_turn(client, turn, console=console, t0=t0, audio=audio, call_tool=_dispatcher(tools))
+                await asyncio.wait_for(runner, timeout=120)
+        return call_turns
+
     with tempfile.TemporaryDirectory(prefix="aoai-demo-") as tmp:
         store = await SQLiteStore.open(Path(tmp) / "memory.db", dim=384)
         try:
             async with EngineHarness(speech=loaded) as harness:
                 for n, call_turns in enumerate(CALLS, start=1):
-                    demo = _Call(harness, store, embedder, loaded, console, t0)
-                    turns += await demo.run(f"call-{n}", call_turns)
+                    turns += await call(harness, store, f"call-{n}", call_turns)
         finally:
             await store.close()
     console.rule("summary")
@@ -89,40 +111,6 @@ async def run_demo(*, speech: str = "full", console: Console | None = None) -> l
         console.print(f"{'spoken' if turn.spoken else 'text  '} | first audio {latency:>7} | "
                       f"tokens {turn.tokens:4d} | {turn.reply}")
     return turns
-
-
-class _Call:
-    """One call of the demo: a new session with the memory tools bound to the call."""
-
-    def __init__(self, harness: Any, store: Any, embedder: Any, speech: Any, console: Console, t0: float) -> None:
-        self.harness, self.store, self.embedder, self.speech = harness, store, embedder, speech
-        self.console, self.t0 = console, t0
-
-    async def run(self, call_id: str, call_turns: list[Turn]) -> list[Turn]:
-        from .agents import tool
-        from .memory import Scope, memory_tools
-
-        scope = Scope(owner="demo-user", session_id=call_id)
-        tools = [tool(f) for f in memory_tools(self.store, self.embedder, scope)]
-        session = SessionConfig(
-            instructions=INSTRUCTIONS,
-            tools=[t.definition() for t in tools],
-            transcription=Transcription(model="whisper-1", language="en"),
-            turn_detection=ServerVad(silence_duration_ms=400),
-        )
-        async with RealtimeClient(self.harness.connect(), session=session) as client:
-            self.console.rule(f"{call_id}: a new session ({client.session.get('id', '?')}), an empty conversation")
-            for turn in call_turns:
-                self.console.print(f"\n[bold]user{' (spoken)' if turn.spoken else ''}:[/bold] {turn.user}")
-                audio = None
-                if turn.spoken:
-                    chunks = await asyncio.to_thread(list, self.speech.tts.synthesize(turn.user))
-                    audio = bytes(24000) + b"".join(chunks) + bytes(48000)  # silence around it, for the VAD
-                runner = run_turn(
-                    client, turn, console=self.console, t0=self.t0, audio=audio, call_tool=_dispatcher(tools)
-                )
-                await asyncio.wait_for(runner, timeout=120)
-        return call_turns
 
 
 def main(speech: str = "full") -> None:
