@@ -55,6 +55,7 @@ class StepTableMachine(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
         self.loop = asyncio.Runner()
+        self.dir: str | None = None  # the SQLite store's folder
         self.store: StepStore = self.loop.run(self.open_store())
         self.clock = FakeClock()
         self.rows: dict[tuple[str, str], Row] = {}
@@ -68,7 +69,8 @@ class StepTableMachine(RuleBasedStateMachine):
     def teardown(self) -> None:
         self.loop.run(self.store.close())
         self.loop.close()
-        shutil.rmtree(self.dir, ignore_errors=True)
+        if self.dir is not None:
+            shutil.rmtree(self.dir, ignore_errors=True)
 
     # -- model helpers --------------------------------------------------------------------------------------
 
@@ -218,7 +220,6 @@ class PostgresStepTableMachine(StepTableMachine):
     async def open_store(self) -> StepStore:
         import psycopg
 
-        self.dir = tempfile.mkdtemp(prefix="aoai-stateful-")  # unused; teardown removes it
         self.schema = f"s_{uuid.uuid4().hex[:12]}"
         async with await psycopg.AsyncConnection.connect(self.dsn, autocommit=True) as conn:
             await conn.execute(f"CREATE SCHEMA {self.schema}")
