@@ -30,10 +30,10 @@ from ..errors import get_logger
 from .store import (
     CHUNK_COLUMNS,
     MAX_GRAPH_ENTITIES,
-    NARROW_TERMS,
     ScoredIds,
     chunk_entities,
     idf,
+    prune_terms,
     row_to_chunk,
     scope_key,
     scope_token,
@@ -472,7 +472,9 @@ class SQLiteStore:
                 return []
             kept, narrowed = (clean, False)
             if n_scope > self._text_exact_limit:
-                kept, narrowed = self._prune_terms(conn, clean, cols)
+                kept, narrowed = prune_terms(self._term_dfs(conn, clean, cols), self._text_budget)
+                if not kept:
+                    return []  # no term occurs at all
             quoted = [f'"{t}"' for t in kept]
             # The match expressions to try in turn; the last one's rows are returned even if fewer than k.
             matches = [f"{quoted[0]} AND ({' OR '.join(quoted[1:])})", quoted[0]] if narrowed else [" OR ".join(quoted)]
@@ -524,16 +526,9 @@ class SQLiteStore:
         ).fetchall()
         return [(int(r[0]), -float(r[1])) for r in rows]
 
-    def _prune_terms(self, conn: Any, terms: list[str], cols: str) -> tuple[list[str], bool]:
-        """The terms to rank in a large scope, rarest first, and whether a match must hold two of them.
-
-        FTS5 scores every row that matches an OR query, about 1 microsecond each; in a 100,000-row scope common
-        words match tens of thousands of rows. Their IDF is low: keep the rarest terms whose postings add up to
-        ``text_budget`` rows. When even the rarest term matches more rows than that, a row must also hold one of
-        the next rarest terms (as on PostgreSQL, see ``PostgresStore._prune``), so rows holding several terms are
-        ranked first and far fewer rows are scored.
-        """
-        dfs: list[tuple[int, str]] = []
+    def _term_dfs(self, conn: Any, terms: list[str], cols: str) -> dict[str, int]:
+        """Document frequencies of ``terms`` in the columns ``cols`` (table-wide, cached)."""
+        dfs: dict[str, int] = {}
         for t in terms:
             key = (cols, t)
             df = self._df_cache.get(key)
@@ -546,21 +541,8 @@ class SQLiteStore:
                 if len(self._df_cache) > 50_000:
                     self._df_cache.clear()
                 self._df_cache[key] = df
-            dfs.append((df, t))
-        dfs.sort()
-        present = [(df, t) for df, t in dfs if df]
-        if not present:
-            return [dfs[0][1]], False
-        if present[0][0] > self._text_budget:
-            return [t for _, t in present[: 1 + NARROW_TERMS]], len(present) > 1
-        kept: list[str] = []
-        total = 0
-        for df, t in present:
-            if kept and total + df > self._text_budget:
-                break
-            kept.append(t)
-            total += df
-        return kept, False
+            dfs[t] = df
+        return dfs
 
     async def search_entities(self, scope: Scope, names: Sequence[str], k: int, *, hops: int = 1) -> ScoredIds:
         return await asyncio.to_thread(self._entities_sync, scope, list(dict.fromkeys(names)), k, hops)
