@@ -28,13 +28,14 @@ import numpy as np
 from ..errors import get_logger
 from .store import (
     CHUNK_COLUMNS,
-    MAX_GRAPH_ENTITIES,
     ScoredIds,
     chunk_entities,
+    hop_weight,
     idf,
     prune_terms,
     row_to_chunk,
     scope_key,
+    strongest,
 )
 from .types import (
     Chunk,
@@ -533,8 +534,8 @@ class PostgresStore:
                     if int(dst) not in seen:
                         seen.add(int(dst))
                         w = weight_of[int(src)]
-                        frontier.append((int(dst), 0.5 * w * min(1.0, weight / 2.0) * idf(int(df), total) / (1 + w)))
-            frontier = sorted(frontier, key=lambda ew: -ew[1])[:MAX_GRAPH_ENTITIES]
+                        frontier.append((int(dst), hop_weight(w, int(weight), int(df), total)))
+            frontier = strongest(frontier)
             # Join chunks only to filter by session: a join per mention costs a heap visit each.
             source = (
                 "mentions m WHERE m.entity_id = s.eid"

@@ -29,14 +29,15 @@ import numpy as np
 from ..errors import get_logger
 from .store import (
     CHUNK_COLUMNS,
-    MAX_GRAPH_ENTITIES,
     ScoredIds,
     chunk_entities,
+    hop_weight,
     idf,
     prune_terms,
     row_to_chunk,
     scope_key,
     scope_token,
+    strongest,
 )
 from .types import (
     Chunk,
@@ -571,12 +572,11 @@ class SQLiteStore:
                     ):
                         if nid not in seen:
                             seen.add(nid)
-                            # A neighbour counts half, and less when the relation was seen only once.
-                            second.append((int(nid), 0.5 * w * min(1.0, weight / 2.0) * idf(int(df), total) / (1 + w)))
+                            second.append((int(nid), hop_weight(w, int(weight), int(df), total)))
                 frontier += second
             if not frontier:
                 return []
-            frontier = sorted(frontier, key=lambda ew: -ew[1])[:MAX_GRAPH_ENTITIES]
+            frontier = strongest(frontier)
             # One statement sums per chunk and keeps the top k, so the thousands of mentions common entities bring
             # stay in SQLite's C code (which releases the GIL) instead of a Python loop competing with the other
             # signals' threads: 4.3 -> 1.9 ms at 100k rows with two hops (p50, alone).

@@ -138,6 +138,17 @@ def prune_terms(dfs: Mapping[str, int], budget: int) -> tuple[list[str], bool]:
     return kept, False
 
 
+def hop_weight(source_weight: float, relation_weight: int, df: int, n: int) -> float:
+    """The weight of an entity reached in the graph's second hop: half its IDF, scaled down when the relation was
+    seen only once and by how strongly its source entity was matched."""
+    return 0.5 * source_weight * min(1.0, relation_weight / 2.0) * idf(df, n) / (1 + source_weight)
+
+
+def strongest(frontier: list[tuple[int, float]]) -> list[tuple[int, float]]:
+    """The :data:`MAX_GRAPH_ENTITIES` highest-weighted ``(entity, weight)`` pairs of ``frontier``."""
+    return sorted(frontier, key=lambda ew: -ew[1])[:MAX_GRAPH_ENTITIES]
+
+
 def idf(df: int, n: int) -> float:
     """BM25-style inverse document frequency (never negative)."""
     return math.log(1.0 + (n - df + 0.5) / (df + 0.5))
