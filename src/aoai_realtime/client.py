@@ -204,14 +204,7 @@ class RealtimeClient:
                 return_when=asyncio.FIRST_COMPLETED,
             )
             if rejected in done:
-                err = rejected.result().error
-                raise ServerError(
-                    f"the service rejected the session config: {err.message}",
-                    type=err.type,
-                    code=_opt(err.code),
-                    param=_opt(err.param),
-                    event_id=event_id,
-                )
+                raise _config_rejected("the service", rejected.result().error, event_id)
             if updated in done:
                 result: dict[str, Any] = updated.result().session
                 return result
@@ -354,11 +347,7 @@ class RealtimeClient:
             if isinstance(event, ev.SessionUpdatedEvent):
                 return
             if isinstance(event, ev.RealtimeErrorEvent) and event.error.event_id == event_id:
-                err = event.error
-                raise ServerError(
-                    f"the new session rejected the session config: {err.message}",
-                    type=err.type, code=_opt(err.code), param=_opt(err.param), event_id=event_id,
-                )  # fmt: skip
+                raise _config_rejected("the new session", event.error, event_id)
 
     def _fail(self, exc: BaseException) -> None:
         self._connected.clear()
@@ -578,6 +567,17 @@ class RealtimeClient:
 def _is_auth_close(closed: ConnectionClosed) -> bool:
     # OpenAI closes a socket with a bad key with 3000 "invalid_request_error.invalid_api_key" (reference 3.1).
     return closed.code in (3000, 4001, 4003) or "invalid_api_key" in closed.reason
+
+
+def _config_rejected(who: str, err: ev.ErrorDetails, event_id: str) -> ServerError:
+    """The error for a ``session.update`` the service answered with ``error`` (``param`` names the field)."""
+    return ServerError(
+        f"{who} rejected the session config: {err.message}",
+        type=err.type,
+        code=_opt(err.code),
+        param=_opt(err.param),
+        event_id=event_id,
+    )
 
 
 def _opt(value: object) -> str | None:
