@@ -135,8 +135,17 @@ async def main(outdir: Path, scenario: str = "tool") -> None:
             page = await browser.new_page(viewport={"width": 1200, "height": 800})
             console: list[str] = []
             page.on("console", lambda msg: console.append(msg.text))
+            page.on("pageerror", lambda exc: console.append(f"page error: {exc}"))
+            page.on("requestfailed", lambda req: console.append(f"request failed: {req.url} {req.failure}"))
             await page.goto(f"http://127.0.0.1:{server_port}/?persona=assistant&raw=1")
-            await page.wait_for_function("document.querySelector('#persona').options.length > 0")
+            try:
+                await page.wait_for_function("document.querySelector('#persona').options.length > 0")
+            except Exception as exc:  # the page never got ready: keep the evidence, then fail
+                result |= {"completed": False, "stage": "personas", "exception": repr(exc), "console": console,
+                           "errors": await page.evaluate("() => window.demo?.errors ?? null")}  # fmt: skip
+                await page.screenshot(path=str(outdir / "browser-call.png"), full_page=True)
+                (outdir / "result.json").write_text(json.dumps(result, indent=2))
+                raise
             await page.click("#start")
             # A completed spoken turn: the user's words transcribed, the assistant heard (speaking ended at
             # output_audio_buffer.stopped), back to listening.
