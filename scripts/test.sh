@@ -10,9 +10,11 @@ export ORT_DISABLE_TELEMETRY=1 HF_HUB_OFFLINE=1 PYTHONDONTWRITEBYTECODE=1
 status=0
 echo "== ruff"; ruff check src tests bench || status=1
 echo "== mypy --strict src"; mypy src || status=1
-echo "== pytest"
+# Hypothesis runs with one seed per run, printed, so any failure reproduces with HYPOTHESIS_SEED=<seed>.
+seed="${HYPOTHESIS_SEED:-$(od -An -N4 -tu4 /dev/urandom | tr -d ' ')}"
+echo "== pytest (hypothesis seed $seed: rerun with HYPOTHESIS_SEED=$seed bash scripts/test.sh)"
 rm -f .coverage .coverage.*
-coverage run -m pytest -q -p no:cacheprovider "$@"
+coverage run -m pytest -q -p no:cacheprovider --hypothesis-seed="$seed" "$@"
 rc=$?
 if [ "$rc" -ne 0 ]; then status=1; fi
 coverage combine -q >/dev/null 2>&1 || true
