@@ -43,6 +43,7 @@ async def make_server(fake: FakeUpstream, tool_log: ToolLog) -> AsyncIterator[Ma
                 call_per_ip="100/minute",
             ),
         )
+        hooks = overrides.pop("hooks", None)
         settings = ServerSettings(rate_limits=limits, **overrides)
         server = RealtimeServer(
             settings=settings,
@@ -50,6 +51,7 @@ async def make_server(fake: FakeUpstream, tool_log: ToolLog) -> AsyncIterator[Ma
             auth=auth_hook,
             personas=PERSONAS,
             tools=make_tools(tool_log),
+            hooks=hooks,
         )
         await server.start()
         servers.append(server)

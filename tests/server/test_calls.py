@@ -193,7 +193,9 @@ async def test_sideband_refuses_tools_outside_the_persona(
     await sb.send(response_done())
     created = await sb.next("conversation.item.create")
     assert created["item"]["call_id"] == "call_9"
-    assert "not available" in json.loads(created["item"]["output"])["error"]
+    error = json.loads(created["item"]["output"])["error"]
+    assert error["type"] == "not_allowed"
+    assert "not available" in error["message"]
     assert tool_log.calls == []
 
 
@@ -205,7 +207,9 @@ async def test_bad_tool_arguments_get_an_error_output(
     sb = await connected(fake)
     await sb.send(fn_done("call_2", "lookup", "{not json"))
     created = await sb.next("conversation.item.create")
-    assert "not valid JSON" in created["item"]["output"]
+    error = json.loads(created["item"]["output"])["error"]
+    assert error["type"] == "invalid_arguments"
+    assert "not valid JSON" in error["message"]
     assert tool_log.calls == []
 
 

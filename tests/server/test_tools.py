@@ -15,6 +15,11 @@ from aoai_realtime.server import ServerTool, ToolContext, ToolRegistry
 CTX = ToolContext(user_id="u1", persona_id="assistant", call_id="rtc_1")
 
 
+def err(kind: str, message: str) -> dict[str, Any]:
+    """The one error shape every side sends to a model (protocol.arbiter.tool_error_output)."""
+    return {"error": {"type": kind, "message": message}}
+
+
 def registry(handler: Any, *, timeout_s: float = 1.0) -> ToolRegistry:
     return ToolRegistry([ServerTool(name="t", description="d", handler=handler, timeout_s=timeout_s)])
 
@@ -45,23 +50,32 @@ async def test_every_failure_becomes_an_error_answer(caplog: pytest.LogCaptureFi
     def refuses(args: dict[str, Any], ctx: ToolContext) -> str:
         raise ToolError("the order does not exist")
 
-    assert await run(registry(hangs, timeout_s=0.05)) == {"error": "tool 't' timed out"}
+    def leaks(args: dict[str, Any], ctx: ToolContext) -> str:
+        raise ToolError("cannot reach postgres://app:hunter2@db/x")
+
+    assert await run(registry(hangs, timeout_s=0.05)) == err("timeout", "tool 't' timed out")
     with caplog.at_level(logging.ERROR):
-        assert await run(registry(raises)) == {"error": "tool 't' failed"}  # no exception text for the model
+        assert await run(registry(raises)) == err("tool_error", "tool 't' failed")  # no exception text for the model
     # The log says what failed, and not the secret the exception text carried.
     assert "RuntimeError" in caplog.text and "password=***" in caplog.text and "hunter2" not in caplog.text
-    assert await run(registry(refuses)) == {"error": "the order does not exist"}  # a ToolError speaks to the model
-    assert await run(registry(lambda a, c: {1, 2})) == {"error": "tool 't' returned an unusable result"}
+    # a ToolError speaks to the model, redacted
+    assert await run(registry(refuses)) == err("tool_error", "the order does not exist")
+    assert "hunter2" not in json.dumps(await run(registry(leaks)))
+    assert await run(registry(lambda a, c: {1, 2})) == err("tool_error", "tool 't' returned an unusable result")
+    outcome = await registry(refuses).execute("t", "{}", CTX, allowed=("t",))
+    assert outcome.status == "tool_error"
+    assert (await registry(lambda a, c: "x").execute("t", "{}", CTX, allowed=("t",))).status == "ok"
 
 
 async def test_bad_calls_are_refused_without_running_the_handler() -> None:
     ran: list[Any] = []
     reg = registry(lambda args, ctx: ran.append(args) or "ok")
-    assert await run(reg, "not json") == {"error": "arguments for 't' are not valid JSON"}
-    assert await run(reg, "[1, 2]") == {"error": "arguments for 't' must be a JSON object"}
-    assert await run(reg, allowed=()) == {"error": "tool 't' is not available in this session"}  # outside persona
+    assert await run(reg, "not json") == err("invalid_arguments", "arguments for 't' are not valid JSON")
+    assert await run(reg, "[1, 2]") == err("invalid_arguments", "arguments for 't' must be a JSON object")
+    # outside the persona's allow-list
+    assert await run(reg, allowed=()) == err("not_allowed", "tool 't' is not available in this session")
     out = await reg.run("missing", "{}", CTX, allowed=("missing",))
-    assert json.loads(out) == {"error": "tool 'missing' is not available in this session"}
+    assert json.loads(out) == err("not_allowed", "tool 'missing' is not available in this session")
     assert ran == []
 
 

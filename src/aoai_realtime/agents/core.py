@@ -1,7 +1,8 @@
 """The voice assistant's brain, sans I/O: server events and player progress in, actions out.
 
-:class:`VoiceCore` owns the state machine, the playback clock, the transcript, the response writer, the tool
-call book and the turn metrics. It never awaits and never reads a clock it was not given; the driver
+:class:`VoiceCore` owns the state machine, the playback clock, the transcript, the tool call book and its
+response arbiter (:mod:`aoai_realtime.protocol.arbiter`, shared with the server's sideband and ``talk``) and the
+turn metrics. It never awaits and never reads a clock it was not given; the driver
 (:class:`~aoai_realtime.agents.voice.VoiceAssistant`) performs the :data:`Action` values it returns, in order.
 Tests drive it directly, with no sockets and no sleeps.
 
@@ -26,10 +27,10 @@ from typing import Any, Literal, TypeAlias
 from ..audio.g711 import WireAudio
 from ..errors import get_logger
 from ..protocol import events as ev
+from ..protocol.arbiter import ResponseArbiter, ToolCallBook
 from ..protocol.state import session_audio_format
 from .metrics import PriceTable, TurnMetrics, Usage
 from .playback import SAMPLE_RATE, PlaybackClock, truncate_position_ms
-from .responses import ResponseWriter
 from .state import AssistantState, StateMachine, Trigger
 from .tools import ToolCall, ToolPolicy, ToolResult
 from .transcript import Transcript, TranscriptEntry
@@ -128,11 +129,8 @@ class CoreConfig:
 @dataclass(slots=True)
 class _Response:
     id: str
-    calls: list[str] = field(default_factory=list)
-    done: bool = False
     interrupted: bool = False
     audio_items: list[str] = field(default_factory=list)
-    requested_follow_up: bool = False
 
 
 class VoiceCore:
@@ -157,10 +155,8 @@ class VoiceCore:
         self.machine = StateMachine()
         self.playback = PlaybackClock(self.config.sample_rate)
         self.transcript = Transcript()
-        self.writer = ResponseWriter()
+        self.book = ToolCallBook()
         self._responses: dict[str, _Response] = {}
-        self._calls: dict[str, ToolCall] = {}
-        self._settled: set[str] = set()
         self._audio_open: set[str] = set()  # items whose audio is still arriving
         self._received_ms: dict[str, float] = {}
         self._output_format = "audio/pcm"  # from session events; G.711 deltas are decoded per item
@@ -183,13 +179,18 @@ class VoiceCore:
     # -- views ---------------------------------------------------------------------------------------------
 
     @property
+    def writer(self) -> ResponseArbiter:
+        """The session's one writer of ``response.create`` (ask it for a response with ``request()``)."""
+        return self.book.arbiter
+
+    @property
     def state(self) -> AssistantState:
         return self.machine.state
 
     @property
     def tools_in_flight(self) -> list[ToolCall]:
         """Tool calls started and not yet answered."""
-        return [c for cid, c in self._calls.items() if cid not in self._settled]
+        return self.book.open_calls
 
     @property
     def turn(self) -> TurnMetrics | None:
@@ -208,11 +209,10 @@ class VoiceCore:
     def new_session(self) -> None:
         """Another session took over (rollover): forget the old session's responses and calls; keep the
         transcript, the turns and the usage."""
-        self.writer = ResponseWriter()
+        self.book.new_session()  # open calls are abandoned: their call_ids mean nothing to the new session
         self._responses.clear()
         self._audio_open.clear()
         self._rtc_item = None
-        self._settled.update(self._calls)  # their call_ids mean nothing to the new session
         # VAD positions (audio_end_ms) count from the start of the new session's input audio
         self._sent_ms = 0.0
         self._sent_audio.clear()
@@ -273,7 +273,9 @@ class VoiceCore:
 
     def handle(self, event: Any) -> list[Action]:
         """React to one server event. Unknown events are ignored."""
-        out: list[Action] = [Send(e) for e in self.writer.on_event(event)]
+        step = self.book.on_event(event)
+        out: list[Action] = [Send(e) for e in step.send]
+        out.extend(RunTool(call) for call in step.calls)
         handler = _HANDLERS.get(type(event))
         if handler is not None:
             handler(self, event, out)
@@ -315,10 +317,7 @@ class VoiceCore:
             resp = self._responses.get(rid)
             if resp is not None:
                 resp.interrupted = True
-        for resp in self._responses.values():
-            if any(c not in self._settled for c in resp.calls):
-                resp.interrupted = True
-        self.writer.withdraw()
+        self.book.interrupt()
         if self.config.tool_policy is ToolPolicy.CANCEL:
             out.extend(CancelTool(c.call_id) for c in self.tools_in_flight)
         if self._turn is not None:
@@ -522,54 +521,16 @@ class VoiceCore:
         if self.transcript.assistant_done(event.item_id, event.text, audio=False):
             self._transcript_changed(out)
 
-    def _on_arguments_done(self, event: ev.ResponseFunctionCallArgumentsDoneEvent, out: list[Action]) -> None:
-        name = event.name if isinstance(event.name, str) else ""
-        self._add_call(ToolCall(event.call_id, name, event.arguments, event.response_id, event.item_id), out)
-
-    def _on_output_item_done(self, event: ev.ResponseOutputItemDoneEvent, out: list[Action]) -> None:
-        item = event.item
-        if item.type == "function_call" and isinstance(item.call_id, str):
-            call = ToolCall(
-                item.call_id,
-                item.name if isinstance(item.name, str) else "",
-                item.arguments if isinstance(item.arguments, str) else "",
-                event.response_id,
-                item.id if isinstance(item.id, str) else "",
-            )
-            self._add_call(call, out)
-
-    def _add_call(self, call: ToolCall, out: list[Action]) -> None:
-        known = self._calls.get(call.call_id)
-        if known is not None:
-            return
-        if not call.name:
-            # beta events carry no name; output_item.done will (calls are keyed by call_id, so no double run)
-            return
-        self._calls[call.call_id] = call
-        resp = self._responses.setdefault(call.response_id, _Response(call.response_id))
-        resp.calls.append(call.call_id)
-        out.append(RunTool(call))
-
     def _on_response_done(self, event: ev.ResponseDoneEvent, out: list[Action]) -> None:
         rid = event.response.id if isinstance(event.response.id, str) else "?"
         resp = self._responses.setdefault(rid, _Response(rid))
-        resp.done = True
         if event.response.status == "cancelled":
             resp.interrupted = True
-        for item in event.response.output or []:
-            if item.type == "function_call" and isinstance(item.call_id, str) and item.call_id not in self._calls:
-                self._add_call(
-                    ToolCall(item.call_id, item.name if isinstance(item.name, str) else "",
-                             item.arguments if isinstance(item.arguments, str) else "", rid,
-                             item.id if isinstance(item.id, str) else ""),
-                    out,
-                )
         usage = Usage.from_response_usage(event.response.usage if isinstance(event.response.usage, dict) else None)
         self.usage = self.usage + usage
         if self._turn is not None:
             self._turn.usage = self._turn.usage + usage
             self._turn.cost = self._turn.usage.cost(self.config.prices)
-        self._maybe_follow_up(resp, out)
         has_audio = bool(resp.audio_items) and not resp.interrupted
         if self.state is AssistantState.THINKING and not has_audio and not self._pending_work():
             self._fire(Trigger.RESPONSE_FINISHED_SILENT, out)
@@ -577,13 +538,6 @@ class VoiceCore:
 
     def _pending_work(self) -> bool:
         return bool(self.tools_in_flight) or self.writer.busy or self.writer.wanted
-
-    def _maybe_follow_up(self, resp: _Response, out: list[Action]) -> None:
-        if not resp.done or not resp.calls or resp.requested_follow_up or resp.interrupted:
-            return
-        if all(c in self._settled for c in resp.calls):
-            resp.requested_follow_up = True
-            out.extend(Send(e) for e in self.writer.request())
 
     def _on_rtc_started(self, event: ev.OutputAudioBufferStarted, out: list[Action]) -> None:
         resp = self._responses.get(event.response_id)
@@ -681,22 +635,15 @@ class VoiceCore:
 
     def tool_settled(self, result: ToolResult) -> list[Action]:
         """A tool call finished (any outcome). Sends its one output; asks for the follow-up answer when the
-        last call of a finished response settles. A second result for the same call_id is ignored."""
-        out: list[Action] = []
+        last call of a finished response settles. A second result for the same call_id is refused (counted in
+        ``book.refused``)."""
         cid = result.call.call_id
-        if cid in self._settled or cid not in self._calls:
-            return out
-        self._settled.add(cid)
-        out.append(Send(ev.ConversationItemCreateEvent(
-            item=ev.Item(type="function_call_output", call_id=cid, output=result.output)
-        )))
-        self.writer.output_sent()
+        sends = self.book.settle(cid, result.output)
+        if not sends:
+            return []
         if self._turn is not None:
             self._turn.tool_latency_ms[cid] = result.latency_ms
-        resp = self._responses.get(result.call.response_id)
-        if resp is not None:
-            self._maybe_follow_up(resp, out)
-        return out
+        return [Send(e) for e in sends]
 
 
 _HANDLERS: dict[type, Callable[[VoiceCore, Any, list[Action]], None]] = {
@@ -711,7 +658,6 @@ _HANDLERS: dict[type, Callable[[VoiceCore, Any, list[Action]], None]] = {
     ev.ConversationItemInputAudioTranscriptionCompletedEvent: VoiceCore._on_user_done,
     ev.ResponseCreatedEvent: VoiceCore._on_response_created,
     ev.ResponseOutputItemAddedEvent: VoiceCore._on_output_item_added,
-    ev.ResponseOutputItemDoneEvent: VoiceCore._on_output_item_done,
     ev.SessionCreatedEvent: VoiceCore._on_session,
     ev.SessionUpdatedEvent: VoiceCore._on_session,
     ev.ResponseAudioDeltaEvent: VoiceCore._on_audio_delta,
@@ -720,7 +666,6 @@ _HANDLERS: dict[type, Callable[[VoiceCore, Any, list[Action]], None]] = {
     ev.ResponseAudioTranscriptDoneEvent: VoiceCore._on_transcript_done,
     ev.ResponseTextDeltaEvent: VoiceCore._on_text_delta,
     ev.ResponseTextDoneEvent: VoiceCore._on_text_done,
-    ev.ResponseFunctionCallArgumentsDoneEvent: VoiceCore._on_arguments_done,
     ev.ResponseDoneEvent: VoiceCore._on_response_done,
     ev.OutputAudioBufferStarted: VoiceCore._on_rtc_started,
     ev.OutputAudioBufferStopped: VoiceCore._on_rtc_stopped,

@@ -13,8 +13,9 @@ timeout               ``{"error": {"type": "timeout", ...}}`` (per-tool ``timeou
 cancelled             ``{"error": {"type": "cancelled", ...}}`` (barge-in with ``ToolPolicy.CANCEL``)
 ====================  ===========================================================================
 
-The runner produces the result; the assistant sends it, once, and asks for one response when every call of
-the response has settled (see :mod:`aoai_realtime.agents.responses`).
+Error outputs have the one shape every side sends (:func:`~aoai_realtime.protocol.arbiter.tool_error_output`,
+messages redacted). The runner produces the result; the assistant sends it, once, and asks for one response
+when every call of the response has settled (see :mod:`aoai_realtime.protocol.arbiter`).
 """
 
 from __future__ import annotations
@@ -29,7 +30,8 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal, overload
 
-from ..errors import ConfigError, ToolError, get_logger, redact
+from ..errors import ConfigError, ToolError, get_logger
+from ..protocol.arbiter import ToolCall, tool_error_output
 from .schema import JsonSchema, parse_docstring, schema_for_function, validate
 
 __all__ = [
@@ -165,17 +167,6 @@ class ToolSet:
 
 
 @dataclass(frozen=True, slots=True)
-class ToolCall:
-    """One function call the model made (``response.function_call_arguments.done``)."""
-
-    call_id: str
-    name: str
-    arguments: str
-    response_id: str = ""
-    item_id: str = ""
-
-
-@dataclass(frozen=True, slots=True)
 class ToolResult:
     """How a call settled. ``output`` is exactly what goes into the ``function_call_output`` item."""
 
@@ -183,10 +174,6 @@ class ToolResult:
     status: ToolStatus
     output: str
     latency_ms: float
-
-
-def _error_output(kind: str, message: str, **extra: Any) -> str:
-    return json.dumps({"error": {"type": kind, "message": redact(message), **extra}})
 
 
 def _ok_output(value: Any) -> str:
@@ -243,17 +230,17 @@ class ToolRunner:
         if t is None:
             return result(
                 "unknown_tool",
-                _error_output(
+                tool_error_output(
                     "unknown_tool", f"there is no tool named {call.name!r}", available=self.tools.names
                 ),
             )
         try:
             args = json.loads(call.arguments) if call.arguments.strip() else {}
         except ValueError as exc:
-            return result("invalid_arguments", _error_output("invalid_arguments", f"arguments are not JSON: {exc}"))
+            return result("invalid_arguments", tool_error_output("invalid_arguments", f"arguments are not JSON: {exc}"))
         problems = validate(t.parameters, args)
         if problems:
-            return result("invalid_arguments", _error_output("invalid_arguments", "; ".join(problems)))
+            return result("invalid_arguments", tool_error_output("invalid_arguments", "; ".join(problems)))
         kwargs = {k: t.converters[k](v) if k in t.converters else v for k, v in args.items()}
         task = asyncio.ensure_future(self._invoke(t, kwargs))
         self._running[call.call_id] = task
@@ -262,18 +249,18 @@ class ToolRunner:
             async with asyncio.timeout(timeout):
                 value = await task
         except TimeoutError:
-            return result("timeout", _error_output("timeout", f"tool {call.name!r} took longer than {timeout:g} s"))
+            return result("timeout", tool_error_output("timeout", f"tool {call.name!r} took longer than {timeout:g} s"))
         except asyncio.CancelledError:
             current = asyncio.current_task()
             if current is not None and current.cancelling():
                 raise  # we are being shut down, not the tool
             message = f"tool {call.name!r} was cancelled (the user interrupted)"
-            return result("cancelled", _error_output("cancelled", message))
+            return result("cancelled", tool_error_output("cancelled", message))
         except ToolError as exc:
-            return result("error", _error_output("tool_error", str(exc)))
+            return result("error", tool_error_output("tool_error", str(exc)))
         except Exception as exc:  # a tool's bug must still answer the model
             log.warning("tool %r raised %s", call.name, type(exc).__name__, exc_info=True)
-            return result("error", _error_output("tool_error", f"{type(exc).__name__}: {exc}"))
+            return result("error", tool_error_output("tool_error", f"{type(exc).__name__}: {exc}"))
         finally:
             self._running.pop(call.call_id, None)
             if not task.done():

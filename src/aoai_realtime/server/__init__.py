@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from ..pricing import PriceTable
 from .app import STATIC_DIR, create_app
+from .hooks import CallHooks, CallRecord, CallStart, ToolCallRecord, TranscriptTurn
 from .limits import CallGate, MemoryCallGate, RateLimits, RateLimitSettings, RedisCallGate, TrustedProxies, client_ip
 from .personas import Persona, User, build_session
 from .router import ApiError, AuthHook, RealtimeServer, ServerSettings
 from .sideband import CallPolicy, Sideband
-from .tools import ServerTool, ToolContext, ToolRegistry
+from .tools import ServerTool, ToolContext, ToolOutcome, ToolRegistry
 from .upstream import Minted, NewCall, UpstreamClient, UpstreamError
 
 __all__ = [
@@ -17,7 +18,10 @@ __all__ = [
     "ApiError",
     "AuthHook",
     "CallGate",
+    "CallHooks",
     "CallPolicy",
+    "CallRecord",
+    "CallStart",
     "MemoryCallGate",
     "Minted",
     "NewCall",
@@ -30,8 +34,11 @@ __all__ = [
     "ServerSettings",
     "ServerTool",
     "Sideband",
+    "ToolCallRecord",
     "ToolContext",
+    "ToolOutcome",
     "ToolRegistry",
+    "TranscriptTurn",
     "TrustedProxies",
     "UpstreamClient",
     "UpstreamError",

@@ -85,14 +85,18 @@ class Persona:
         return self.instructions.format(user_name=user.name, user_role=user.role, user_context=user.context)
 
 
-def build_session(persona: Persona, user: User, *, model: str, registry: ToolRegistry) -> dict[str, Any]:
-    """The GA ``session`` object for ``persona`` and ``user`` (reference section 2.1).
+def build_session(
+    persona: Persona, user: User, *, model: str, registry: ToolRegistry, context: str = ""
+) -> dict[str, Any]:
+    """The GA ``session`` object for ``persona`` and ``user`` (reference section 2.1). ``context`` (from the
+    server's :class:`~aoai_realtime.server.hooks.CallHooks`) is appended to the rendered instructions.
 
     Raises :class:`ConfigError` if the persona names a tool the registry does not hold.
     """
+    instructions = persona.render_instructions(user)
     config = SessionConfig(
         model=model,
-        instructions=persona.render_instructions(user),
+        instructions=f"{instructions}\n\n{context}" if context else instructions,
         voice=persona.voice,
         output_modalities=("audio",),
         transcription=persona.transcription,

@@ -3,7 +3,7 @@
 ::
 
     server = RealtimeServer(settings=..., upstream=UpstreamClient(endpoint, auth), auth=my_hook,
-                            personas=[...], tools=ToolRegistry([...]))
+                            personas=[...], tools=ToolRegistry([...]), hooks=my_app_hooks)
     app = FastAPI(lifespan=server.lifespan)
     app.include_router(server.router)
 
@@ -11,6 +11,10 @@ Every route checks, in order: the client-IP budget, the auth hook (401), the use
 ``Retry-After``), the closed request schema (400), the persona allow-list (403). Replies carry
 ``Cache-Control: no-store``; errors are ``{"error": {"code", "message"}}`` and never contain upstream bodies
 or credentials.
+
+With ``hooks`` (:class:`~aoai_realtime.server.hooks.CallHooks`), both routes append the hook's
+``session_context`` to the persona's instructions before the session is built, and every call that had a
+sideband ends with one ``call_ended`` (its transcript turns and tool calls).
 """
 
 # No "from __future__ import annotations" here: FastAPI reads the route signatures at runtime, and they use
@@ -30,7 +34,8 @@ from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException
 from starlette.types import Message
 
-from ..errors import ConfigError, get_logger
+from ..errors import ConfigError, get_logger, redact
+from .hooks import CallHooks, CallStart, safe_call_ended, safe_session_context
 from .limits import (
     CallGate,
     MemoryCallGate,
@@ -189,9 +194,11 @@ class RealtimeServer:
         personas: Iterable[Persona],
         tools: ToolRegistry | None = None,
         call_gate: CallGate | None = None,
+        hooks: CallHooks | None = None,
     ) -> None:
         self.settings = settings
         self.upstream = upstream
+        self.hooks = hooks
         self._auth = auth
         self.tools = tools if tools is not None else ToolRegistry()
         self.personas: dict[str, Persona] = {p.id: p for p in personas}
@@ -289,7 +296,8 @@ class RealtimeServer:
         async def create_session(body: SessionRequest, user: SessionUser) -> JSONResponse:
             """Mint an ephemeral token for a persona; the session config is built on the server."""
             persona = self._persona_for(user, body.persona)
-            session = build_session(persona, user, model=self.model, registry=self.tools)
+            context = await self._session_context(user, persona)
+            session = build_session(persona, user, model=self.model, registry=self.tools, context=context)
             minted = await self._mint(session)
             reply = SessionReply(
                 token=minted.token,
@@ -351,6 +359,15 @@ class RealtimeServer:
 
     # -- work ------------------------------------------------------------------------------------------------
 
+    async def _session_context(self, user: User, persona: Persona) -> str:
+        # The upstream names a call only when it answers the offer, which needs the session: call_id is "" here.
+        try:
+            return await safe_session_context(self.hooks, CallStart(call_id="", user=user, persona=persona))
+        except Exception as exc:  # noqa: BLE001 - the app's failure becomes a clean 503, never a traceback
+            logger.error("session_context hook failed for persona %s: %s: %s", persona.id, type(exc).__name__,
+                         redact(str(exc)))
+            raise ApiError(503, "context_unavailable", "this session could not be prepared; retry later") from None
+
     async def _mint(self, session: dict[str, Any]) -> Any:
         try:
             return await self.upstream.mint(session, ttl_s=self.settings.token_ttl_s)
@@ -366,7 +383,9 @@ class RealtimeServer:
                 429, "too_many_calls", f"at most {s.max_calls_per_user} calls at once; hang up one first", retry_after=5
             )
         try:
-            session = build_session(persona, user, model=self.model, registry=self.tools)
+            context = await self._session_context(user, persona)
+            # The sideband's tamper check compares against this same session (instructions with the context).
+            session = build_session(persona, user, model=self.model, registry=self.tools, context=context)
             minted = await self._mint(session)
             try:
                 call = await self.upstream.create_call(offer, token=minted.token)
@@ -401,8 +420,12 @@ class RealtimeServer:
             )
             return reason
         finally:
-            self.calls.pop(call_id, None)
-            await self.call_gate.release(live.user_id, live.slot)
+            try:
+                self.calls.pop(call_id, None)
+                await self.call_gate.release(live.user_id, live.slot)
+            finally:
+                # Exactly once per call with a sideband, after it ended (logged, never raised).
+                await safe_call_ended(self.hooks, live.sideband.record())
 
 
 def _from_upstream(exc: UpstreamError) -> ApiError:

@@ -1,15 +1,18 @@
 """The sideband: the server's own WebSocket onto a browser's WebRTC call (``?call_id=``, reference 3.1).
 
-It runs the persona's tools (each call checked against the persona's allow-list), keeps the session on the
-server's config (a browser can send ``session.update`` on its data channel; the sideband puts the
-instructions and tools back), and enforces the call's limits: a maximum length and a spend ceiling computed
-from the live ``usage`` of every ``response.done``. When a limit is reached the server hangs up.
+It runs the persona's tools (each call checked against the persona's allow-list) through the one tool loop
+(:class:`~aoai_realtime.protocol.arbiter.ToolCallBook` and its
+:class:`~aoai_realtime.protocol.arbiter.ResponseArbiter`: every call answered once, one ``response.create`` per
+response that called tools, retried when it collides with a VAD response), keeps the session on the server's
+config (a browser can send ``session.update`` on its data channel; the sideband puts the instructions and tools
+back), records the call (transcript turns and tool calls, for the server's ``call_ended`` hook), and enforces
+the call's limits: a maximum length and a spend ceiling computed from the live ``usage`` of every
+``response.done``. When a limit is reached the server hangs up.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -21,6 +24,9 @@ from ..errors import ProtocolError, get_logger
 from ..pricing import PriceTable, Usage
 from ..protocol import codec
 from ..protocol import events as ev
+from ..protocol.arbiter import ToolCall, ToolCallBook
+from .hooks import CallRecord, ToolCallRecord
+from .recording import CallTranscript
 from .tools import ToolContext, ToolRegistry
 from .upstream import UpstreamClient
 
@@ -45,7 +51,9 @@ class Sideband:
 
     Create it after the upstream answered the SDP offer and await :meth:`run` in a task the server keeps.
     ``ended_reason`` tells why it stopped: ``"closed"`` (the call ended), ``"max_duration"``, ``"spend"``,
-    ``"tampered"``, ``"hangup"`` (:meth:`hang_up` was called) or ``"error"``.
+    ``"tampered"``, ``"hangup"`` (:meth:`hang_up` was called) or ``"error"``. After :meth:`run` returned,
+    :meth:`record` is what the call said and did. ``clock`` (monotonic seconds) times tool calls;
+    ``wall_clock`` (``time.time``) stamps the record.
     """
 
     def __init__(
@@ -58,6 +66,7 @@ class Sideband:
         session: dict[str, Any],
         policy: CallPolicy,
         clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
     ) -> None:
         self._upstream = upstream
         self._registry = registry
@@ -66,13 +75,16 @@ class Sideband:
         self._session = session
         self._policy = policy
         self._clock = clock
+        self._wall_clock = wall_clock
         self.spent_usd = 0.0
         self.tool_calls = 0
         self.ended_reason: str | None = None
+        self.book = ToolCallBook()
+        self.transcript = CallTranscript()
+        self.tool_records: list[ToolCallRecord] = []
+        self.started_at = wall_clock()
+        self.ended_at: float | None = None
         self._send_lock = asyncio.Lock()
-        self._pending: dict[str, int] = {}  # response_id -> tool calls still running
-        self._done_responses: set[str] = set()
-        self._answered: set[str] = set()  # responses whose tool outputs need a response.create
         self._reasserts = 0
         self._stop = asyncio.Event()
         self._tool_tasks: set[asyncio.Task[None]] = set()
@@ -82,6 +94,19 @@ class Sideband:
         if self.ended_reason is None:
             self.ended_reason = "hangup"
         self._stop.set()
+
+    def record(self) -> CallRecord:
+        """What the call said and did (complete once :meth:`run` has returned)."""
+        return CallRecord(
+            call_id=self.context.call_id,
+            user_id=self.context.user_id,
+            persona_id=self.context.persona_id,
+            started_at=self.started_at,
+            ended_at=self.ended_at if self.ended_at is not None else self._wall_clock(),
+            ended_reason=self.ended_reason or "closed",
+            turns=self.transcript.turns(),
+            tool_calls=tuple(self.tool_records),
+        )
 
     async def run(self) -> str:
         call_id = self.context.call_id
@@ -105,6 +130,7 @@ class Sideband:
             self.ended_reason = self.ended_reason or "error"
         if not hung_up:
             await self._hang_up_if_limited()
+        self.ended_at = self._wall_clock()
         return self.ended_reason or "closed"
 
     async def _hang_up_if_limited(self) -> bool:
@@ -126,65 +152,56 @@ class Sideband:
             except ProtocolError as exc:
                 logger.warning("sideband of call %s: undecodable event %s", self.context.call_id, exc.event_type)
                 continue
-            if isinstance(event, ev.ResponseFunctionCallArgumentsDoneEvent):
-                self._pending[event.response_id] = self._pending.get(event.response_id, 0) + 1
-                task = tg.create_task(self._run_tool(ws, event))
+            self.transcript.on_event(event)
+            step = self.book.on_event(event)  # every event, `error` included: a collided create is retried
+            for call in step.calls:
+                task = tg.create_task(self._run_tool(ws, call))
                 self._tool_tasks.add(task)
                 task.add_done_callback(self._tool_tasks.discard)
+            if isinstance(event, ev.RealtimeErrorEvent):
+                logger.info("call %s: server error %s", self.context.call_id, event.error.code)
             elif isinstance(event, ev.ResponseDoneEvent):
-                await self._on_response_done(ws, event)
-                if self.ended_reason is not None:
-                    self._stop.set()
-                    return
+                self._count_spend(event)
             elif isinstance(event, ev.SessionUpdatedEvent):
                 await self._check_session(ws, event.session)
-                if self.ended_reason is not None:
-                    self._stop.set()
-                    return
+            if self.ended_reason is not None:
+                self._stop.set()
+                return
+            await self._send(ws, step.send)
         self.ended_reason = self.ended_reason or "closed"
         self._stop.set()
 
-    async def _send(self, ws: aiohttp.ClientWebSocketResponse, event: dict[str, Any]) -> None:
+    async def _send(self, ws: aiohttp.ClientWebSocketResponse, events: list[ev.ClientEvent]) -> None:
+        # One batch under one lock: the book's order (outputs before the response.create that needs them) holds
+        # across the reader and every tool task.
+        if not events:
+            return
         async with self._send_lock:
-            await ws.send_str(json.dumps(event))
+            for event in events:
+                await ws.send_str(codec.encode(event).decode("utf-8"))
 
-    async def _run_tool(
-        self, ws: aiohttp.ClientWebSocketResponse, event: ev.ResponseFunctionCallArgumentsDoneEvent
-    ) -> None:
-        name = event.name if isinstance(event.name, str) else ""
+    async def _run_tool(self, ws: aiohttp.ClientWebSocketResponse, call: ToolCall) -> None:
         self.tool_calls += 1
-        output = await self._registry.run(name, event.arguments, self.context, allowed=self._allowed)
-        item = {"type": "function_call_output", "call_id": event.call_id, "output": output}
-        await self._send(ws, {"type": "conversation.item.create", "item": item})
-        self._pending[event.response_id] -= 1
-        self._answered.add(event.response_id)
-        await self._maybe_continue(ws, event.response_id)
+        started = self._clock()
+        outcome = await self._registry.execute(call.name, call.arguments, self.context, allowed=self._allowed)
+        self.tool_records.append(
+            ToolCallRecord(
+                name=call.name,
+                arguments=call.arguments,
+                output=outcome.output,
+                status=outcome.status,
+                latency_ms=(self._clock() - started) * 1000.0,
+            )
+        )
+        await self._send(ws, self.book.settle(call.call_id, outcome.output))
 
-    async def _maybe_continue(self, ws: aiohttp.ClientWebSocketResponse, response_id: str) -> None:
-        # One response.create per response, once its every tool has answered and the response is done: a
-        # second one would collide with it (conversation_already_has_active_response, reference 6.4).
-        if (
-            response_id in self._done_responses
-            and response_id in self._answered
-            and self._pending.get(response_id, 0) == 0
-        ):
-            self._answered.discard(response_id)
-            self._pending.pop(response_id, None)
-            self._done_responses.discard(response_id)
-            await self._send(ws, {"type": "response.create"})
-
-    async def _on_response_done(self, ws: aiohttp.ClientWebSocketResponse, event: ev.ResponseDoneEvent) -> None:
+    def _count_spend(self, event: ev.ResponseDoneEvent) -> None:
         usage = event.response.usage if isinstance(event.response.usage, dict) else None
         if usage:
             self.spent_usd += Usage.from_response_usage(usage).cost(self._policy.prices)
         ceiling = self._policy.max_usd
         if ceiling is not None and self.spent_usd >= ceiling:
             self.ended_reason = "spend"
-            return
-        response_id = event.response.id if isinstance(event.response.id, str) else ""
-        if response_id in self._pending:
-            self._done_responses.add(response_id)
-            await self._maybe_continue(ws, response_id)
 
     async def _check_session(self, ws: aiohttp.ClientWebSocketResponse, session: dict[str, Any]) -> None:
         expected_tools = sorted(t["name"] for t in self._session.get("tools", []))
@@ -202,4 +219,4 @@ class Sideband:
             "tools": self._session.get("tools", []),
             "tool_choice": "auto",
         }
-        await self._send(ws, {"type": "session.update", "session": restore})
+        await self._send(ws, [ev.SessionUpdateEvent(session=restore)])
