@@ -75,6 +75,8 @@ class ResponseArbiter:
         self._wanted = False
         self._wanted_params: dict[str, Any] | None = None
         self._unacked_outputs = 0
+        self._unacked_at_request = 0  # outputs sent before the need and not yet in the conversation
+        self._unacked_at_send = 0  # outputs sent before our response.create and not yet in the conversation
         self._finished: deque[str] = deque(maxlen=64)  # ids of responses seen done
         self._blind_retries = 0
         self.sent = 0
@@ -99,6 +101,7 @@ class ResponseArbiter:
         :meth:`on_event` when no response is active."""
         self._wanted = True
         self._wanted_params = params
+        self._unacked_at_request = self._unacked_outputs
         return self._maybe_send()
 
     def withdraw(self) -> None:
@@ -110,6 +113,7 @@ class ResponseArbiter:
         if not self._wanted or self.busy:
             return []
         self._in_flight = True
+        self._unacked_at_send = self._unacked_outputs
         self.sent += 1
         params = self._wanted_params
         if params:
@@ -121,10 +125,14 @@ class ResponseArbiter:
         if isinstance(event, ev.ResponseCreatedEvent):
             rid = event.response.id
             self.active_response_id = rid if isinstance(rid, str) else "?"
-            self._in_flight = False
+            # The service adds items in the order it reads them: the response our create made sees every output
+            # sent before it. A response created while one of those is still missing is a VAD response, and
+            # ours is still on its way (it will be created or refused after this one).
+            if self._unacked_at_send == 0:
+                self._in_flight = False
             self._blind_retries = 0
-            if self._unacked_outputs == 0:
-                self._wanted = False  # this response sees every output: it is the answer we wanted
+            if self._unacked_at_request == 0:
+                self._wanted = False  # this response sees every output the need was for: it is the answer
                 self._wanted_params = None
             return []
         if isinstance(event, ev.ResponseDoneEvent):
@@ -135,15 +143,29 @@ class ResponseArbiter:
                 self.active_response_id = None
             return self._maybe_send()
         if isinstance(event, ev.ConversationItemAdded | ev.ConversationItemCreatedEvent):
-            if event.item.type == "function_call_output" and self._unacked_outputs > 0:
-                self._unacked_outputs -= 1
+            if event.item.type == "function_call_output":
+                self._acked()
             return []
         if isinstance(event, ev.RealtimeErrorEvent):
             return self._on_error(event.error)
         return []
 
+    def _acked(self) -> None:
+        # The service adds items in the order we send them, so acks come oldest first.
+        if self._unacked_outputs > 0:
+            self._unacked_outputs -= 1
+        if self._unacked_at_request > 0:
+            self._unacked_at_request -= 1
+        if self._unacked_at_send > 0:
+            self._unacked_at_send -= 1
+
     def _on_error(self, error: ev.ErrorDetails) -> list[ev.ClientEvent]:
         code = error.code
+        param = error.param
+        if code != _ACTIVE and isinstance(param, str) and param.startswith("item") and self._unacked_outputs:
+            # An output item was refused (e.g. an unknown call_id): it will never be added; do not wait for it.
+            log.warning("a conversation item was refused (%s): %s", param, redact(error.message))
+            self._acked()
         if code == _ACTIVE:
             # A benign race with a VAD (or other) response: retry once the active response has ended.
             self.conflicts += 1
@@ -163,13 +185,12 @@ class ResponseArbiter:
                 self.active_response_id = "?"
                 return []
             return self._maybe_send()
-        if self._in_flight and code in (None, "invalid_value", "unknown_parameter", "invalid_type"):
+        in_flight_refused = self._in_flight and code in (None, "invalid_value", "unknown_parameter", "invalid_type")
+        if in_flight_refused and isinstance(param, str) and param.startswith("response"):
             # Our response.create was rejected for another reason: do not loop on it.
-            param = error.param
-            if isinstance(param, str) and param.startswith("response"):
-                log.warning("response.create was refused (%s): %s", param, redact(error.message))
-                self._in_flight = False
-                self._wanted = False
+            log.warning("response.create was refused (%s): %s", param, redact(error.message))
+            self._in_flight = False
+            self._wanted = False
         return []
 
 
