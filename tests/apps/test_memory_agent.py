@@ -1,0 +1,256 @@
+"""The Memory Agent as the server runs it: its tools through the server's ToolRegistry with a ToolContext, its
+post-call pipeline through call_ended, on a SQLite memory in tmp_path with the real offline embedder.
+Isolation runs on PostgreSQL too (tests/memory's fixtures)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from aoai_realtime.apps.base import AppHooks
+from aoai_realtime.apps.graph import Extraction, HeuristicGraphExtractor, SpacyGraphExtractor, load_spacy
+from aoai_realtime.apps.memory_agent import GRAPH, INDEX, MemoryAgent
+from aoai_realtime.apps.records import GraphEntity, GraphRelation
+from aoai_realtime.errors import ConfigError
+from aoai_realtime.llm.types import Turn
+from aoai_realtime.memory import CachedEmbedder, LocalEmbedder, Scope
+from aoai_realtime.pipeline import SUMMARY
+from aoai_realtime.server.hooks import CallRecord, CallStart, ToolCallRecord, TranscriptTurn
+from aoai_realtime.server.personas import User
+from aoai_realtime.server.tools import ToolContext, ToolRegistry
+from tests.memory.conftest import backend, make_store, pg_uri  # noqa: F401 - fixtures
+
+EMBEDDER = CachedEmbedder(LocalEmbedder())
+
+
+async def open_agent(path: Path, **kw: Any) -> MemoryAgent:
+    kw.setdefault("extractor", HeuristicGraphExtractor())
+    return await MemoryAgent.open(path, embedder=EMBEDDER, resume=False, **kw)
+
+
+async def call_tool(agent: MemoryAgent, persona: str, name: str, args: dict[str, Any], *, user: str,
+                    call: str) -> tuple[str, str]:
+    registry = ToolRegistry(agent.tools())
+    allowed = next(p for p in agent.personas() if p.id == persona).tools
+    outcome = await registry.execute(name, json.dumps(args), ToolContext(user_id=user, persona_id=persona,
+                                                                        call_id=call), allowed=allowed)
+    return outcome.status, outcome.output
+
+
+def record(call_id: str, user: str, persona: str, lines: list[tuple[str, str]]) -> CallRecord:
+    return CallRecord(call_id=call_id, user_id=user, persona_id=persona, started_at=1_700_000_000.0,
+                      ended_at=1_700_000_060.0, ended_reason="hangup",
+                      turns=tuple(TranscriptTurn(role=r, text=t) for r, t in lines),  # type: ignore[arg-type]
+                      tool_calls=(ToolCallRecord(name="save_insight", arguments="{}", output="Saved", status="ok",
+                                                 latency_ms=3.0),))
+
+
+CALL_1 = [
+    ("user", "My sister Maria moved to Lisbon last spring."),
+    ("assistant", "Got it: Maria moved to Lisbon."),
+    ("user", "Also, Maria works at Contoso as a nurse."),
+    ("assistant", "Noted."),
+]
+
+
+def test_personas_choose_their_tools_server_side() -> None:
+    personas = {p.id: p for p in MemoryAgent.personas(object.__new__(MemoryAgent))}
+    assert personas["capture"].tools == ("save_insight", "get_session_context")
+    assert personas["assistant"].tools == ("retrieve_knowledge", "get_session_context")
+    for p in personas.values():
+        assert p.turn_detection is not None and type(p.turn_detection).__name__ == "SemanticVad"
+
+
+async def test_capture_saves_and_a_later_call_of_the_same_user_retrieves(tmp_path: Path) -> None:
+    agent = await open_agent(tmp_path)
+    try:
+        status, out = await call_tool(agent, "capture", "save_insight",
+                                      {"text": "Alice's sister Maria moved to Lisbon.", "topic": "family"},
+                                      user="alice", call="c1")
+        assert status == "ok" and "Maria moved to Lisbon" in out
+        status, out = await call_tool(agent, "assistant", "retrieve_knowledge",
+                                      {"query": "Where does my sister live now?"}, user="alice", call="c2")
+        assert status == "ok"
+        assert "Lisbon" in out
+        assert not out.lstrip().startswith(("{", "[")), "the model gets speakable text, not JSON"
+        # the assistant persona may not save; the capture persona may not retrieve
+        status, _ = await call_tool(agent, "assistant", "save_insight", {"text": "x"}, user="alice", call="c2")
+        assert status == "not_allowed"
+        [insight] = await agent.insights("alice")
+        assert insight["text"] == "Alice's sister Maria moved to Lisbon." and insight["topic"] == "family"
+        assert insight["call_id"] == "c1"
+    finally:
+        await agent.close()
+
+
+async def test_tool_errors_reach_the_model_in_the_one_error_shape(tmp_path: Path) -> None:
+    agent = await open_agent(tmp_path)
+    try:
+        status, out = await call_tool(agent, "capture", "save_insight", {"text": "   "}, user="alice", call="c1")
+        assert status == "tool_error"
+        assert json.loads(out)["error"]["message"].startswith("text is empty")
+        status, out = await call_tool(agent, "assistant", "retrieve_knowledge", {"query": "my dog's name"},
+                                      user="alice", call="c2")
+        assert status == "ok" and out.startswith("Nothing remembered")
+    finally:
+        await agent.close()
+
+
+async def test_session_context_tool_lists_this_calls_insights(tmp_path: Path) -> None:
+    agent = await open_agent(tmp_path)
+    try:
+        await call_tool(agent, "capture", "save_insight", {"text": "Bob is allergic to peanuts."}, user="bob",
+                        call="c1")
+        await call_tool(agent, "capture", "save_insight", {"text": "Bob's dog is called Biscuit."}, user="bob",
+                        call="c2")
+        _, out = await call_tool(agent, "capture", "get_session_context", {}, user="bob", call="c2")
+        this_call, _, earlier = out.partition("Recent notes from earlier calls:")
+        assert "Biscuit" in this_call and "peanuts" not in this_call
+        assert "peanuts" in earlier
+    finally:
+        await agent.close()
+
+
+async def test_user_b_never_retrieves_user_a(make_store: Any, tmp_path: Path) -> None:  # noqa: F811
+    store = await make_store(dim=EMBEDDER.dim)
+    agent = await open_agent(tmp_path, memory=store)
+    try:
+        await call_tool(agent, "capture", "save_insight", {"text": "My sister Maria moved to Lisbon."},
+                        user="alice", call="a1")
+        await agent.call_ended(record("a1", "alice", "capture", CALL_1))
+        for query in ("Where does my sister live?", "Maria Lisbon", "Contoso nurse"):
+            status, out = await call_tool(agent, "assistant", "retrieve_knowledge", {"query": query}, user="bob",
+                                          call="b1")
+            assert status == "ok" and out.startswith("Nothing remembered"), out
+            assert "moved to" not in out and "works at" not in out
+        _, ctx = await call_tool(agent, "assistant", "get_session_context", {}, user="bob", call="b1")
+        assert "Lisbon" not in ctx
+        assert await agent.insights("bob") == []
+        assert (await agent.graph("bob"))["relations"] == []
+        assert await agent.sessions("bob") == []
+        assert await agent.session("bob", "a1") is None
+        # and alice does find it, through the same path
+        _, out = await call_tool(agent, "assistant", "retrieve_knowledge", {"query": "Where does my sister live?"},
+                                 user="alice", call="a2")
+        assert "Lisbon" in out
+    finally:
+        await agent.close()
+
+
+async def effect_rows(agent: MemoryAgent, call_id: str) -> dict[str, int]:
+    return {step: len(await agent.postcall.store.effects(call_id, step)) for step in (SUMMARY, GRAPH, INDEX)}
+
+
+async def memory_sessions(agent: MemoryAgent, owner: str) -> dict[str, int]:
+    recent = await agent.memory.recent(Scope(owner=owner), 1000)
+    counts: dict[str, int] = {}
+    for c in await agent.memory.get_chunks([cid for cid, _ in recent]):
+        counts[f"{c.session_id}/{c.kind}"] = counts.get(f"{c.session_id}/{c.kind}", 0) + 1
+    return counts
+
+
+async def test_post_call_results_exist_exactly_once_when_call_ended_twice(tmp_path: Path) -> None:
+    agent = await open_agent(tmp_path)
+    try:
+        rec = record("c1", "alice", "capture", CALL_1)
+        await agent.call_ended(rec)
+        first = await memory_sessions(agent, "alice")
+        await asyncio.gather(agent.call_ended(rec), agent.call_ended(rec))
+        assert await effect_rows(agent, "c1") == {SUMMARY: 1, GRAPH: 1, INDEX: 1}
+        assert await memory_sessions(agent, "alice") == first
+        assert first["c1#call/turn"] == 4 and first["c1#call/summary"] == 1
+        [session] = await agent.sessions("alice")
+        assert session["steps"] == {SUMMARY: "generated", GRAPH: "generated", INDEX: "generated"}
+        assert session["summary"] and "Lisbon" in session["summary"]
+        graph = await agent.graph("alice")
+        assert {"maria", "lisbon"} <= {e["name"] for e in graph["entities"]}
+        assert len(graph["relations"]) == len({(r["source"], r["relation"], r["target"]) for r in graph["relations"]})
+        # the transcript is indexed: a later call retrieves what was only said (never saved as an insight)
+        _, out = await call_tool(agent, "assistant", "retrieve_knowledge", {"query": "Where does Maria work?"},
+                                 user="alice", call="c2")
+        assert "Contoso" in out
+    finally:
+        await agent.close()
+
+
+async def test_two_apps_on_one_data_dir_write_each_result_once(tmp_path: Path) -> None:
+    a = await open_agent(tmp_path)
+    b = await open_agent(tmp_path)
+    try:
+        rec = record("c9", "carol", "capture", CALL_1)
+        await asyncio.gather(a.call_ended(rec), b.call_ended(rec))
+        assert await effect_rows(a, "c9") == {SUMMARY: 1, GRAPH: 1, INDEX: 1}
+        counts = await a.postcall.store.effect_counts()
+        assert all(c.duplicates == 0 for c in counts.values())
+    finally:
+        await a.close()
+        await b.close()
+
+
+async def test_app_hooks_route_by_persona_and_drain_waits_for_post_call(tmp_path: Path) -> None:
+    agent = await open_agent(tmp_path)
+    hooks = AppHooks([agent])
+    try:
+        user = User(id="dave", personas=frozenset({"capture"}), name="Dave")
+        persona = next(p for p in hooks.personas() if p.id == "capture")
+        assert await hooks.session_context(CallStart(call_id="", user=user, persona=persona)) is None
+        await hooks.call_ended(record("d1", "dave", "capture", CALL_1))
+        await hooks.call_ended(record("d2", "dave", "nobody-owns-this", CALL_1))
+        await hooks.drain()
+        assert [s["call_id"] for s in await agent.sessions("dave")] == ["d1"]
+        assert (await agent.sessions("dave"))[0]["steps"][INDEX] == "generated"
+        assert hooks.failures == 0
+        with pytest.raises(ConfigError, match="persona 'capture' is defined by both"):
+            AppHooks([agent, agent])
+    finally:
+        await hooks.close()
+
+
+class FixedExtractor:
+    """Stands in for a model: always finds the same two relations."""
+
+    name = "fixed"
+
+    async def extract(self, transcript: Any) -> Extraction:
+        return Extraction(
+            entities=(GraphEntity("user", "PERSON"), GraphEntity("Maria", "PERSON"), GraphEntity("Contoso", "ORG")),
+            relations=(GraphRelation("user", "has sister", "Maria"), GraphRelation("Maria", "works at", "Contoso")),
+            extractor=self.name,
+        )
+
+
+async def test_graph_step_writes_the_graph_and_its_facts_into_memory_once(tmp_path: Path) -> None:
+    agent = await open_agent(tmp_path, extractor=FixedExtractor())
+    try:
+        rec = record("c1", "erin", "capture", CALL_1)
+        await agent.call_ended(rec)
+        await agent.call_ended(rec)
+        graph = await agent.graph("erin")
+        assert graph["extractor"] == "fixed"
+        assert [(r["source"], r["relation"], r["target"]) for r in graph["relations"]] == [
+            ("Maria", "works at", "Contoso"), ("user", "has sister", "Maria")]
+        assert (await memory_sessions(agent, "erin"))["c1#graph/fact"] == 2
+        _, out = await call_tool(agent, "assistant", "retrieve_knowledge", {"query": "Who is my sister?"},
+                                 user="erin", call="c2")
+        assert "The user has sister Maria. (fact" in out
+    finally:
+        await agent.close()
+
+
+def test_spacy_extractor_reads_relations_from_the_parse() -> None:
+    nlp = load_spacy()
+    if nlp is None:
+        pytest.skip("no spaCy English model installed (optional: see docs/memory-agent.md)")
+    ex = SpacyGraphExtractor(nlp).extract_sync([
+        Turn(role="user", text="My sister Maria moved to Lisbon last spring. She works at Contoso."),
+        Turn(role="assistant", text="Bob lives in Paris."),
+    ])
+    rels = {(r.source, r.relation, r.target) for r in ex.relations}
+    assert ("user", "has sister", "Maria") in rels
+    assert ("Maria", "move to", "Lisbon") in rels
+    assert ("Maria", "work at", "Contoso") in rels  # "She" resolved to the last person named
+    assert not any("Paris" in (s, t) for s, _, t in rels), "assistant turns are not read"
