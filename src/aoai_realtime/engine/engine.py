@@ -24,7 +24,7 @@ from .clock import Clock, SystemClock
 from .dialect import to_beta
 from .ids import Ids
 from .ports import SpeechPort
-from .record import Recorder
+from .record import DEFAULT_MAX_RECORD_BYTES, Recorder
 
 if TYPE_CHECKING:
     from .calls import CallHub
@@ -58,6 +58,7 @@ class EngineConfig:
     model: str = "gpt-realtime"
     deterministic_ids: bool = False
     record_dir: Path | None = None
+    record_max_bytes: int = DEFAULT_MAX_RECORD_BYTES  # per session; past it the recording stops (marked)
     relay: RelayTarget | None = None  # proxy every WebSocket session to a real deployment (relay mode)
     replay: Path | None = None  # serve every WebSocket session from this recording (replay mode)
 
@@ -166,7 +167,9 @@ class Engine:
         """A recorder writing ``record_dir/<name>.jsonl``, or None when the engine does not record."""
         if self.config.record_dir is None:
             return None
-        return Recorder.open(self.config.record_dir / f"{name}.jsonl", clock=self.config.clock)
+        return Recorder.open(
+            self.config.record_dir / f"{name}.jsonl", clock=self.config.clock, max_bytes=self.config.record_max_bytes
+        )
 
 
 def encode_for(event: ev.ServerEvent, dialect: Literal["ga", "beta"]) -> bytes | None:

@@ -3,7 +3,10 @@
 One line per message: ``{"t": seconds since the recording started, "dir": "client"|"server", "msg": {...}}``;
 WebRTC media (which travels beside the messages) as ``{"t", "dir": "audio_in"|"audio_out", "pcm": base64}``.
 Audio sent as events (``input_audio_buffer.append``, ``response.output_audio.delta``) is inside ``msg``.
-:mod:`.replay` plays a recording back as a scripted server.
+A message that is not JSON the recorder can hold (not JSON, nested deeper than the codec accepts, integers
+past 64 bits) is kept as ``{"raw": text}``. One recording holds at most ``max_bytes``: past that, one line
+``{"t", "dir": "truncated", "bytes": N}`` marks where it stopped and the rest of the session is not written
+(the session itself goes on). :mod:`.replay` plays a recording back as a scripted server.
 """
 
 from __future__ import annotations
@@ -13,26 +16,37 @@ import json
 from pathlib import Path
 from typing import IO, Any
 
+import msgspec
+
+from ..errors import ProtocolError, get_logger
+from ..protocol.codec import check_depth
 from .clock import Clock
 
-__all__ = ["Recorder", "read_recording"]
+__all__ = ["DEFAULT_MAX_RECORD_BYTES", "Recorder", "read_recording"]
+
+log = get_logger(__name__)
+
+DEFAULT_MAX_RECORD_BYTES = 256 * 1024 * 1024  # about half an hour of WebRTC audio both ways
 
 
 class Recorder:
     """Appends one session's traffic to a JSONL file. Call :meth:`close` when the session ends."""
 
-    def __init__(self, stream: IO[str], *, clock: Clock) -> None:
+    def __init__(self, stream: IO[str], *, clock: Clock, max_bytes: int = DEFAULT_MAX_RECORD_BYTES) -> None:
         self._stream = stream
         self._clock = clock
         self._t0: float | None = None
+        self.max_bytes = max_bytes
+        self.written = 0  # characters written (ASCII JSON: bytes)
+        self.truncated = False
 
     @classmethod
-    def open(cls, path: str | Path, *, clock: Clock) -> Recorder:
-        """Record to ``path`` (its directory is created)."""
+    def open(cls, path: str | Path, *, clock: Clock, max_bytes: int = DEFAULT_MAX_RECORD_BYTES) -> Recorder:
+        """Record to ``path`` (its directory is created), at most ``max_bytes`` of it."""
         target = Path(path)
         target.parent.mkdir(parents=True, exist_ok=True)
         return cls(
-            target.open("w", encoding="utf-8", buffering=1), clock=clock
+            target.open("w", encoding="utf-8", buffering=1), clock=clock, max_bytes=max_bytes
         )  # line-buffered: a crash keeps what was seen
 
     def _t(self) -> float:
@@ -42,8 +56,18 @@ class Recorder:
         return round(now - self._t0, 4)
 
     def _write(self, line: dict[str, Any]) -> None:
-        if not self._stream.closed:
-            self._stream.write(json.dumps(line, separators=(",", ":")) + "\n")
+        if self._stream.closed or self.truncated:
+            return
+        text = json.dumps(line, separators=(",", ":")) + "\n"
+        if self.written + len(text) > self.max_bytes:
+            self.truncated = True
+            name = getattr(self._stream, "name", "the recording")
+            log.warning("recording %s reached its limit of %d bytes; the rest of this session is not recorded",
+                        name, self.max_bytes)  # fmt: skip
+            self._stream.write(json.dumps({"t": line["t"], "dir": "truncated", "bytes": self.written}) + "\n")
+            return
+        self.written += len(text)
+        self._stream.write(text)
 
     def client(self, message: bytes | str) -> None:
         self._message("client", message)
@@ -52,9 +76,13 @@ class Recorder:
         self._message("server", message)
 
     def _message(self, direction: str, message: bytes | str) -> None:
+        if self.truncated or self._stream.closed:
+            return
+        msg: Any
         try:
-            msg = json.loads(message)
-        except (json.JSONDecodeError, UnicodeDecodeError):
+            check_depth(message)
+            msg = msgspec.json.decode(message)
+        except (ProtocolError, msgspec.MsgspecError, RecursionError):
             msg = {"raw": message.decode("utf-8", "replace") if isinstance(message, bytes) else message}
         self._write({"t": self._t(), "dir": direction, "msg": msg})
 

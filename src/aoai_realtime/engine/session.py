@@ -28,18 +28,20 @@ from ..protocol import events as ev
 from .brain.base import Brain
 from .clock import Clock
 from .config import apply_update, beta_to_ga, default_session, default_transcription_session
-from .conversation import Conversation, Entry, pcm_ms, validate_new_item
+from .conversation import BYTES_PER_MS, Conversation, Entry, pcm_ms, validate_new_item
 from .errors import RequestRejected
 from .ids import Ids
 from .ports import SpeechPort, VadPort
 from .responses import ResponseRun, run_response
-from .turns import InputBuffer, TurnDetector
+from .turns import InputBuffer, TurnDetector, VadState
 
 __all__ = ["AudioOut", "EngineSession", "SessionOptions"]
 
 log = get_logger(__name__)
 
 _CLIENT_TYPES = tuple(sorted(cls.TYPE for cls in ev.CLIENT_EVENT_TYPES))
+MAX_APPEND_BYTES = 15 * 1024 * 1024  # the service's limit on one input_audio_buffer.append (reference 3.3)
+_KEEP_SILENCE_MS = 1000  # silence kept before the VAD prefix when turn detection trims the buffer
 
 
 class AudioOut(Protocol):
@@ -69,6 +71,9 @@ class SessionOptions:
     initial: dict[str, Any] | None = None
     outbox_size: int = 512
     created_at: int = 0  # unix seconds, for expires_at
+    # Uncommitted input audio kept at most (pcm16 24 kHz bytes; 15 MiB is about 5.5 minutes). With turn
+    # detection on, silence is trimmed long before that; with it off, an append past this is refused.
+    max_input_buffer_bytes: int = MAX_APPEND_BYTES
 
 
 @dataclass
@@ -107,6 +112,8 @@ class EngineSession:
         self.session = session
         self.conversation = Conversation()
         self.buffer = InputBuffer()
+        self._odd_byte = b""  # half a sample carried to the next append
+        self._buffer_full_reported = False
         self._wire_in: WireAudio | None = None
         self.voice_locked = False
         self.close_code: int | None = None
@@ -260,6 +267,8 @@ class EngineSession:
             await self._commit(None, manual=True)
         elif isinstance(event, ev.InputAudioBufferClearEvent):
             self.buffer.clear()
+            self._odd_byte = b""
+            self._buffer_full_reported = False
             self._reset_vad()
             await self.emit(ev.InputAudioBufferClearedEvent())
         elif isinstance(event, ev.ConversationItemCreateEvent):
@@ -330,13 +339,46 @@ class EngineSession:
     # ---------------------------------------------------------------------------------------------- input audio
 
     async def _on_append(self, audio_b64: str) -> None:
+        if len(audio_b64) > MAX_APPEND_BYTES:
+            raise RequestRejected(
+                f"Invalid 'audio': string too long. Expected a string with maximum length {MAX_APPEND_BYTES}, but "
+                f"got a string with length {len(audio_b64)} instead. Send audio in smaller appends.",
+                code="string_above_max_length",
+                param="audio",
+            )
         try:
             pcm = base64.b64decode(audio_b64, validate=True)
         except (binascii.Error, ValueError) as exc:
             raise RequestRejected(
                 "Invalid 'audio'. Expected base64-encoded audio bytes.", code="invalid_value", param="audio"
             ) from exc
-        await self.push_audio(self._input_codec().to_pcm(pcm))
+        pcm = self._input_codec().to_pcm(pcm)
+        self._trim_silence()
+        if not self._room_for(len(pcm)):
+            raise self._buffer_full()
+        await self.push_audio(pcm)
+
+    def _room_for(self, nbytes: int) -> bool:
+        return len(self.buffer) + nbytes <= self.options.max_input_buffer_bytes
+
+    def _buffer_full(self) -> RequestRejected:
+        limit_s = self.options.max_input_buffer_bytes / (BYTES_PER_MS * 1000)
+        return RequestRejected(
+            f"The input audio buffer is full: it holds {self.buffer.buffered_ms / 1000:.1f} s of uncommitted audio "
+            f"and keeps at most {limit_s:.1f} s. Commit it (input_audio_buffer.commit) or clear it before "
+            "appending more, or turn on turn detection.",
+            code="input_audio_buffer_full",
+            param="audio",
+        )
+
+    def _trim_silence(self) -> None:
+        """With turn detection on and nobody speaking, drop silence no turn can reach (keeps memory bounded on a
+        long WebRTC call; the service commits speech only)."""
+        if self._detector is None or self._detector.state is not VadState.SILENCE or self._speech_item_id:
+            return
+        keep_ms = self._detector.prefix_ms + _KEEP_SILENCE_MS
+        if self.buffer.buffered_ms > keep_ms + 5 * _KEEP_SILENCE_MS:
+            self.buffer.drop_before(self.buffer.now_ms - keep_ms)
 
     def _input_codec(self) -> WireAudio:
         """The decoder for the session's input format (G.711 becomes pcm16 24 kHz), kept across appends so its
@@ -357,8 +399,18 @@ class EngineSession:
         """Input audio (pcm16 24 kHz mono) from ``input_audio_buffer.append`` or a WebRTC track."""
         if self._closed:
             return
-        if len(pcm) % 2:
+        if self._odd_byte:
+            pcm = self._odd_byte + pcm
+        self._odd_byte = pcm[-1:] if len(pcm) % 2 else b""
+        if self._odd_byte:
             pcm = pcm[:-1]
+        self._trim_silence()
+        if not self._room_for(len(pcm)):
+            # WebRTC audio (appends are checked before they get here): report once, then drop until a commit
+            if not self._buffer_full_reported:
+                self._buffer_full_reported = True
+                await self.reject(self._buffer_full(), None)
+            return
         self.buffer.append(pcm)
         if self._vad is None or self._detector is None:
             return
@@ -406,6 +458,7 @@ class EngineSession:
                 code="input_audio_buffer_commit_empty",
             )
         pcm, _start = self.buffer.take(from_ms, to_ms)
+        self._buffer_full_reported = False
         if manual:
             self._reset_vad()
         item_id = item_id or self.ids.new("item")

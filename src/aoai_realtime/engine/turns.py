@@ -45,9 +45,19 @@ class InputBuffer:
     def buffered_ms(self) -> float:
         return len(self._pcm) / BYTES_PER_MS
 
+    def __len__(self) -> int:
+        """Bytes buffered."""
+        return len(self._pcm)
+
     def append(self, pcm: bytes) -> None:
         self._pcm += pcm
         self.total_bytes += len(pcm)
+
+    def drop_before(self, ms: int) -> None:
+        """Forget the audio before session time ``ms`` (silence no turn will include)."""
+        cut = min(len(self._pcm), max(0, ms - self.start_ms) * BYTES_PER_MS)
+        del self._pcm[:cut]
+        self.start_ms += cut // BYTES_PER_MS
 
     def take(self, from_ms: int | None = None, to_ms: int | None = None) -> tuple[bytes, int]:
         """Remove and return the buffered audio between ``from_ms`` and ``to_ms`` (default: all), with its start.

@@ -6,12 +6,15 @@ onto GA (reference, section 1: ``response.audio.*`` -> ``response.output_audio.*
 ``response.output_text.*``). ``conversation.item.created`` is a GA event of its own and stays itself.
 An unknown ``type`` decodes to :class:`UnknownEvent`. Anything else that is wrong raises
 :class:`~aoai_realtime.errors.ProtocolError` naming the event type; a receive loop logs it and goes on.
+That includes hostile shapes: JSON nested deeper than :data:`MAX_DEPTH` (no event needs it; past about a
+thousand levels it would raise ``RecursionError`` in any recursive reader) and integers outside 64 bits.
 
 ``encode`` writes GA JSON; ``encode(event, dialect="beta")`` writes the preview names for old clients.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any, Literal, TypeAlias, Union
 
 import msgspec
@@ -28,7 +31,9 @@ from .events import (
 __all__ = [
     "BETA_TO_GA",
     "GA_TO_BETA",
+    "MAX_DEPTH",
     "Dialect",
+    "check_depth",
     "decode_client_event",
     "decode_server_event",
     "encode",
@@ -58,6 +63,36 @@ _client_decoder: msgspec.json.Decoder[Any] = msgspec.json.Decoder(_ClientUnion)
 _dict_decoder = msgspec.json.Decoder(dict[str, Any])
 _encoder = msgspec.json.Encoder()
 
+# Deepest JSON nesting accepted in one message. A session.update with tools whose JSON schemas nest is some
+# ten levels deep; the limit keeps every recursive reader (ours, the official SDK's models, the recorder) far
+# from Python's recursion limit.
+MAX_DEPTH = 128
+_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
+_BRACKETS = re.compile(r"[\[\]{}]")
+
+
+def check_depth(data: bytes | str, limit: int = MAX_DEPTH) -> None:
+    """Raise :class:`ProtocolError` when the JSON text ``data`` nests arrays/objects deeper than ``limit``.
+
+    Cheap for ordinary messages (two counts); a message with many brackets is scanned once, strings skipped.
+    """
+    if isinstance(data, bytes):
+        if data.count(b"[") + data.count(b"{") <= limit:
+            return
+        text = data.decode("utf-8", "replace")
+    elif data.count("[") + data.count("{") <= limit:
+        return
+    else:
+        text = data
+    depth = deepest = 0
+    for bracket in _BRACKETS.findall(_JSON_STRING.sub("", text)):
+        depth += 1 if bracket in "[{" else -1
+        deepest = max(deepest, depth)
+        if deepest > limit:
+            raise ProtocolError(
+                f"message nests arrays/objects deeper than {limit} levels; no Realtime event needs that much"
+            )
+
 
 def server_event_types() -> dict[str, type[ServerEvent]]:
     """Every GA server event class by its wire ``type``."""
@@ -81,6 +116,7 @@ def _decode(
     decoder: msgspec.json.Decoder[Any],
     by_type: dict[str, type[ServerEvent]] | dict[str, type[ClientEvent]],
 ) -> Any:
+    check_depth(data)
     try:
         # The fast path: one pass, straight into the right class.
         return decoder.decode(data)
@@ -88,10 +124,18 @@ def _decode(
         pass  # a beta name, an unknown type or a bad field: look closer below
     except msgspec.DecodeError as exc:
         raise ProtocolError(f"message is not valid JSON ({exc}); expected one JSON object per message") from exc
+    except RecursionError as exc:  # check_depth bounds nesting; a deep stack at the caller's end can still hit this
+        raise ProtocolError("message nests too deeply to decode; no Realtime event needs that much") from exc
     try:
         raw = _dict_decoder.decode(data)
     except msgspec.ValidationError as exc:
-        raise ProtocolError("message is not a JSON object; every Realtime event is an object with a 'type'") from exc
+        if str(exc).startswith("Expected `object`"):
+            raise ProtocolError(
+                "message is not a JSON object; every Realtime event is an object with a 'type'"
+            ) from exc
+        raise ProtocolError(f"message has a value no Realtime event can hold ({exc})") from exc
+    except RecursionError as exc:
+        raise ProtocolError("message nests too deeply to decode; no Realtime event needs that much") from exc
     except msgspec.DecodeError as exc:
         # The typed pass can reject a message on its tag before reaching a malformed part of it.
         raise ProtocolError(f"message is not valid JSON ({exc}); expected one JSON object per message") from exc
