@@ -8,8 +8,8 @@ from pathlib import Path
 
 from rich.console import Console
 
+from aoai_realtime.apps.talk import read_wav_24k, talk, write_wav
 from aoai_realtime.engine.speech import ToneTts
-from aoai_realtime.talk import read_wav_24k, talk, write_wav
 
 
 async def test_text_and_wav_turns_with_replies_written(tmp_path: Path) -> None:
@@ -48,3 +48,40 @@ def test_read_wav_24k_averages_stereo(tmp_path: Path) -> None:
         w.setframerate(24000)
         w.writeframes(b"\x10\x00\x30\x00" * 100)  # left 16, right 48
     assert read_wav_24k(path) == b"\x20\x00" * 100
+
+
+async def test_tool_calls_go_through_the_shared_loop() -> None:
+    import json
+    from collections import Counter
+
+    from aoai_realtime.apps.talk import Turn, run_turn
+    from aoai_realtime.client import RealtimeClient
+    from aoai_realtime.engine.brain.base import CallTool, Say
+    from aoai_realtime.engine.brain.scripted import ScriptedBrain
+    from aoai_realtime.protocol import events as ev
+    from aoai_realtime.protocol.codec import decode_client_event
+    from aoai_realtime.protocol.session import SessionConfig
+    from aoai_realtime.testing.engine import EngineHarness
+
+    brain = ScriptedBrain([[CallTool("lookup", '{"q": "hours"}'), CallTool("broken", "{}")], [Say("Nine to five.")]])
+
+    def call_tool(name: str, arguments: str) -> str:
+        if name == "broken":
+            raise RuntimeError("disk api_key=abcdef0123456789 full")
+        return json.dumps({"hours": "9-17", "q": json.loads(arguments)["q"]})
+
+    async with EngineHarness(brain=brain) as harness:
+        transport = harness.connect()
+        tools = [{"type": "function", "name": n, "description": n, "parameters": {"type": "object"}}
+                 for n in ("lookup", "broken")]
+        async with RealtimeClient(transport, session=SessionConfig(tools=tools)) as client:
+            turn = await run_turn(client, Turn(user="When are you open?"), console=Console(file=io.StringIO()),
+                                  t0=0.0, call_tool=call_tool)
+            sent = [decode_client_event(raw) for raw in transport.sent]
+    assert turn.reply == "Nine to five."
+    outputs = [e.item for e in sent if isinstance(e, ev.ConversationItemCreateEvent)
+               and e.item.type == "function_call_output"]
+    assert set(Counter(o.call_id for o in outputs).values()) == {1} and len(outputs) == 2
+    errors = [json.loads(str(o.output))["error"] for o in outputs if "error" in str(o.output)]
+    assert [e["type"] for e in errors] == ["tool_error"] and "abcdef0123456789" not in errors[0]["message"]
+    assert sum(isinstance(e, ev.ResponseCreateEvent) for e in sent) == 2  # the question, then one follow-up

@@ -7,13 +7,17 @@ assistant audio; for speech, from ``speech_stopped``) and its tokens.
 
 Targets: the in-process local engine (default), any engine URL (``--url http://127.0.0.1:8765/v1 --key KEY``),
 or Azure (``--azure-resource R --deployment D``, key from ``AZURE_OPENAI_API_KEY``).
+
+Tool calls go through the one tool loop (:class:`~aoai_realtime.protocol.arbiter.ToolCallBook` and its
+:class:`~aoai_realtime.protocol.arbiter.ResponseArbiter`, as in the agents and the server's sideband): each call
+answered once, one ``response.create`` after the calls of a response, retried if it collides with a VAD response.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import inspect
-import json
 import os
 import time
 import wave
@@ -24,11 +28,12 @@ from pathlib import Path
 
 from rich.console import Console
 
-from .client import RealtimeClient
-from .errors import ConfigError
-from .protocol import events as ev
-from .protocol.session import ServerVad, SessionConfig, Transcription
-from .transport.base import Transport
+from ..client import RealtimeClient
+from ..errors import ConfigError, redact
+from ..protocol import events as ev
+from ..protocol.arbiter import ToolCallBook, tool_error_output
+from ..protocol.session import ServerVad, SessionConfig, Transcription
+from ..transport.base import Transport
 
 __all__ = ["Turn", "read_wav_24k", "run_turn", "stdin_line", "talk", "write_wav"]
 
@@ -57,23 +62,30 @@ async def run_turn(
     t0: float,
     audio: bytes | None = None,
     call_tool: ToolCall | None = None,
+    book: ToolCallBook | None = None,
 ) -> Turn:
-    """Send one user turn and follow its events until the assistant has answered.
+    """Send one user turn and follow its events until the assistant has answered and nothing is left to do.
 
-    Tool calls are answered with ``call_tool(name, arguments) -> output`` (sync or async; an error result when
-    there is none),
-    then one ``response.create`` follows once the response that asked for them is done.
+    Tool calls are answered with ``call_tool(name, arguments) -> output`` (sync or async; an ``unknown_tool``
+    error when there is none, a ``tool_error`` when it raises). ``book`` is the session's tool-call book: pass
+    the same one for every turn of a session (a fresh one is made when omitted).
     """
+    book = book if book is not None else ToolCallBook()
     stream = client.events()
     started = time.perf_counter()
     if audio is None:
-        await client.send_text(turn.user)
+        await client.send_text(turn.user, respond=False)
+        for create in book.arbiter.request():  # the one writer of response.create
+            await client.send(create)
     else:
         for i in range(0, len(audio), 4800):  # 100 ms chunks, as a microphone delivers them
             await client.append_audio(audio[i : i + 4800])
     end_of_input = started if audio is None else None
     async for event in stream:
         stamp = f"[dim]{(time.perf_counter() - t0) * 1000:7.0f} ms[/dim]"
+        step = book.on_event(event)
+        for out in step.send:
+            await client.send(out)
         if isinstance(event, ev.InputAudioBufferSpeechStoppedEvent):
             end_of_input = time.perf_counter()
             console.print(f"{stamp} speech stopped at {event.audio_end_ms} ms of audio")
@@ -84,29 +96,34 @@ async def run_turn(
             if turn.latency_ms is None and end_of_input is not None:
                 turn.latency_ms = (time.perf_counter() - end_of_input) * 1000
                 console.print(f"{stamp} first audio after {turn.latency_ms:.0f} ms")
-            import base64
-
             turn.audio += base64.b64decode(event.delta)
-        elif isinstance(event, ev.ResponseFunctionCallArgumentsDoneEvent):
-            name = event.name if isinstance(event.name, str) else ""
-            result = call_tool(name, event.arguments) if call_tool else json.dumps({"error": f"no tool {name!r}"})
-            output = await result if inspect.isawaitable(result) else result
-            turn.tools.append(f"{name}({event.arguments}) -> {output}")
-            console.print(f"{stamp} [magenta]tool[/magenta] {name}({event.arguments}) -> {output}")
-            await client.create_item(ev.Item(type="function_call_output", call_id=event.call_id, output=output))
         elif isinstance(event, ev.ResponseAudioTranscriptDoneEvent | ev.ResponseTextDoneEvent):
             turn.reply = event.transcript if isinstance(event, ev.ResponseAudioTranscriptDoneEvent) else event.text
             console.print(f"{stamp} [green]assistant:[/green] {turn.reply}")
         elif isinstance(event, ev.ResponseDoneEvent):
             usage = event.response.usage if isinstance(event.response.usage, dict) else {}
             turn.tokens += int(usage.get("total_tokens", 0) or 0)
-            if any(o.type == "function_call" for o in event.response.output or []):
-                await client.create_response()  # the model speaks again only when asked (pitfall 6.4)
-            else:
-                break
         elif isinstance(event, ev.RealtimeErrorEvent):
-            console.print(f"{stamp} [red]error[/red] {event.error.code}: {event.error.message}")
+            console.print(f"{stamp} [red]error[/red] {event.error.code}: {redact(event.error.message)}")
+        for call in step.calls:
+            output = await _call(call_tool, call.name, call.arguments)
+            turn.tools.append(f"{call.name}({call.arguments}) -> {output}")
+            console.print(f"{stamp} [magenta]tool[/magenta] {call.name}({call.arguments}) -> {output}")
+            for out in book.settle(call.call_id, output):
+                await client.send(out)
+        if isinstance(event, ev.ResponseDoneEvent) and book.idle:
+            break  # no call open, no response active or wanted: the turn is over
     return turn
+
+
+async def _call(call_tool: ToolCall | None, name: str, arguments: str) -> str:
+    if call_tool is None:
+        return tool_error_output("unknown_tool", f"there is no tool named {name!r}")
+    try:
+        result = call_tool(name, arguments)
+        return await result if inspect.isawaitable(result) else result
+    except Exception as exc:  # noqa: BLE001 - a tool's failure is an answer to the model, not a crash
+        return tool_error_output("tool_error", f"{type(exc).__name__}: {exc}")
 
 
 def read_wav_24k(path: str | Path) -> bytes:
@@ -138,9 +155,9 @@ def write_wav(path: str | Path, pcm: bytes, rate: int = 24000) -> None:
 @asynccontextmanager
 async def _transport(url: str | None, key: str | None, azure_resource: str | None, deployment: str | None,
                      speech: str) -> AsyncIterator[Transport]:
-    from .auth import ApiKey
-    from .endpoints import Endpoint
-    from .transport.websocket import WebSocketTransport
+    from ..auth import ApiKey
+    from ..endpoints import Endpoint
+    from ..transport.websocket import WebSocketTransport
 
     if azure_resource:
         api_key = key or os.environ.get("AZURE_OPENAI_API_KEY")
@@ -151,7 +168,7 @@ async def _transport(url: str | None, key: str | None, azure_resource: str | Non
     elif url:
         yield WebSocketTransport(Endpoint.local(url), ApiKey(key, style="bearer") if key else None)
     else:
-        from .testing.engine import EngineHarness
+        from ..testing.engine import EngineHarness
 
         async with EngineHarness(speech=speech) as harness:
             yield harness.connect()
@@ -180,6 +197,7 @@ async def talk(
     t0 = time.perf_counter()
     async with _transport(url, key, azure_resource, deployment, speech) as transport, \
             RealtimeClient(transport, session=session) as client:
+        book = ToolCallBook()  # one per session: it tracks the active response across turns
         console.print(f"[bold]connected[/bold]: session {client.session.get('id', '?')}; "
                       f"model {client.session.get('model', '?')}")
         async for raw in _lines(inputs, read_line):
@@ -196,7 +214,8 @@ async def talk(
                 # trailing silence longer than silence_duration_ms, so the VAD hears the end of the turn
                 audio = bytes(4800) + read_wav_24k(path) + bytes(48000)
             console.print(f"\n[bold]you{' (wav)' if spoken else ''}:[/bold] {turn.user}")
-            await asyncio.wait_for(run_turn(client, turn, console=console, t0=t0, audio=audio), timeout=120)
+            await asyncio.wait_for(run_turn(client, turn, console=console, t0=t0, audio=audio, book=book),
+                                   timeout=120)
             turns.append(turn)
             if wav_out is not None and turn.audio:
                 out = wav_out / f"reply-{len(turns)}.wav"
