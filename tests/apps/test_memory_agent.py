@@ -57,12 +57,18 @@ CALL_1 = [
 ]
 
 
-def test_personas_choose_their_tools_server_side() -> None:
-    personas = {p.id: p for p in MemoryAgent.personas(object.__new__(MemoryAgent))}
-    assert personas["capture"].tools == ("save_insight", "get_session_context")
-    assert personas["assistant"].tools == ("retrieve_knowledge", "get_session_context")
-    for p in personas.values():
-        assert p.turn_detection is not None and type(p.turn_detection).__name__ == "SemanticVad"
+async def test_personas_choose_their_tools_server_side(tmp_path: Path) -> None:
+    agent = await open_agent(tmp_path)
+    try:
+        personas = {p.id: p for p in agent.personas()}
+        assert personas["capture"].tools == ("save_insight", "get_session_context")
+        assert personas["assistant"].tools == ("retrieve_knowledge", "get_session_context")
+        for p in personas.values():
+            assert type(p.turn_detection).__name__ == "SemanticVad"
+        retrieve = next(t for t in agent.tools() if t.name == "retrieve_knowledge")
+        assert retrieve.description.startswith("MANDATORY: call this tool silently and immediately")
+    finally:
+        await agent.close()
 
 
 async def test_capture_saves_and_a_later_call_of_the_same_user_retrieves(tmp_path: Path) -> None:

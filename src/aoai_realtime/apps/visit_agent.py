@@ -461,5 +461,5 @@ def _item_text(item: dict[str, Any]) -> str:
 
 
 def _squash(text: str, limit: int) -> str:
-    flat = " ".join(text.replace("#", " ").split())
+    flat = " ".join(text.replace("#", " ").replace("**", "").split())
     return flat if len(flat) <= limit else flat[: limit - 1].rstrip() + "…"
