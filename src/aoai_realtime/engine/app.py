@@ -22,13 +22,15 @@ import json
 from collections.abc import AsyncIterator
 from typing import Any, Literal
 
+import msgspec
 from starlette.applications import Starlette
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
-from ..errors import ConnectionClosed, get_logger
+from ..errors import ConnectionClosed, ProtocolError, get_logger
+from ..protocol.codec import check_depth
 from .config import apply_update, default_session, default_transcription_session
 from .engine import Engine, serve_channel
 from .errors import RequestRejected
@@ -136,9 +138,11 @@ def create_app(engine: Engine) -> Starlette:
         call_id = websocket.query_params.get("call_id")
         if call_id:
             hub = engine.calls.get(call_id)
-            if hub is None:
-                body = error_body("No session found for the provided call_id.", code="call_id_not_found",
-                                  param="call_id")  # fmt: skip
+            if hub is None or kind != "key":  # the sideband is the server's: an ephemeral secret joins no call
+                message = "No session found for the provided call_id."
+                if kind != "key":
+                    message += " A sideband connection needs the API key, not an ephemeral client secret."
+                body = error_body(message, code="call_id_not_found", param="call_id")
                 await _deny(websocket, JSONResponse(body, status_code=404))
                 return
             await websocket.accept(subprotocol=subprotocol)
@@ -170,6 +174,15 @@ def create_app(engine: Engine) -> Starlette:
             )
             await _deny(websocket, JSONResponse(body, status_code=400))
             return
+        if transcribe and initial is not None and initial.get("type") != "transcription":
+            body = error_body(
+                "This client secret was minted for a realtime session; ?intent=transcription needs a secret minted "
+                'with {"session": {"type": "transcription"}} (or drop ?intent=transcription).',
+                code="invalid_value",
+                param="intent",
+            )
+            await _deny(websocket, JSONResponse(body, status_code=400))
+            return
         session = engine.new_session(
             dialect=dialect, model=model, initial=initial, kind="transcription" if transcribe else "realtime"
         )
@@ -181,8 +194,10 @@ def create_app(engine: Engine) -> Starlette:
         if engine.check_key(credential) != "key":
             return _unauthorized(credential)
         try:
-            body = await request.json()
-        except (json.JSONDecodeError, UnicodeDecodeError):
+            raw = await request.body()
+            check_depth(raw)
+            body = msgspec.json.decode(raw)
+        except (ProtocolError, msgspec.MsgspecError, RecursionError):
             return JSONResponse(error_body("We could not parse the JSON body of your request.", code=None),
                                 status_code=400)  # fmt: skip
         try:

@@ -11,7 +11,12 @@ with ``sdp`` and ``session`` parts. The engine answers 201 with its SDP and ``Lo
   never as ``response.output_audio.delta`` on the channel; ``output_audio_buffer.started/stopped/cleared`` are
   emitted and an interruption truncates the assistant item to what was actually played;
 - sideband WebSockets (``?call_id=rtc_...``) join the same session: they receive every server event and may
-  send client events.
+  send client events. They need the API key: an ephemeral secret cannot join a call (404 ``call_id_not_found``,
+  as the service answered); hangup takes the key, or the very secret that created the call;
+- an offer with a data channel and no audio m-line (a text chat) is a text-only call: no media track, and
+  the session starts with ``output_modalities: ["text"]``;
+- an offer aiortc cannot parse, or a ``session`` part that is not a valid session object, is a 400 with the
+  service's error JSON, never a 500.
 
 Bound to a loopback address, the peer offers only 127.0.0.1 candidates (:mod:`._ice`).
 """
@@ -21,14 +26,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fractions
-import json
+import secrets
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
+import msgspec
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from ..errors import ConnectionClosed, get_logger
+from ..errors import ConnectionClosed, ProtocolError, get_logger
+from ..protocol.codec import check_depth
 from ._ice import is_loopback, restrict_host_addresses
 from .clock import Clock
 from .config import apply_update
@@ -187,6 +194,7 @@ class CallHub:
         self.track = track
         self.recorder = recorder
         self.data: _DataChannel | None = None
+        self.creator: str | None = None  # the ephemeral secret that created the call (may hang it up)
         self._subscribers: set[asyncio.Queue[bytes | None]] = set()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._ended = asyncio.Event()
@@ -315,6 +323,7 @@ class CallHub:
 
 
 async def _offer_and_session(request: Request) -> tuple[str, dict[str, Any] | None]:
+    """The offer SDP and the multipart ``session`` object; RequestRejected for a ``session`` part that is not one."""
     ctype = request.headers.get("content-type", "")
     if ctype.startswith("multipart/form-data"):
         form = await request.form()
@@ -326,9 +335,52 @@ async def _offer_and_session(request: Request) -> tuple[str, dict[str, Any] | No
             if isinstance(raw_session, str) or raw_session is None
             else (await raw_session.read()).decode()
         )
-        session = json.loads(session_text) if session_text else None
-        return sdp_text, session
+        return sdp_text, _session_part(session_text) if session_text else None
     return (await request.body()).decode("utf-8", "replace"), None
+
+
+def _session_part(text: str) -> dict[str, Any]:
+    try:
+        check_depth(text)
+        session = msgspec.json.decode(text)
+    except (ProtocolError, msgspec.MsgspecError, RecursionError) as exc:
+        raise RequestRejected("The 'session' part is not valid JSON.", code="invalid_json", param="session") from exc
+    if not isinstance(session, dict):
+        raise RequestRejected(
+            f"Invalid type for 'session': expected an object, but got {_json_kind(session)} instead.",
+            code="invalid_type",
+            param="session",
+        )
+    return session
+
+
+def _json_kind(value: Any) -> str:
+    names = {list: "an array", str: "a string", bool: "a boolean", int: "an integer", float: "a number"}
+    return "null" if value is None else names.get(type(value), "a value")
+
+
+def _offer_media(sdp: str) -> list[str]:
+    """The kinds of the offer's m-lines (``audio``, ``application``...); RequestRejected when aiortc cannot read it."""
+    from aiortc.sdp import SessionDescription
+
+    try:
+        parsed = SessionDescription.parse(sdp)
+    except Exception as exc:  # aiortc's parser raises whatever a malformed line trips (Assertion-, Index-, ValueError)
+        raise RequestRejected(
+            f"Invalid SDP offer: a line could not be parsed ({type(exc).__name__}). Send the offer the browser made "
+            "(RTCPeerConnection.createOffer), unchanged.",
+            code="invalid_offer",
+            param="sdp",
+        ) from exc
+    kinds = [str(m.kind) for m in parsed.media]
+    if "audio" not in kinds and "application" not in kinds:
+        raise RequestRejected(
+            "Invalid SDP offer: it has neither an audio m-line nor a data channel. Add a microphone track or "
+            "createDataChannel() before createOffer().",
+            code="invalid_offer",
+            param="sdp",
+        )
+    return kinds
 
 
 def _error(message: str, status: int, *, code: str | None = None, param: str | None = None) -> JSONResponse:
@@ -348,27 +400,35 @@ async def create_call(engine: Engine, request: Request) -> Response:
         return _error("Incorrect API key provided or expired ephemeral key.", 401, code="invalid_api_key")
     try:
         sdp, session_part = await _offer_and_session(request)
-    except (json.JSONDecodeError, UnicodeDecodeError):
+    except UnicodeDecodeError:
         return _error("The 'session' part is not valid JSON.", 400, code="invalid_json", param="session")
+    except RequestRejected as exc:
+        return _error(exc.message, 400, code=exc.code, param=exc.param)
     if "v=0" not in sdp:
         return _error("Invalid SDP offer: expected an SDP body (application/sdp).", 400, code="invalid_offer",
                       param="sdp")  # fmt: skip
     initial = engine.secret_session(credential or "") if kind == "ephemeral" else None
-    if session_part is not None:
-        try:
+    try:
+        media = _offer_media(sdp)
+        if session_part is not None:
             base = initial or {}
             initial = {**base, **session_part} if base else session_part
+        if "audio" not in media:  # a data channel only: a text chat
+            initial = {**(initial or {"type": "realtime"}), "output_modalities": ["text"]}
+        if initial is not None:
             from .config import default_session
 
             apply_update(default_session(session_id="sess_check", expires_at=0), initial)
-        except RequestRejected as exc:
-            return _error(exc.message, 400, code=exc.code, param=exc.param)
+    except RequestRejected as exc:
+        return _error(exc.message, 400, code=exc.code, param=exc.param)
     call_id = engine.ids.new("rtc")
     recorder = engine.recorder_for(call_id)
     track = OutputTrack(engine.config.clock, recorder=recorder)
-    session = engine.new_session(transport="webrtc", initial=initial, audio_out=track)
+    audio_out = track if "audio" in media else None
+    session = engine.new_session(transport="webrtc", initial=initial, audio_out=audio_out)
     pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
     hub = CallHub(call_id, engine, pc, session, track, recorder)
+    hub.creator = credential if kind == "ephemeral" else None
     pc.on("datachannel", hub.on_datachannel)
     pc.on("track", hub.on_track)
 
@@ -381,13 +441,15 @@ async def create_call(engine: Engine, request: Request) -> Response:
     addresses = ["127.0.0.1"] if is_loopback(str(server_host)) else None
     try:
         await pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
-        pc.addTrack(track.track)
+        if audio_out is not None:
+            pc.addTrack(track.track)
         ctx = restrict_host_addresses(addresses) if addresses else contextlib.nullcontext()
         with ctx:
             await pc.setLocalDescription(await pc.createAnswer())
-    except (ValueError, RuntimeError) as exc:
+    except Exception as exc:  # noqa: BLE001  # aiortc refuses an offer it cannot use with assorted errors
         await pc.close()
-        return _error(f"Invalid SDP offer: {exc}", 400, code="invalid_offer", param="sdp")
+        return _error(f"Invalid SDP offer: {exc or type(exc).__name__}. Send the offer the browser made, unchanged.",
+                      400, code="invalid_offer", param="sdp")  # fmt: skip
     engine.calls[call_id] = hub
     engine.spawn(hub.run())
     return Response(pc.localDescription.sdp, status_code=201, media_type="application/sdp",
@@ -399,10 +461,12 @@ async def hangup_call(engine: Engine, request: Request) -> Response:
     from .app import _credential
 
     credential, _ = _credential(request)
-    if engine.check_key(credential) is None:
+    kind = engine.check_key(credential)
+    if kind is None:
         return _error("Incorrect API key provided.", 401, code="invalid_api_key")
     hub = engine.calls.get(request.path_params["call_id"])
-    if hub is None:
+    own = hub is not None and hub.creator is not None and secrets.compare_digest(hub.creator, credential or "")
+    if hub is None or (kind == "ephemeral" and not own):  # another browser's call does not exist for this one
         return _error("No call found for the provided call_id.", 404, code="call_id_not_found", param="call_id")
     await hub.end()
     return Response(status_code=200)
