@@ -12,11 +12,20 @@ from typing import Any
 import pytest
 
 from aoai_realtime.apps.base import AppHooks
-from aoai_realtime.apps.graph import Extraction, HeuristicGraphExtractor, SpacyGraphExtractor, load_spacy
+from aoai_realtime.apps.graph import (
+    Extraction,
+    HeuristicGraphExtractor,
+    LLMGraphExtractor,
+    SpacyGraphExtractor,
+    default_extractor,
+    load_spacy,
+)
+from aoai_realtime.apps.llm import post_call_llm
 from aoai_realtime.apps.memory_agent import GRAPH, INDEX, MemoryAgent
 from aoai_realtime.apps.records import GraphEntity, GraphRelation
 from aoai_realtime.errors import ConfigError
-from aoai_realtime.llm.types import Turn
+from aoai_realtime.llm import AzureOpenAIChat, LocalLLM
+from aoai_realtime.llm.types import LLMOutputError, Turn
 from aoai_realtime.memory import CachedEmbedder, LocalEmbedder, Scope
 from aoai_realtime.pipeline import SUMMARY
 from aoai_realtime.server.hooks import CallRecord, CallStart, ToolCallRecord, TranscriptTurn
@@ -203,7 +212,8 @@ async def test_app_hooks_route_by_persona_and_drain_waits_for_post_call(tmp_path
     try:
         user = User(id="dave", personas=frozenset({"capture"}), name="Dave")
         persona = next(p for p in hooks.personas() if p.id == "capture")
-        assert await hooks.session_context(CallStart(call_id="", user=user, persona=persona)) is None
+        context = await hooks.session_context(CallStart(call_id="", user=user, persona=persona))
+        assert context is not None and context.startswith("Today is ")
         await hooks.call_ended(record("d1", "dave", "capture", CALL_1))
         await hooks.call_ended(record("d2", "dave", "nobody-owns-this", CALL_1))
         await hooks.drain()
@@ -260,3 +270,44 @@ def test_spacy_extractor_reads_relations_from_the_parse() -> None:
     assert ("Maria", "move to", "Lisbon") in rels
     assert ("Maria", "work at", "Contoso") in rels  # "She" resolved to the last person named
     assert not any("Paris" in (s, t) for s, _, t in rels), "assistant turns are not read"
+
+
+class StubChat:
+    """A chat model answering with fixed JSON; records what it was asked."""
+
+    def __init__(self, answer: str) -> None:
+        self.answer = answer
+        self.asked: list[Any] = []
+
+    async def chat(self, messages: list[dict[str, str]], *, response_format: dict[str, Any] | None = None) -> str:
+        self.asked.append((messages, response_format))
+        return self.answer
+
+
+async def test_a_chat_model_extracts_the_graph_in_a_strict_schema() -> None:
+    chat = StubChat(json.dumps({
+        "entities": [{"name": "Maria", "type": "person"}, {"name": "I", "type": "PERSON"}],
+        "relations": [{"source": "I", "relation": "Sister Of ", "target": "Maria"},
+                      {"source": "Maria", "relation": "lives in", "target": "Lisbon"}],
+    }))
+    extractor = default_extractor(chat)
+    assert isinstance(extractor, LLMGraphExtractor)
+    got = await extractor.extract([Turn(role="user", text="My sister Maria lives in Lisbon."),
+                                   Turn(role="assistant", text="Noted, Paris.")])
+    assert {(r.source, r.relation, r.target) for r in got.relations} == {
+        ("user", "sister of", "Maria"), ("Maria", "lives in", "Lisbon")}
+    assert ("Maria", "PERSON") in {(e.name, e.type) for e in got.entities}
+    messages, response_format = chat.asked[0]
+    assert response_format["json_schema"]["strict"] is True
+    assert "Paris" not in messages[1]["content"]  # only the user's words are sent
+    with pytest.raises(LLMOutputError, match="does not match its schema"):
+        await LLMGraphExtractor(StubChat('{"entities": []}')).extract([Turn(role="user", text="hi")])
+
+
+def test_post_call_llm_follows_the_environment() -> None:
+    llm, line = post_call_llm({})
+    assert isinstance(llm, LocalLLM) and "offline" in line
+    llm, line = post_call_llm({"AZURE_OPENAI_ENDPOINT": "https://r.openai.azure.com",
+                               "AZURE_OPENAI_CHAT_DEPLOYMENT": "gpt-4o-mini", "AZURE_OPENAI_API_KEY": "sekret"})
+    assert isinstance(llm, AzureOpenAIChat) and "gpt-4o-mini" in line and "sekret" not in line
+    assert isinstance(default_extractor(llm), LLMGraphExtractor)

@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Final
 
@@ -108,8 +110,10 @@ class MemoryAgent:
     name = "memory-agent"
 
     def __init__(self, *, memory: MemoryStore, embedder: EmbeddingProvider, llm: LLMProvider,
-                 extractor: GraphExtractor, data_dir: Path, owns_memory: bool, resume: bool = True) -> None:
+                 extractor: GraphExtractor, data_dir: Path, owns_memory: bool, resume: bool = True,
+                 clock: Callable[[], float] = time.time) -> None:
         """Use :meth:`open`, which also starts the post-call driver and warms the embedder."""
+        self._clock = clock
         self.memory = memory
         self.embedder = embedder
         self.llm = llm
@@ -189,8 +193,9 @@ class MemoryAgent:
         ]
 
     async def session_context(self, start: CallStart) -> str | None:
-        """Nothing: the Memory Agent recalls through its tools, so only what is asked about enters the call."""
-        return None
+        """Today's date only (so "tomorrow" can be saved as a date): the Memory Agent recalls through its tools,
+        so only what is asked about enters the call."""
+        return time.strftime("Today is %A, %Y-%m-%d (UTC).", time.gmtime(self._clock()))
 
     async def call_ended(self, record: CallRecord) -> None:
         """Store the call and run its post-call steps (summary, graph, index) until settled."""
