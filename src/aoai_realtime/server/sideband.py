@@ -52,7 +52,8 @@ class Sideband:
     Create it after the upstream answered the SDP offer and await :meth:`run` in a task the server keeps.
     ``ended_reason`` tells why it stopped: ``"closed"`` (the call ended), ``"max_duration"``, ``"spend"``,
     ``"tampered"``, ``"hangup"`` (:meth:`hang_up` was called) or ``"error"``. After :meth:`run` returned,
-    :meth:`record` is what the call said and did. ``clock`` (monotonic seconds) times tool calls;
+    :meth:`record` is what the call said and did; :attr:`attached` is set once the sideband socket is open (it
+    sees the call's events from then on). ``clock`` (monotonic seconds) times tool calls;
     ``wall_clock`` (``time.time``) stamps the record.
     """
 
@@ -87,6 +88,7 @@ class Sideband:
         self._send_lock = asyncio.Lock()
         self._reasserts = 0
         self._stop = asyncio.Event()
+        self.attached = asyncio.Event()
         self._tool_tasks: set[asyncio.Task[None]] = set()
 
     async def hang_up(self) -> None:
@@ -113,6 +115,7 @@ class Sideband:
         hung_up = False
         try:
             async with self._upstream.sideband(call_id) as ws:
+                self.attached.set()
                 try:
                     async with asyncio.timeout(self._policy.max_seconds), asyncio.TaskGroup() as tg:
                         stopper = tg.create_task(self._stop.wait())
