@@ -12,6 +12,8 @@ accepts no more of our creates than there were such needs (the model never answe
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from collections import Counter, deque
 from dataclasses import dataclass, field
 from typing import Any
@@ -204,6 +206,15 @@ def test_interrupt_withdraws_and_new_session_abandons_open_calls() -> None:
 
 def test_response_writer_is_the_arbiter() -> None:
     assert ResponseWriter is ResponseArbiter
+
+
+def test_the_arbiter_imports_no_io_libraries() -> None:
+    code = (
+        "import sys; import aoai_realtime.protocol.arbiter;"
+        "print([m for m in ('asyncio', 'websockets', 'aiortc', 'aiohttp') if m in sys.modules])"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
 
 
 @pytest.mark.parametrize("kind", sorted(ERROR_KINDS))
