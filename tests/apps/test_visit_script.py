@@ -73,6 +73,8 @@ def test_a_good_script_parses() -> None:
         (GOOD.replace("id: meds", "id: pain_follow_up"),
          "s.yaml: question 'pain_follow_up': id: 'pain_follow_up' is already used by question 'pain'", "id"),
         (GOOD.replace("title: Weekly check-in\n", ""), "s.yaml: title: missing", "title"),
+        (GOOD.replace('choices: ["yes", "no"]', "choices: [yes, no]"),
+         "s.yaml: question 'meds': choices[0]: expected `str`, got `bool` (YAML reads a bare yes/no", "choices[0]"),
         ("id: x\ntitle: X\nquestions: []\n", "s.yaml: questions: the script has no questions", "questions"),
         ("id: x\ntitle: X\nquestions:\n  - just a string\n", "s.yaml: question #1: a question is a mapping",
          "questions"),

@@ -246,6 +246,8 @@ def _field_and_problem(exc: msgspec.ValidationError) -> tuple[str, str]:
 
 def _describe(exc: msgspec.ValidationError) -> str:
     field, problem = _field_and_problem(exc)
+    if problem.startswith("expected `str`, got `bool`"):
+        problem += " (YAML reads a bare yes/no/on/off as true/false: put it in quotes)"
     return f"{field}: {problem}" if field else problem
 
 
