@@ -21,16 +21,6 @@ def version() -> None:
 
 
 @app.command()
-def demo(
-    speech: str = typer.Option("full", help="Speech models: full (silero, whisper, piper), light, or fake (none)."),
-) -> None:
-    """A short conversation with the local Realtime engine: text turns, a tool call, a spoken question."""
-    from .demo import main as run
-
-    run(speech=speech)
-
-
-@app.command()
 def talk(
     inputs: Annotated[list[str] | None, typer.Argument(help="Text lines or .wav files; none: interactive.")] = None,
     url: Annotated[str | None, typer.Option(help="An engine base URL, e.g. http://127.0.0.1:8765/v1.")] = None,
@@ -43,8 +33,8 @@ def talk(
     """A conversation from the terminal: text or WAV in, the reply as text (and WAV) out, with latencies."""
     import asyncio
 
-    from .talk import stdin_line
-    from .talk import talk as run
+    from .apps.talk import stdin_line
+    from .apps.talk import talk as run
 
     asyncio.run(run(inputs or [], url=url, key=key, azure_resource=azure_resource, deployment=deployment,
                     speech=speech, wav_out=wav_out, read_line=stdin_line))
@@ -52,6 +42,7 @@ def talk(
 
 def _register_all() -> None:
     # One line per area: each module's register() adds its commands. Imports stay light (no heavy deps).
+    app.command("demo")(__import__("aoai_realtime.apps.demo.cli", fromlist=["demo_command"]).demo_command)
     __import__("aoai_realtime.engine.speech.cli", fromlist=["register"]).register(app)
     __import__("aoai_realtime.server.cli", fromlist=["register"]).register(app)
     __import__("aoai_realtime.pipeline.cli", fromlist=["register"]).register(app)

@@ -230,7 +230,17 @@ export class RealtimeCall extends EventTarget {
       case "conversation.item.added":
       case "conversation.item.created": {
         const item = event.item ?? {};
-        if (item.type === "message" && item.id) this._entry(item.id, item.role);
+        if (item.type === "message" && item.id) {
+          const entry = this._entry(item.id, item.role);
+          // A typed user message carries its text in the item (spoken ones get it from the transcription).
+          const typed = item.role === "user" ? (item.content ?? []).filter((p) => p.type === "input_text")
+            .map((p) => p.text ?? "").join("") : "";
+          if (typed && !entry.final) {
+            entry.text = entry.shown = typed;
+            entry.final = true;
+            this._transcriptChanged();
+          }
+        }
         if (item.type === "function_call_output") this._emit("tool", { phase: "answered", call_id: item.call_id, output: item.output });
         break;
       }
