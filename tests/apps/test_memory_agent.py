@@ -311,3 +311,15 @@ def test_post_call_llm_follows_the_environment() -> None:
                                "AZURE_OPENAI_CHAT_DEPLOYMENT": "gpt-4o-mini", "AZURE_OPENAI_API_KEY": "sekret"})
     assert isinstance(llm, AzureOpenAIChat) and "gpt-4o-mini" in line and "sekret" not in line
     assert isinstance(default_extractor(llm), LLMGraphExtractor)
+
+
+def test_spacy_extractor_skips_questions_and_chit_chat() -> None:
+    nlp = load_spacy()
+    if nlp is None:
+        pytest.skip("no spaCy English model installed (optional: see docs/memory-agent.md)")
+    ex = SpacyGraphExtractor(nlp).extract_sync([
+        Turn(role="user", text="Hi there, how are you?"),
+        Turn(role="user", text="Tom works for Microsoft in Dublin. What did I say about Emma?"),
+    ])
+    assert {(r.source, r.relation, r.target) for r in ex.relations} == {
+        ("Tom", "work for", "Microsoft"), ("Tom", "work in", "Dublin")}

@@ -5,9 +5,9 @@ Three extractors, picked by :func:`default_extractor` in this order:
 - :class:`LLMGraphExtractor`: a chat model (e.g. :class:`~aoai_realtime.llm.AzureOpenAIChat`) answering in a strict
   JSON schema. Used whenever the app's LLM provider can chat.
 - :class:`SpacyGraphExtractor`: offline, with real linguistic knowledge: a spaCy English pipeline's named entities
-  and dependency parse (subject - verb (+ preposition) - object, appositions such as "my sister Maria"). Used when
-  ``spacy`` and an English model package are installed. Pronouns are resolved naively ("I"/"my" is the user,
-  "she"/"he" the last person named): that part is a heuristic.
+  and dependency parse (subject - verb (+ preposition) - object, appositions such as "my sister Maria"; questions
+  are skipped). Used when ``spacy`` and an English model package are installed. Pronouns are resolved naively
+  ("I"/"my" is the user, "she"/"he" the last person named): that part is a heuristic.
 - :class:`HeuristicGraphExtractor`: the fallback, and a heuristic by name: capitalised names (the memory store's
   own entity rule) linked by ``mentioned_with`` when said in one sentence. No linguistic knowledge.
 
@@ -226,6 +226,8 @@ class SpacyGraphExtractor:
         last_person: list[str] = []  # the last person named so far (a one-slot holder)
         for doc in self._nlp.pipe(_user_text(transcript)):
             for sent in doc.sents:
+                if sent.text.rstrip().endswith("?"):
+                    continue  # a question states nothing ("What did I say about Emma?")
                 ents = {e.root.i: e for e in sent.ents if e.label_ not in _SKIP_LABELS}
                 for e in ents.values():
                     entities.setdefault(_span_text(e), e.label_)
