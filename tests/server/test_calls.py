@@ -272,3 +272,28 @@ def test_prices_cost_counts_cached_tokens_at_the_cached_price() -> None:
     assert Usage.from_response_usage({}).cost(p) == 0.0
     garbled = {"input_token_details": {"text_tokens": "many"}, "output_token_details": {"audio_tokens": None}}
     assert Usage.from_response_usage(garbled).cost(p) == 0.0  # a bad count from the wire costs nothing
+
+
+async def test_sideband_retries_a_create_that_collided_with_a_vad_response(
+    make_server: MakeServer, fake: FakeUpstream
+) -> None:
+    _, client = await make_server()
+    await start_call(client)
+    sb = await connected(fake)
+    await sb.send({"type": "response.created", "event_id": "e0",
+                   "response": {"id": "resp_1", "object": "realtime.response", "status": "in_progress"}})
+    await sb.send(fn_done("call_1", "lookup", '{"q": "x"}'))
+    await sb.send(response_done())
+    await sb.next("conversation.item.create")
+    await sb.next("response.create")
+    # The user spoke: a VAD response started before the output reached the conversation, so the service
+    # refuses our create; once that response is done the sideband asks again (it used to ignore the error).
+    await sb.send({"type": "response.created", "event_id": "e1",
+                   "response": {"id": "resp_vad", "object": "realtime.response", "status": "in_progress"}})
+    await sb.send({"type": "conversation.item.added", "event_id": "e2", "previous_item_id": None,
+                   "item": {"id": "item_o", "type": "function_call_output", "call_id": "call_1", "output": "x"}})
+    await sb.send({"type": "error", "event_id": "e3", "error": {
+        "type": "invalid_request_error", "code": "conversation_already_has_active_response",
+        "message": "Conversation already has an active response in progress: resp_vad."}})
+    await sb.send(response_done("resp_vad"))
+    await sb.next("response.create")
