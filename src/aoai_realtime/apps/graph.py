@@ -65,8 +65,12 @@ class Extraction:
 
     def sentences(self) -> list[str]:
         """Each relation as a short sentence, for the memory store (so retrieval finds the facts)."""
-        return [f"{_say(r.source)} {r.relation.replace('_', ' ')} {_say(r.target)}." for r in self.relations
-                if r.relation != "mentioned_with"]
+        out = []
+        for r in self.relations:
+            if r.relation != "mentioned_with":
+                text = f"{_say(r.source)} {r.relation.replace('_', ' ')} {_say(r.target)}."
+                out.append(text[:1].upper() + text[1:])
+        return out
 
 
 def _say(node: str) -> str:
@@ -263,25 +267,55 @@ class SpacyGraphExtractor:
                     subjects = [c for c in tok.children if c.dep_ in _SUBJECTS]
                     if not subjects and tok.dep_ == "conj":
                         subjects = [c for c in tok.head.children if c.dep_ in _SUBJECTS]
-                    verb = tok.lemma_.lower() + "".join(f" {c.lower_}" for c in tok.children if c.dep_ == "prt")
                     for subj in subjects:
                         s = node(_appos_name(subj))
                         if s is None:
                             continue
+                        verb = _verb_phrase(tok, user_subject=s == USER_NODE)
                         for child in tok.children:
                             if child.dep_ in _OBJECTS:
                                 t = node(_appos_name(child))
                                 if t:
                                     relations[(s, verb, t)] = None
-                            elif child.dep_ in ("prep", "dative", "agent"):
-                                for pobj in (c for c in child.children if c.dep_ == "pobj"):
+                            preps = [(child, verb)] if child.dep_ in ("prep", "dative", "agent") else []
+                            if child.dep_ == "acomp":  # "I am allergic to peanuts"
+                                preps = [(c, f"{verb} {child.lower_}") for c in child.children if c.dep_ == "prep"]
+                            for prep, label in preps:
+                                for pobj in (c for c in prep.children if c.dep_ == "pobj"):
                                     t = node(_appos_name(pobj))
                                     if t:
-                                        relations[(s, f"{verb} {child.lower_}", t)] = None
+                                        relations[(s, f"{label} {prep.lower_}", t)] = None
                 persons = [_span_text(e) for e in sent.ents if e.label_ == "PERSON"]
                 if persons:
                     last_person[:] = persons[-1:]
         return _finish(entities, relations, self.name)
+
+
+_USER_FORMS: Final = {"am": "is", "'m": "is", "are": "is", "'re": "is", "have": "has", "'ve": "has", "do": "does",
+                       "don't": "doesn't", "were": "was"}
+
+
+def _verb_phrase(verb: Any, *, user_subject: bool) -> str:
+    """The verb as said, with its auxiliaries, negation and particle ("will move", "doesn't like", "gave up"),
+    in the third person when the user is the subject ("I am" -> "is", "I love" -> "loves")."""
+    words = [c for c in verb.children if c.dep_ in ("aux", "auxpass", "neg") and c.i < verb.i] + [verb]
+    words += [c for c in verb.children if c.dep_ == "prt"]
+    out = [w.lower_ for w in words]
+    if user_subject and out:
+        first = words[0]
+        if out[0] in _USER_FORMS:
+            out[0] = _USER_FORMS[out[0]]
+        elif first.tag_ == "VBP":
+            out[0] = _third_person(first.lemma_.lower())
+    return " ".join(out).replace(" n't", "n't")
+
+
+def _third_person(lemma: str) -> str:
+    if lemma.endswith(("s", "sh", "ch", "x", "z", "o")):
+        return lemma + "es"
+    if len(lemma) > 2 and lemma.endswith("y") and lemma[-2] not in "aeiou":
+        return lemma[:-1] + "ies"
+    return lemma + "s"
 
 
 def _appos_name(tok: Any) -> Any:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -339,7 +340,8 @@ def _checked(result: dict[str, Any]) -> dict[str, Any]:
 
 
 def _note(view: dict[str, Any]) -> str:
-    text = " ".join(str(view.get("text", "")).split())
+    # Summaries are markdown: the model gets the words, not the markup.
+    text = " ".join(re.sub(r"[#*]+|^\s*- ", " ", str(view.get("text", "")), flags=re.M).split())
     if len(text) > _MAX_NOTE_CHARS:
         text = text[: _MAX_NOTE_CHARS - 1].rstrip() + "…"
     kind = view.get("kind", "")
