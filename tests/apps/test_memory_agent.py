@@ -145,6 +145,8 @@ async def test_user_b_never_retrieves_user_a(make_store: Any, tmp_path: Path) ->
         _, ctx = await call_tool(agent, "assistant", "get_session_context", {}, user="bob", call="b1")
         assert "Lisbon" not in ctx
         assert await agent.insights("bob") == []
+        assert await agent.search("bob", "Maria Lisbon") == []
+        assert any("Lisbon" in h["text"] for h in await agent.search("alice", "Maria Lisbon"))
         assert (await agent.graph("bob"))["relations"] == []
         assert await agent.sessions("bob") == []
         assert await agent.session("bob", "a1") is None

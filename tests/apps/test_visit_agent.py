@@ -190,5 +190,8 @@ async def test_the_next_visit_starts_with_the_subjects_history(agent: VisitAgent
     assert "how much pain do you have today? -> 7" in history
     assert "Visit status: completed." in history
     assert "pharmacy" in history  # the open action item
+    [hit, *_] = await agent.search("ann", "knee pain getting worse")
+    assert hit["call_id"] == "v1" and "knee" in hit["text"]
+    assert await agent.search("bob", "knee pain getting worse") == []
     other = User(id="bob", personas=frozenset({"visit"}), name="Bob")
     assert await hooks.session_context(CallStart(call_id="", user=other, persona=persona)) is None

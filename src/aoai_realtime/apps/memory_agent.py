@@ -45,7 +45,7 @@ from ..server.hooks import CallRecord, CallStart
 from ..server.personas import Persona
 from ..server.tools import ServerTool, ToolContext
 from .graph import Extraction, GraphExtractor, default_extractor
-from .postcall import CALL_SESSION_SUFFIX, CallIndexer, PostCall, pipeline_call
+from .postcall import CALL_SESSION_SUFFIX, CallIndexer, PostCall, pipeline_call, search_memory
 from .records import AppRecords
 
 __all__ = ["ASSISTANT_INSTRUCTIONS", "CAPTURE_INSTRUCTIONS", "GRAPH", "INDEX", "MemoryAgent"]
@@ -302,6 +302,11 @@ class MemoryAgent:
         "mentions": int}], "relations": [{"source": str, "relation": str, "target": str, "call_id": str}]}``.
         ``mentions`` counts the calls that named the entity; the node ``"user"`` is the user."""
         return {"extractor": self.extractor.name, **await self.records.graph(user_id)}
+
+    async def search(self, user_id: str, query: str, *, k: int = 5) -> list[dict[str, Any]]:
+        """What ``retrieve_knowledge`` would find for ``user_id``, unformatted: ``[{"text": str, "kind": "turn" |
+        "insight" | "summary" | "fact", "speaker": str, "call_id": str, "ts": float, "score": float}]``."""
+        return await search_memory(self.memory, self.embedder, user_id, query, k)
 
     async def sessions(self, user_id: str) -> list[dict[str, Any]]:
         """Past calls, newest first: ``[{"call_id": str, "persona": str, "started_at": float, "ended_at": float,

@@ -17,13 +17,23 @@ import asyncio
 import contextlib
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
-from ..memory import ChunkKind, EmbeddingProvider, MemoryStore, Scope, TranscriptTurn, text_chunks, transcript_chunks
+from ..memory import (
+    ChunkKind,
+    EmbeddingProvider,
+    HybridRetriever,
+    MemoryStore,
+    Scope,
+    TranscriptTurn,
+    text_chunks,
+    transcript_chunks,
+)
 from ..pipeline import CallRecord as PipelineCall
 from ..pipeline import InProcessRunner, Pipeline, SQLiteStepStore, StepRow, StepState, StoredEffect, Worker
 from ..server.hooks import CallRecord
 
-__all__ = ["CALL_SESSION_SUFFIX", "CallIndexer", "PostCall", "pipeline_call"]
+__all__ = ["CALL_SESSION_SUFFIX", "CallIndexer", "PostCall", "pipeline_call", "search_memory"]
 
 CALL_SESSION_SUFFIX = "#call"
 _MAX_WAIT = 0.5  # seconds between looks at a step another worker holds
@@ -140,3 +150,17 @@ class CallIndexer:
                                         session_id=session, kind=ChunkKind.SUMMARY, source=f"{self._source}:record",
                                         ts=ended)
         await self._store.replace_session(Scope(owner=owner), session, chunks)
+
+
+async def search_memory(store: MemoryStore, embedder: EmbeddingProvider, owner: str, query: str,
+                        k: int = 5) -> list[dict[str, Any]]:
+    """Hybrid search of ``owner``'s memory: ``[{"text", "kind", "speaker", "call_id", "ts", "score"}]``, best
+    first (``call_id`` without the memory session's suffix). An empty query finds nothing."""
+    if not query.strip():
+        return []
+    hits = await HybridRetriever(store, embedder).retrieve(query, Scope(owner=owner), k)
+    return [
+        {"text": h.chunk.text, "kind": str(h.chunk.kind), "speaker": h.chunk.speaker,
+         "call_id": h.chunk.session_id.split("#", 1)[0], "ts": h.chunk.ts, "score": round(h.score, 4)}
+        for h in hits
+    ]

@@ -32,7 +32,7 @@ from ..protocol.session import ServerVad
 from ..server.hooks import CallRecord, CallStart
 from ..server.personas import Persona
 from ..server.tools import ServerTool, ToolContext
-from .postcall import CALL_SESSION_SUFFIX, CallIndexer, PostCall, pipeline_call
+from .postcall import CALL_SESSION_SUFFIX, CallIndexer, PostCall, pipeline_call, search_memory
 from .records import AppRecords, StoredAnswer
 from .visit_script import Question, VisitScript
 
@@ -421,6 +421,11 @@ class VisitAgent:
         view = await self.thread(thread_id)
         assert view is not None
         return view
+
+    async def search(self, subject_id: str, query: str, *, k: int = 5) -> list[dict[str, Any]]:
+        """Search the subject's indexed visits (transcripts, summaries, answers): ``[{"text": str, "kind": "turn" |
+        "summary", "speaker": str, "call_id": str, "ts": float, "score": float}]``, best first."""
+        return await search_memory(self.memory, self.embedder, subject_id, query, k)
 
     async def visits(self, subject_id: str) -> list[dict[str, Any]]:
         """The subject's visits, newest first: ``[{"call_id", "started_at", "ended_at", "visit_status",
