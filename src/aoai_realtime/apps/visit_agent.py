@@ -34,7 +34,8 @@ from ..server.personas import Persona
 from ..server.tools import ServerTool, ToolContext
 from .postcall import CALL_SESSION_SUFFIX, CallIndexer, PostCall, pipeline_call, search_memory
 from .records import AppRecords, StoredAnswer
-from .visit_script import Question, VisitScript
+from .visit_flow import answer_rows, answer_text, next_step, pending, record_text
+from .visit_script import VisitScript
 
 __all__ = ["END_REASONS", "VisitAgent", "visit_instructions"]
 
@@ -186,8 +187,8 @@ class VisitAgent:
         status = outcome[0] if outcome else "incomplete"
         await self.postcall.run(pipeline_call(
             record, visit_status=status, script=self.script.id,
-            answers=json.dumps({a.question_id: _answer_text(a) for a in answers.values()}),
-            record=self._record_text(answers, status),
+            answers=json.dumps({a.question_id: answer_text(a) for a in answers.values()}),
+            record=record_text(self.script, answers, status),
         ))
 
     async def close(self) -> None:
@@ -196,40 +197,7 @@ class VisitAgent:
         if self._owns_memory:
             await self.memory.close()
 
-    # -- the script's state ------------------------------------------------------------------------------
-
-    def _open_questions(self, answers: dict[str, StoredAnswer]) -> list[tuple[str, str, Question, bool]]:
-        """``(id, text, question, required)`` of every question still to ask, in script order, with triggered
-        follow-ups right after their question."""
-        out: list[tuple[str, str, Question, bool]] = []
-        for q in self.script.questions:
-            got = answers.get(q.id)
-            if got is None:
-                out.append((q.id, q.text, q, q.required))
-                continue
-            if (q.follow_up is not None and got.status == "answered" and q.triggers_follow_up(got.answer)
-                    and q.follow_up_id not in answers):
-                out.append((q.follow_up_id, q.follow_up.ask, q, q.follow_up.required))
-        return out
-
-    def _next_text(self, answers: dict[str, StoredAnswer]) -> str:
-        remaining = self._open_questions(answers)
-        if not remaining:
-            return ("Every question is answered. Ask whether there is anything else they want to mention, then call "
-                    "end_visit with reason 'completed'.")
-        qid, text, q, required = remaining[0]
-        is_follow_up = qid != q.id
-        kind = "Follow-up to ask now" if is_follow_up else "Next question"
-        expects = (q.follow_up.expects if is_follow_up and q.follow_up else q.expects)
-        line = f"{kind} ({qid}{'' if required else ', optional'}): {text}"
-        if expects:
-            line += f" Counts as an answer: {expects}."
-        if not is_follow_up and q.choices:
-            line += f" Accepted answers: {', '.join(q.choices)}."
-        missing = [r[0] for r in remaining if r[3]]
-        if not missing:
-            line += " All required answers are in; this one is optional."
-        return line
+    # -- tools -------------------------------------------------------------------------------------------
 
     async def _state(self, context: ToolContext) -> dict[str, StoredAnswer]:
         if not context.call_id:
@@ -246,11 +214,12 @@ class VisitAgent:
         question = self.script.question(qid)
         parent = self.script.parent_of(qid) if question is None else None
         if question is None and parent is None:
-            raise ToolError(f"there is no question {qid!r} in this script; {self._next_text(answers)}")
+            raise ToolError(f"there is no question {qid!r} in this script; {next_step(self.script, answers)}")
         if parent is not None:
             got = answers.get(parent.id)
             if got is None or got.status != "answered" or not parent.triggers_follow_up(got.answer):
-                raise ToolError(f"{qid!r} is a follow-up that this visit does not call for. {self._next_text(answers)}")
+                raise ToolError(f"{qid!r} is a follow-up that this visit does not call for. "
+                                f"{next_step(self.script, answers)}")
         answer = " ".join(answer.split())[:_MAX_ANSWER]
         if not declined:
             if not answer:
@@ -267,16 +236,16 @@ class VisitAgent:
         await self.records.put_answer(context.call_id, context.user_id, qid, answer, status, self._clock())
         answers[qid] = StoredAnswer(qid, answer, status, self._clock())
         done = f"Recorded {qid}: {'declined' if declined else repr(answer)}."
-        return f"{done} {self._next_text(answers)}"
+        return f"{done} {next_step(self.script, answers)}"
 
     async def _end_visit(self, args: dict[str, Any], context: ToolContext) -> str:
         reason, note = args.get("reason"), args.get("note", "")
         if reason not in END_REASONS or not isinstance(note, str):
             raise ToolError(f"reason must be one of {', '.join(END_REASONS)}")
         answers = await self._state(context)
-        missing = [r for r in self._open_questions(answers) if r[3]]
+        missing = [p for p in pending(self.script, answers) if p.required]
         if reason == "completed" and missing:
-            asks = "; ".join(f"{qid}: {text}" for qid, text, _, _ in missing)
+            asks = "; ".join(f"{p.id}: {p.text}" for p in missing)
             return (f"Not ended: required answers are missing ({asks}). Ask the first one now. If the subject does not "
                     "want to answer it, call record_answer with declined true; if they want to stop the visit, call "
                     "end_visit with reason 'subject_declined'.")
@@ -288,9 +257,9 @@ class VisitAgent:
 
     async def _progress(self, args: dict[str, Any], context: ToolContext) -> str:
         answers = await self._state(context)
-        done = [f"{a.question_id}: {_answer_text(a)}" for a in answers.values()]
+        done = [f"{a.question_id}: {answer_text(a)}" for a in answers.values()]
         head = ("Answered: " + "; ".join(done) + ".") if done else "Nothing recorded yet."
-        return f"{head} {self._next_text(answers)}"
+        return f"{head} {next_step(self.script, answers)}"
 
     # -- history -----------------------------------------------------------------------------------------
 
@@ -324,14 +293,6 @@ class VisitAgent:
             if entry["summary"]:
                 parts.append("Summary: " + _squash(entry["summary"], 600))
         return "\n".join(parts)
-
-    def _record_text(self, answers: dict[str, StoredAnswer], status: str) -> str:
-        lines = [f"Visit status: {status}."]
-        for q in self.script.questions:
-            for qid, label in ((q.id, q.text), (q.follow_up_id, q.follow_up.ask if q.follow_up else "")):
-                if qid and qid in answers:
-                    lines.append(f"{label} -> {_answer_text(answers[qid])}")
-        return "\n".join(lines)
 
     async def _action_items(self, call_id: str) -> list[dict[str, Any]]:
         effect = await self.postcall.effect(call_id, ACTION_ITEMS)
@@ -386,26 +347,12 @@ class VisitAgent:
             transcript=[{"role": t.role, "text": t.text} for t in call.turns],
             summary=summary.body if summary else None,
             action_items=await self._action_items(thread_id),
-            answers=self._answer_rows(answers),
+            answers=answer_rows(self.script, answers),
             reviews=[{"reviewer": r.reviewer, "notes": r.notes, "reviewed_at": r.reviewed_at,
                       "updated_at": r.updated_at} for r in reviews],
             steps=await self.postcall.states(thread_id),
         )
         return view
-
-    def _answer_rows(self, answers: dict[str, StoredAnswer]) -> list[dict[str, Any]]:
-        rows = []
-        for q in self.script.questions:
-            got = answers.get(q.id)
-            rows.append({"question_id": q.id, "question": q.text, "answer": got.answer if got else None,
-                         "status": got.status if got else "missing", "required": q.required})
-            if q.follow_up is not None and (q.follow_up_id in answers or (
-                    got is not None and got.status == "answered" and q.triggers_follow_up(got.answer))):
-                fu = answers.get(q.follow_up_id)
-                rows.append({"question_id": q.follow_up_id, "question": q.follow_up.ask,
-                             "answer": fu.answer if fu else None, "status": fu.status if fu else "missing",
-                             "required": q.follow_up.required})
-        return rows
 
     async def mark_reviewed(self, thread_id: str, *, reviewer: str, notes: str = "") -> dict[str, Any]:
         """Record ``reviewer``'s review with ``notes`` and return the thread (as :meth:`thread`). Idempotent per
@@ -444,16 +391,12 @@ class VisitAgent:
                 "call_id": call.call_id, "started_at": call.started_at, "ended_at": call.ended_at,
                 "visit_status": outcome[0] if outcome else "incomplete",
                 "summary": summary.body if summary else None,
-                "answers": {a.question_id: _answer_text(a) for a in answers.values()},
+                "answers": {a.question_id: answer_text(a) for a in answers.values()},
                 "action_items": await self._action_items(call.call_id),
                 "thread_id": call.call_id if thread else None,
                 "review_status": "reviewed" if reviews else "open",
             })
         return out
-
-
-def _answer_text(a: StoredAnswer) -> str:
-    return "(declined)" if a.status == "declined" else a.answer
 
 
 def _item_text(item: dict[str, Any]) -> str:
