@@ -14,7 +14,7 @@ import pytest
 from aoai_realtime.apps.base import AppHooks
 from aoai_realtime.apps.visit_agent import VisitAgent
 from aoai_realtime.apps.visit_script import load_script
-from aoai_realtime.llm.types import parse_action_items
+from aoai_realtime.llm.types import LLMError, parse_action_items
 from aoai_realtime.memory import CachedEmbedder, LocalEmbedder
 from aoai_realtime.pipeline import ACTION_ITEMS, INDEX, REVIEW_THREAD, SUMMARY
 from aoai_realtime.server.hooks import CallRecord, CallStart, TranscriptTurn
@@ -195,3 +195,28 @@ async def test_the_next_visit_starts_with_the_subjects_history(agent: VisitAgent
     assert await agent.search("bob", "knee pain getting worse") == []
     other = User(id="bob", personas=frozenset({"visit"}), name="Bob")
     assert await hooks.session_context(CallStart(call_id="", user=other, persona=persona)) is None
+
+
+class BrokenLLM:
+    """A model that refuses for good (e.g. bad credentials)."""
+
+    async def summarize(self, transcript: Any) -> str:
+        raise LLMError("refused (HTTP 401)", retryable=False, status=401)
+
+    async def extract_action_items(self, transcript: Any) -> Any:
+        raise LLMError("refused (HTTP 401)", retryable=False, status=401)
+
+
+async def test_when_the_model_fails_the_reviewer_still_gets_the_visit(tmp_path: Path) -> None:
+    agent = await VisitAgent.open(tmp_path, script=load_script(EXAMPLE), embedder=EMBEDDER, llm=BrokenLLM(),
+                                  resume=False)
+    try:
+        await complete_visit(Visit(agent, "ann", "v1"))
+        await agent.call_ended(record("v1", "ann"))  # returns: every step settled, some failed for good
+        thread = await agent.thread("v1")
+        assert thread is not None and thread["summary"] is None and thread["action_items"] == []
+        assert thread["steps"] == {SUMMARY: "failed", ACTION_ITEMS: "failed", INDEX: "failed",
+                                   REVIEW_THREAD: "generated"}
+        assert thread["transcript"] and thread["answers"][0]["answer"] == "tired but better every day"
+    finally:
+        await agent.close()
