@@ -346,7 +346,8 @@ def _checked(result: dict[str, Any]) -> dict[str, Any]:
 
 def _note(view: dict[str, Any]) -> str:
     # Summaries are markdown: the model gets the words, not the markup.
-    text = " ".join(re.sub(r"[#*]+|^\s*- ", " ", str(view.get("text", "")), flags=re.M).split())
+    plain = re.sub(r"#+|^\s*- ", " ", str(view.get("text", "")).replace("*", ""), flags=re.M)
+    text = " ".join(plain.split())
     if len(text) > _MAX_NOTE_CHARS:
         text = text[: _MAX_NOTE_CHARS - 1].rstrip() + "…"
     kind = view.get("kind", "")
