@@ -157,7 +157,7 @@ class MemoryAgent:
     # -- server side -------------------------------------------------------------------------------------
 
     def personas(self) -> list[Persona]:
-        vad = SemanticVad(eagerness="low")
+        vad = SemanticVad(eagerness="auto")  # semantic: fewer false turns in noisy rooms; auto: no extra wait
         return [
             Persona(id="capture", title="Memory Agent: capture", instructions=CAPTURE_INSTRUCTIONS,
                     tools=("save_insight", "get_session_context"), voice="cedar", turn_detection=vad),
