@@ -35,7 +35,7 @@ def engine_process(*args: str, env: dict[str, str]) -> Iterator[dict[str, str]]:
             for name, pattern in patterns.items():
                 if m := re.search(pattern, line):
                     seen[name] = m.group(1)
-            if "Uvicorn running" in line:
+            if "Application startup complete" in line:
                 break
         yield seen
     finally:

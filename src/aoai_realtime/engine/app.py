@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
+import re
 from collections.abc import AsyncIterator
 from typing import Any, Literal
 
@@ -29,15 +31,48 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
-from ..errors import ConnectionClosed, ProtocolError, get_logger
+from ..errors import ConnectionClosed, ProtocolError, get_logger, redact
 from ..protocol.codec import check_depth
 from .config import apply_update, default_session, default_transcription_session
 from .engine import Engine, serve_channel
 from .errors import RequestRejected
 
-__all__ = ["create_app", "error_body"]
+__all__ = ["QueryCredentialFilter", "create_app", "error_body"]
 
 log = get_logger(__name__)
+
+# A credential in a query string (``?api-key=``, ``?Authorization=Bearer%20...``, a ``token``/``key`` parameter).
+_QUERY_CREDENTIAL = re.compile(
+    r"(?i)([?&](?:api[-_]?key|key|authorization|access[-_]?token|token|client[-_]?secret|secret)=)[^&\s\"']*"
+)
+
+
+def redact_query(text: str) -> str:
+    """``text`` with query-string credentials and anything :func:`~aoai_realtime.errors.redact` finds masked."""
+    return redact(_QUERY_CREDENTIAL.sub(lambda m: f"{m.group(1)}***", text))
+
+
+class QueryCredentialFilter(logging.Filter):
+    """Masks credentials in the server's own log lines (uvicorn's access log and its WebSocket lines carry the
+    request path with its query string; ``?api-key=`` is a documented way to authenticate). Arguments are
+    masked in place, so formatters that unpack them (uvicorn's access formatter) keep working."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(redact_query(a) if isinstance(a, str) else a for a in record.args)
+        elif isinstance(record.msg, str) and not record.args:
+            record.msg = redact_query(record.msg)
+        return True
+
+
+_SERVER_LOGGERS = ("uvicorn.access", "uvicorn.error")
+
+
+def _guard_server_logs() -> None:
+    for name in _SERVER_LOGGERS:
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, QueryCredentialFilter) for f in logger.filters):
+            logger.addFilter(QueryCredentialFilter())
 
 _INSECURE_PREFIX = "openai-insecure-api-key."
 
@@ -125,7 +160,9 @@ def _dialect(conn: HTTPConnection, path_kind: str) -> Literal["ga", "beta"]:
 
 
 def create_app(engine: Engine) -> Starlette:
-    """The ASGI app serving ``engine``. Run it with uvicorn (``aoai-realtime engine``)."""
+    """The ASGI app serving ``engine``. Run it with uvicorn (``aoai-realtime engine``). Installs
+    :class:`QueryCredentialFilter` on uvicorn's loggers, so no credential from a URL reaches a log line."""
+    _guard_server_logs()
 
     async def realtime_ws(websocket: WebSocket) -> None:
         path_kind = "preview" if websocket.url.path.rstrip("/") == "/openai/realtime" else "ga"

@@ -98,10 +98,13 @@ class Recorder:
 
 
 def read_recording(path: str | Path) -> list[dict[str, Any]]:
-    """The lines of a recording, in order."""
+    """The lines of a recording, in order. ValueError naming the line when one is not JSON."""
     lines = []
     with Path(path).open(encoding="utf-8") as f:
-        for line in f:
+        for number, line in enumerate(f, 1):
             if line.strip():
-                lines.append(json.loads(line))
+                try:
+                    lines.append(json.loads(line))
+                except json.JSONDecodeError as exc:
+                    raise ValueError(f"line {number} is not JSON; expected a recording made with --record") from exc
     return lines

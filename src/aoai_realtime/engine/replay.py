@@ -33,7 +33,18 @@ class Replay:
 
     @classmethod
     def load(cls, path: str | Path) -> Replay:
-        return cls(read_recording(path))
+        """Read a recording. OSError when it cannot be read; ValueError (naming the line) when a line is not a
+        recorded message, or when it holds no server message to play."""
+        lines = read_recording(path)
+        for number, line in enumerate(lines, 1):
+            if not isinstance(line, dict) or not isinstance(line.get("dir"), str):
+                raise ValueError(f"line {number} is not a recorded message; expected a recording made with --record")
+            if line["dir"] in ("client", "server") and not isinstance(line.get("msg"), dict):
+                raise ValueError(f"line {number} has no message object ('msg')")
+        replay = cls(lines)
+        if not replay.server_messages():
+            raise ValueError("it holds no server message to play")
+        return replay
 
     def server_messages(self) -> list[dict[str, Any]]:
         return [line["msg"] for line in self.lines if line["dir"] == "server"]
