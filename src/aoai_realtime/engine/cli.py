@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import socket
 from pathlib import Path
 from typing import Annotated
 
@@ -17,7 +18,7 @@ def register(app: typer.Typer, bench_app: typer.Typer | None = None) -> None:
 
     @app.command("engine")
     def engine_command(
-        port: Annotated[int, typer.Option(help="TCP port (0 picks a free one).")] = 8765,
+        port: Annotated[int, typer.Option(min=0, max=65535, help="TCP port (0 picks a free one).")] = 8765,
         host: Annotated[str, typer.Option(help="Address to bind; keep 127.0.0.1 unless you mean it.")] = "127.0.0.1",
         api_key: Annotated[
             str | None, typer.Option(help="Accepted API key (else AOAI_ENGINE_API_KEY, else random).")
@@ -25,6 +26,9 @@ def register(app: typer.Typer, bench_app: typer.Typer | None = None) -> None:
         brain: Annotated[str, typer.Option(help="rules | scripted:PATH | llama:PATH | relay:URL")] = "rules",
         speech: Annotated[str, typer.Option(help="full (silero+whisper+piper) | light | fake")] = "full",
         record: Annotated[Path | None, typer.Option(help="Record every session to DIR/<session>.jsonl")] = None,
+        record_max_mb: Annotated[
+            float, typer.Option(min=1, help="Most one session's recording may hold (MB); past it, it stops.")
+        ] = 256,
         max_session_minutes: Annotated[float, typer.Option(help="Maximum session duration.")] = 60.0,
         replay: Annotated[Path | None, typer.Option(help="Serve every session from this JSONL recording.")] = None,
         tls_cert: Annotated[Path | None, typer.Option(help="Serve TLS (https/wss) with this PEM certificate.")] = None,
@@ -42,6 +46,16 @@ def register(app: typer.Typer, bench_app: typer.Typer | None = None) -> None:
 
         if (tls_cert is None) != (tls_key is None):
             raise typer.BadParameter("give both --tls-cert and --tls-key", param_hint="--tls-cert/--tls-key")
+        if replay is not None:
+            from .replay import Replay
+
+            try:
+                Replay.load(replay)
+            except (OSError, ValueError) as exc:
+                raise typer.BadParameter(f"cannot replay {replay}: {exc}", param_hint="--replay") from exc
+        # Listen before printing anything as started: a port in use is one clear line and exit code 1.
+        listener = _listen(host, port)
+        port = listener.getsockname()[1]
         if tls_self_signed:
             import tempfile
 
@@ -62,15 +76,10 @@ def register(app: typer.Typer, bench_app: typer.Typer | None = None) -> None:
             speech=speech_for(speech),
             max_session_s=max_session_minutes * 60,
             record_dir=record,
+            record_max_bytes=int(record_max_mb * 1024 * 1024),
             replay=replay,
         )
         engine = Engine(config)
-        if port == 0:
-            import socket
-
-            with socket.socket() as probe:  # pick a free port so the printed URL is usable
-                probe.bind((host, 0))
-                port = probe.getsockname()[1]
         http, ws = ("https", "wss") if tls_cert else ("http", "ws")
         base = f"{http}://{host}:{port}"
         typer.echo(
@@ -78,10 +87,11 @@ def register(app: typer.Typer, bench_app: typer.Typer | None = None) -> None:
         )
         if generated:
             typer.echo(f"API key (generated): {key}")
-        uvicorn.run(
+        server = uvicorn.Server(uvicorn.Config(
             create_app(engine), host=host, port=port, log_level="info", ws="websockets-sansio", lifespan="on",
             ssl_certfile=str(tls_cert) if tls_cert else None, ssl_keyfile=str(tls_key) if tls_key else None,
-        )  # fmt: skip
+        ))  # fmt: skip
+        server.run(sockets=[listener])
 
     if bench_app is not None:
 
@@ -97,3 +107,21 @@ def register(app: typer.Typer, bench_app: typer.Typer | None = None) -> None:
                 raise typer.BadParameter(f"{script} not found: run from a source checkout")
             os.environ["AOAI_BENCH_TURNS"] = str(turns)
             runpy.run_path(str(script), run_name="__main__")
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """A socket listening on ``host:port`` (bound as uvicorn binds), or one line on stderr and exit code 1."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        reason = exc.strerror or str(exc)
+        typer.echo(f"engine: cannot listen on {host}:{port}: {reason}. Pick another --port (0 picks a free one) "
+                   "or --host.", err=True)  # fmt: skip
+        raise typer.Exit(1) from None
+    sock.listen(2048)  # connections made once the URL is printed wait in the backlog until uvicorn serves them
+    sock.set_inheritable(True)
+    return sock
