@@ -26,13 +26,16 @@ from typing import Any, Literal
 
 import msgspec
 from starlette.applications import Starlette
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
+from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from ..errors import ConnectionClosed, ProtocolError, get_logger, redact
 from ..protocol.codec import check_depth
+from ._ice import is_loopback
 from .config import apply_update, default_session, default_transcription_session
 from .engine import Engine, serve_channel
 from .errors import RequestRejected
@@ -270,7 +273,35 @@ def create_app(engine: Engine) -> Starlette:
         yield
         await engine.aclose()  # end live WebRTC calls on shutdown
 
-    return Starlette(routes=routes, lifespan=lifespan)
+    app = Starlette(routes=routes, lifespan=lifespan)
+    app.add_middleware(_Cors, origins=engine.config.cors_origins)
+    return app
+
+
+class _Cors:
+    """CORS for the HTTP routes (client_secrets, calls, hangup), as the service serves browsers directly.
+
+    ``origins`` None: any origin when the request reached a loopback address, none otherwise; else exactly
+    those origins. ``Location`` (the call's path) is exposed, so a page can hang up its call. WebSockets are
+    not subject to CORS.
+    """
+
+    def __init__(self, app: ASGIApp, *, origins: tuple[str, ...] | None) -> None:
+        options: dict[str, Any] = {"allow_methods": ["GET", "POST", "DELETE", "OPTIONS"], "allow_headers": ["*"],
+                                   "expose_headers": ["Location"], "max_age": 600}  # fmt: skip
+        self.app = app
+        self.configured = CORSMiddleware(app, allow_origins=list(origins), **options) if origins is not None else None
+        self.loopback = CORSMiddleware(app, allow_origins=["*"], **options)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+        elif self.configured is not None:
+            await self.configured(scope, receive, send)
+        elif is_loopback(str((scope.get("server") or ("", 0))[0])):
+            await self.loopback(scope, receive, send)
+        else:
+            await self.app(scope, receive, send)
 
 
 async def _deny(websocket: WebSocket, response: Response) -> None:

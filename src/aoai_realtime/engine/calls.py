@@ -13,6 +13,8 @@ with ``sdp`` and ``session`` parts. The engine answers 201 with its SDP and ``Lo
 - sideband WebSockets (``?call_id=rtc_...``) join the same session: they receive every server event and may
   send client events. They need the API key: an ephemeral secret cannot join a call (404 ``call_id_not_found``,
   as the service answered); hangup takes the key, or the very secret that created the call;
+- ``?webrtcfilter=on`` (Azure) lets only :data:`WEBRTC_FILTER` reach the data channel (the browser); the
+  sideband still receives every event, and so does the recording;
 - an offer with a data channel and no audio m-line (a text chat) is a text-only call: no media track, and
   the session starts with ``output_modalities: ["text"]``;
 - an offer aiortc cannot parse, or a ``session`` part that is not a valid session object, is a 400 with the
@@ -46,13 +48,23 @@ from .record import Recorder
 if TYPE_CHECKING:
     from .session import EngineSession
 
-__all__ = ["CallHub", "OutputTrack", "create_call", "hangup_call"]
+__all__ = ["WEBRTC_FILTER", "CallHub", "OutputTrack", "create_call", "hangup_call"]
 
 log = get_logger(__name__)
 
 _FRAME_MS = 20
 _FRAME_BYTES = 24 * _FRAME_MS * 2  # pcm16 mono 24 kHz
 _MAX_QUEUED_MS = 10 * 60 * 1000
+
+# What Azure's ``webrtcfilter=on`` lets through to the browser (reference 3.2): no session, response or error
+# events; those stay with the sideband, which holds the key.
+WEBRTC_FILTER = frozenset({
+    "input_audio_buffer.speech_started", "input_audio_buffer.speech_stopped",
+    "output_audio_buffer.started", "output_audio_buffer.stopped",
+    "conversation.item.input_audio_transcription.completed", "conversation.item.added", "conversation.item.created",
+    "response.output_text.delta", "response.output_text.done",
+    "response.output_audio_transcript.delta", "response.output_audio_transcript.done",
+})  # fmt: skip
 
 
 class OutputTrack:
@@ -195,6 +207,7 @@ class CallHub:
         self.recorder = recorder
         self.data: _DataChannel | None = None
         self.creator: str | None = None  # the ephemeral secret that created the call (may hang it up)
+        self.data_filter: frozenset[str] | None = None  # event types the data channel gets (webrtcfilter=on)
         self._subscribers: set[asyncio.Queue[bytes | None]] = set()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._ended = asyncio.Event()
@@ -219,7 +232,9 @@ class CallHub:
                         continue
                     if self.recorder is not None:
                         self.recorder.server(data)
-                    if self.data is None:
+                    if self.data_filter is not None and event.type not in self.data_filter:
+                        pass  # filtered out of the browser's channel; the sideband below still gets it
+                    elif self.data is None:
                         self._early.append(data)  # session.created etc. wait for the client's channel
                     else:
                         with contextlib.suppress(ConnectionClosed):
@@ -429,6 +444,8 @@ async def create_call(engine: Engine, request: Request) -> Response:
     pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
     hub = CallHub(call_id, engine, pc, session, track, recorder)
     hub.creator = credential if kind == "ephemeral" else None
+    if request.query_params.get("webrtcfilter", "").lower() in ("on", "true", "1"):
+        hub.data_filter = WEBRTC_FILTER
     pc.on("datachannel", hub.on_datachannel)
     pc.on("track", hub.on_track)
 

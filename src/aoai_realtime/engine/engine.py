@@ -59,6 +59,9 @@ class EngineConfig:
     deterministic_ids: bool = False
     record_dir: Path | None = None
     record_max_bytes: int = DEFAULT_MAX_RECORD_BYTES  # per session; past it the recording stops (marked)
+    # Browser origins allowed to call the HTTP routes (CORS). None: any origin while the engine listens on a
+    # loopback address (a local dev tool), none otherwise. ("*",) allows any origin anywhere.
+    cors_origins: tuple[str, ...] | None = None
     relay: RelayTarget | None = None  # proxy every WebSocket session to a real deployment (relay mode)
     replay: Path | None = None  # serve every WebSocket session from this recording (replay mode)
 
