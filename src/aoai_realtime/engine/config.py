@@ -48,6 +48,7 @@ _TRANSCRIPTION_MODELS = (
 _EAGERNESS = ("low", "medium", "high", "auto")
 _BETA_FORMATS = {beta: ga for ga, beta in BETA_AUDIO_FORMATS.items()}
 _GA_TO_BETA_FORMATS = BETA_AUDIO_FORMATS
+BETA_TEMPERATURE = 0.8  # the preview's default; the engine reports it (its brains take no temperature)
 
 
 def turn_detection_defaults(kind: str) -> dict[str, Any]:
@@ -352,6 +353,71 @@ def _instructions(path: str, value: Any) -> str:
     return str(value)
 
 
+INCLUDABLE = ("item.input_audio_transcription.logprobs",)  # openai.types.realtime: include's only value
+REASONING_EFFORTS = ("minimal", "low", "medium", "high", "xhigh")
+
+
+def _include(path: str, value: Any) -> list[str] | None:
+    if value is None:
+        return None
+    if not isinstance(value, list):
+        raise _invalid_type(path, "an array", value)
+    for i, name in enumerate(value):
+        _string(f"{path}[{i}]", name, INCLUDABLE)
+    return list(value)
+
+
+def _tracing(path: str, value: Any) -> Any:
+    if value is None or value == "auto":
+        return value
+    if isinstance(value, str):
+        raise _invalid_value(path, value, ("auto",))
+    config = _obj(path, value, ("group_id", "metadata", "workflow_name"))
+    for key in ("group_id", "workflow_name"):
+        if key in config:
+            _string(f"{path}.{key}", config[key])
+    return copy.deepcopy(config)
+
+
+def _truncation(path: str, value: Any) -> Any:
+    if isinstance(value, str):
+        _string(path, value, ("auto", "disabled"))
+        return value
+    ratio = _obj(path, value, ("type", "retention_ratio", "token_limits"))
+    _string(f"{path}.type", ratio.get("type"), ("retention_ratio",))
+    if "retention_ratio" not in ratio:
+        raise _missing(f"{path}.retention_ratio")
+    _number(f"{path}.retention_ratio", ratio["retention_ratio"], 0.0, 1.0)
+    if "token_limits" in ratio:
+        limits = _obj(f"{path}.token_limits", ratio["token_limits"], ("post_instructions",))
+        if "post_instructions" in limits:
+            _number(f"{path}.token_limits.post_instructions", limits["post_instructions"], 0, 10**9, integer=True)
+    return copy.deepcopy(ratio)
+
+
+def _prompt(path: str, value: Any) -> Any:
+    if value is None:
+        return None
+    prompt = _obj(path, value, ("id", "variables", "version"))
+    if "id" not in prompt:
+        raise _missing(f"{path}.id")
+    _string(f"{path}.id", prompt["id"])
+    if prompt.get("variables") is not None and not isinstance(prompt["variables"], dict):
+        raise _invalid_type(f"{path}.variables", "an object", prompt["variables"])
+    if prompt.get("version") is not None:
+        _string(f"{path}.version", prompt["version"])
+    return copy.deepcopy(prompt)
+
+
+def _reasoning(path: str, value: Any) -> Any:
+    if value is None:
+        return None
+    reasoning = _obj(path, value, ("effort",))
+    if reasoning.get("effort") is not None:
+        _string(f"{path}.effort", reasoning["effort"], REASONING_EFFORTS)
+    return dict(reasoning)
+
+
 _TOP: dict[str, Callable[[str, Any], Any]] = {
     "model": _plain,
     "instructions": _instructions,
@@ -359,12 +425,12 @@ _TOP: dict[str, Callable[[str, Any], Any]] = {
     "tools": _tools,
     "tool_choice": _tool_choice,
     "max_output_tokens": _max_tokens,
-    "tracing": _plain,
-    "truncation": _plain,
-    "prompt": _plain,
-    "include": _plain,
+    "tracing": _tracing,
+    "truncation": _truncation,
+    "prompt": _prompt,
+    "include": _include,
     "parallel_tool_calls": lambda p, v: _checked(_bool, p, v),
-    "reasoning": _plain,
+    "reasoning": _reasoning,
 }
 _INPUT: dict[str, Callable[[str, Any], Any]] = {
     "format": _format,
@@ -407,6 +473,15 @@ def apply_update(
     for key, check in top.items():
         if key in update:
             merged[key] = check(f"session.{key}", update[key])
+    if current.get("tracing") is not None and merged.get("tracing") != current["tracing"]:
+        # "Once tracing is enabled for a session, the configuration cannot be modified" (openai.types.realtime);
+        # the service's code and wording for the refusal are not documented.
+        raise RequestRejected(
+            "Tracing cannot be modified once it has been enabled for a session. Leave 'session.tracing' out of "
+            "this update.",
+            code="invalid_value",
+            param="session.tracing",
+        )
     if "audio" in update:
         audio = _obj("session.audio", update["audio"], ("input",) if transcription else ("input", "output"))
         if "input" in audio:
@@ -478,6 +553,10 @@ def validate_response_params(params: Any) -> dict[str, Any]:
             )
         for k, v in meta.items():
             _string(f"response.metadata.{k}", v)
+    if "prompt" in p:
+        p["prompt"] = _prompt("response.prompt", p["prompt"])
+    if "reasoning" in p:
+        p["reasoning"] = _reasoning("response.reasoning", p["reasoning"])
     if "input" in p and not isinstance(p["input"], list):
         raise _invalid_type("response.input", "an array", p["input"])
     if "audio" in p:
@@ -589,7 +668,7 @@ def ga_to_beta(session: dict[str, Any]) -> dict[str, Any]:
         "input_audio_transcription": audio_in["transcription"],
         "input_audio_noise_reduction": audio_in["noise_reduction"],
         "tool_choice": session["tool_choice"],
-        "temperature": 0.8,
+        "temperature": BETA_TEMPERATURE,
         "max_response_output_tokens": session["max_output_tokens"],
         "speed": audio_out["speed"],
         "tracing": session["tracing"],

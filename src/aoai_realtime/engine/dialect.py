@@ -4,17 +4,21 @@ The session core speaks GA only. On the preview path (``/openai/realtime?api-ver
 through :func:`to_beta` before :func:`~aoai_realtime.protocol.encode` with ``dialect="beta"`` renames the
 six streaming event types (reference 1, 2.2): ``conversation.item.added`` becomes
 ``conversation.item.created``, ``conversation.item.done`` and GA-only events are dropped, sessions take the
-flat shape, and assistant content parts take their beta names (``text``, ``audio``).
+flat shape, and assistant content parts take their beta names (``text``, ``audio``). The ``response`` of
+``response.created``/``response.done`` takes the beta fields (:func:`beta_response`: ``modalities``, ``voice``,
+``output_audio_format``, ``temperature``, beta usage), as ``openai.types.beta.realtime.RealtimeResponse`` has them.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 import msgspec
 
 from ..protocol import events as ev
-from .config import ga_to_beta
+from .config import _GA_TO_BETA_FORMATS, BETA_TEMPERATURE, ga_to_beta
 
-__all__ = ["to_beta"]
+__all__ = ["beta_response", "to_beta"]
 
 _BETA_CONTENT = {"output_text": "text", "output_audio": "audio"}
 _GA_ONLY = (
@@ -51,8 +55,31 @@ def to_beta(event: ev.ServerEvent) -> ev.ServerEvent | None:
         resp = event.response
         if isinstance(resp.output, list):
             resp = msgspec.structs.replace(resp, output=[_item(i) for i in resp.output])
-        if isinstance(resp.output_modalities, list):
-            modalities = ["text", "audio"] if "audio" in resp.output_modalities else ["text"]
-            resp = msgspec.structs.replace(resp, output_modalities=modalities)
         return msgspec.structs.replace(event, response=resp)
     return event
+
+
+def beta_response(response: dict[str, Any]) -> dict[str, Any]:
+    """A GA ``response`` object (JSON builtins) in the preview shape: ``modalities`` for ``output_modalities``,
+    ``voice`` and ``output_audio_format`` for ``audio.output``, the session's ``temperature``, and usage details
+    without the GA-only ``image_tokens``/``cached_tokens_details``."""
+    beta = {k: v for k, v in response.items() if k not in ("output_modalities", "audio")}
+    modalities = response.get("output_modalities")
+    if isinstance(modalities, list):
+        beta["modalities"] = ["text", "audio"] if "audio" in modalities else ["text"]
+    output = (response.get("audio") or {}).get("output") or {}
+    if "voice" in output:
+        beta["voice"] = output["voice"]
+    fmt = output.get("format")
+    if isinstance(fmt, dict) and fmt.get("type") in _GA_TO_BETA_FORMATS:
+        beta["output_audio_format"] = _GA_TO_BETA_FORMATS[fmt["type"]]
+    beta["temperature"] = BETA_TEMPERATURE
+    usage = response.get("usage")
+    if isinstance(usage, dict):
+        usage = dict(usage)
+        details = usage.get("input_token_details")
+        if isinstance(details, dict):
+            usage["input_token_details"] = {k: v for k, v in details.items()
+                                            if k in ("text_tokens", "audio_tokens", "cached_tokens")}  # fmt: skip
+        beta["usage"] = usage
+    return beta
