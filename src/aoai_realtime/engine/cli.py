@@ -29,6 +29,11 @@ def register(app: typer.Typer, bench_app: typer.Typer | None = None) -> None:
         record_max_mb: Annotated[
             float, typer.Option(min=1, help="Most one session's recording may hold (MB); past it, it stops.")
         ] = 256,
+        cors_origin: Annotated[
+            list[str] | None,
+            typer.Option(metavar="ORIGIN", help="A browser origin allowed to call the HTTP routes (repeat it; "
+                         "'*' for any). Default: any origin on a loopback --host, none otherwise."),
+        ] = None,
         max_session_minutes: Annotated[float, typer.Option(help="Maximum session duration.")] = 60.0,
         replay: Annotated[Path | None, typer.Option(help="Serve every session from this JSONL recording.")] = None,
         tls_cert: Annotated[Path | None, typer.Option(help="Serve TLS (https/wss) with this PEM certificate.")] = None,
@@ -77,6 +82,7 @@ def register(app: typer.Typer, bench_app: typer.Typer | None = None) -> None:
             max_session_s=max_session_minutes * 60,
             record_dir=record,
             record_max_bytes=int(record_max_mb * 1024 * 1024),
+            cors_origins=tuple(cors_origin) if cors_origin else None,
             replay=replay,
         )
         engine = Engine(config)
