@@ -21,11 +21,12 @@ from __future__ import annotations
 
 import asyncio
 import re
+import statistics
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..visit_script import Question, VisitScript
+from ..visit_script import VisitScript
 from .caller import DemoCaller, TurnReport
 from .stack import Demo
 
@@ -41,14 +42,14 @@ VISIT_OPENING = "Hello, I am ready for the visit."
 # plain answer (see answer_for).
 ANSWERS = {
     "general_wellbeing": "I have been feeling a bit tired, but better every day.",
-    "pain_level": "About a three out of ten.",
+    "pain_level": "About a three.",
     "pain_level_follow_up": "In my lower back, and it is getting better.",
     "medication": "Yes.",
     "medication_follow_up": "I sometimes forget the evening tablet.",
     "sleep": "I sleep about seven hours, better than last week.",
-    "concerns": "Please move my physiotherapy appointment to next Tuesday.",
+    "concerns": "Please move my check-up appointment to next Tuesday.",
 }
-HISTORY_KEY = "physiotherapy"
+HISTORY_KEY = "tuesday"
 
 
 @dataclass(kw_only=True)
@@ -78,11 +79,12 @@ class HeadlessRun:
         return [t.latency_ms for turns in self.turns.values() for t in turns if t.latency_ms is not None]
 
 
-def answer_for(question: Question) -> str:
-    """The headless subject's answer to ``question``."""
-    if question.id in ANSWERS:
-        return ANSWERS[question.id]
-    if question.choices:
+def answer_for(script: VisitScript, question_id: str) -> str:
+    """The headless subject's answer to the question (or follow-up) ``question_id`` of ``script``."""
+    if question_id in ANSWERS:
+        return ANSWERS[question_id]
+    question = script.question(question_id)
+    if question is not None and question.choices:
         return question.choices[0]
     return "Nothing new to report on that."
 
@@ -96,15 +98,26 @@ def _words(text: str) -> set[str]:
     return {w for w in re.findall(r"[a-z']+", text.lower()) if len(w) > 3}
 
 
-def asked(reply: str, pending: list[Question]) -> Question | None:
-    """The pending question the agent's ``reply`` asks (most words in common), or None when none matches."""
-    said = _words(reply)
+def asked(reply: str, pending: list[tuple[str, str]], *, answered: str = "") -> tuple[str, str] | None:
+    """The ``(question id, text)`` of ``pending`` the agent's ``reply`` asks (most words in common, not counting
+    the words of the user's last line ``answered`` that the reply may repeat), or None."""
+    said = _words(reply) - _words(answered)
     best, score = None, 0
-    for q in pending:
-        common = len(said & _words(q.text))
+    for question in pending:
+        common = len(said & _words(question[1]))
         if common > score:
-            best, score = q, common
+            best, score = question, common
     return best if score >= 2 else None
+
+
+def _questions(script: VisitScript) -> list[tuple[str, str]]:
+    """Every question the agent may ask, follow-ups included, as ``(id, text)`` in script order."""
+    out: list[tuple[str, str]] = []
+    for q in script.questions:
+        out.append((q.id, q.text))
+        if q.follow_up is not None:
+            out.append((q.follow_up_id, q.follow_up.ask))
+    return out
 
 
 class _Printer:
@@ -187,7 +200,9 @@ class _Scenario:
     async def visit(self, agent: str, script: VisitScript, *, answer: bool) -> tuple[str | None, list[TurnReport], str]:
         """One visit: open it, then (``answer``) answer what the agent asks until it ends the visit. Returns the
         call id, the turns and the instructions the call started with."""
-        pending = list(script.questions)
+        everything = _questions(script)
+        pending = list(everything)
+        follow_ups = {qid for q in script.questions if (qid := q.follow_up_id)}
         async with self.open(VISIT_USER, "visit") as caller:
             call_id, instructions = caller.call_id, str(caller.session.get("instructions", ""))
             turns = [await self.turn(agent, caller, VISIT_USER, VISIT_OPENING)]
@@ -196,12 +211,16 @@ class _Scenario:
                 last = turns[-1]
                 if any(t.name == "end_visit" for t in last.tools) or last.errors or closed:
                     break
-                question = asked(last.reply, pending) or (pending[0] if pending else None)
+                # What the agent asked (again, when it did not take an answer); else the next scripted question,
+                # never a follow-up it did not ask.
+                question = asked(last.reply, everything, answered=last.said)
+                question = question or next((q for q in pending if q[0] not in follow_ups), None)
                 if question is None:
                     text, closed = "No, that is everything from me, thank you.", True
                 else:
-                    text = answer_for(question)
-                    pending.remove(question)
+                    text = answer_for(script, question[0])
+                    if question in pending:
+                        pending.remove(question)
                 turns.append(await self.turn(agent, caller, VISIT_USER, text))
         await self.settled(caller)
         return call_id, turns, instructions
@@ -247,7 +266,7 @@ async def run_headless(demo: Demo, *, say: Callable[[str], None] = print, spoken
         except Exception as exc:  # noqa: BLE001 - one agent's crash is its FAILED line, not the end of the run
             scenario.check(agent, "the run finished", False, f"{type(exc).__name__}: {exc}")
         latencies = [t.latency_ms for t in run.turns.get(agent, []) if t.latency_ms is not None]
-        median = f", median latency {sorted(latencies)[len(latencies) // 2]:.0f} ms" if latencies else ""
+        median = f", median latency {statistics.median(latencies):.0f} ms" if latencies else ""
         failed = [c.what for c in run.checks.get(agent, []) if not c.ok]
         verdict = "ok" if run.ok(agent) else "FAILED"
         say(f"{agent}: {len(run.turns.get(agent, []))} turns{median}"

@@ -35,6 +35,7 @@ from starlette.staticfiles import StaticFiles
 
 from ...auth import ApiKey, Auth, EntraId
 from ...endpoints import Endpoint
+from ...engine.brain.base import Brain
 from ...errors import ConfigError, get_logger
 from ...server import (
     STATIC_DIR,
@@ -68,7 +69,8 @@ class DemoError(ConfigError):
 @dataclass(frozen=True, kw_only=True)
 class DemoOptions:
     """How to run the demo. ``port=0`` picks a free port. ``upstream``: ``auto`` uses Azure when
-    ``AZURE_OPENAI_ENDPOINT`` is set in ``environ``, else the local engine."""
+    ``AZURE_OPENAI_ENDPOINT`` is set in ``environ``, else the local engine. ``brain`` is a ``--brain`` spec
+    (``auto``, ``llm``, ``rules``, ``scripted:PATH``); ``engine_brain`` (a per-session brain factory) replaces it."""
 
     data_dir: Path
     host: str = "127.0.0.1"
@@ -78,6 +80,7 @@ class DemoOptions:
     script: Path | None = None
     upstream: Literal["auto", "local", "azure"] = "auto"
     environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
+    engine_brain: Callable[[], Brain] | None = None  # a brain factory of your own, in place of ``brain``
 
 
 class CallLog:
@@ -201,11 +204,14 @@ async def _local_engine(options: DemoOptions, say: Callable[[str], None]) -> Asy
     from ...engine.engine import Engine, EngineConfig
     from ...engine.factory import brain_factory, speech_for
 
-    try:
-        brain = brain_factory(options.brain)
-    except ConfigError as exc:
-        raise DemoError(f"--brain {options.brain}: {exc}") from None
-    say(f"brain: {_describe_brain(options.brain)}")
+    if options.engine_brain is not None:
+        brain = options.engine_brain
+    else:
+        try:
+            brain = brain_factory(options.brain)
+        except ConfigError as exc:
+            raise DemoError(f"--brain {options.brain}: {exc}") from None
+    say(f"brain: {_describe_brain(options)}")
     say(f"loading speech models ({options.speech})...")
     speech = await asyncio.to_thread(speech_for, options.speech)
     key = "sk-demo-" + secrets.token_urlsafe(18)
@@ -219,11 +225,12 @@ async def _local_engine(options: DemoOptions, say: Callable[[str], None]) -> Asy
         await engine.aclose()
 
 
-def _describe_brain(spec: str) -> str:
+def _describe_brain(options: DemoOptions) -> str:
     from ...engine import factory
 
-    describe = getattr(factory, "describe_brain", None)  # TEMPORARY until the LLM helper's factory lands
-    return str(describe(spec)) if describe is not None else spec
+    if options.engine_brain is not None:
+        return f"a brain of your own ({getattr(options.engine_brain, '__name__', type(options.engine_brain).__name__)})"
+    return factory.describe_brain(options.brain)
 
 
 def _agents_listing(memory: MemoryAgent, visit: VisitAgent) -> list[dict[str, Any]]:
@@ -277,7 +284,7 @@ async def open_demo(options: DemoOptions, *, say: Callable[[str], None] = print)
             engine_url, key, speech = await stack.enter_async_context(_local_engine(options, say))
             endpoint, auth = Endpoint.local(f"{engine_url}/v1"), ApiKey(key)
             info = DemoInfo(upstream=f"local engine at {engine_url} (speech: {options.speech})",
-                            brain=_describe_brain(options.brain))  # fmt: skip
+                            brain=_describe_brain(options))  # fmt: skip
             say(f"voice: {info.upstream}")
         data_dir = options.data_dir.expanduser()
         data_dir.mkdir(parents=True, exist_ok=True)

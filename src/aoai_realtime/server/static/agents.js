@@ -206,7 +206,7 @@ async function showThread(id) {
   $("thread-answers").tBodies[0].replaceChildren(...(t.answers ?? []).map((a) => el("tr", {},
     el("td", { textContent: a.question }), el("td", { textContent: a.answer ?? "" }), el("td", { className: "muted", textContent: a.status }))));
   $("thread-transcript").replaceChildren(...(t.transcript ?? []).map((e) => el("li", { className: e.role, textContent: e.text })));
-  $("thread-reviews").replaceChildren(...(t.reviews ?? []).map((r) => el("li", { textContent: `${r.reviewer}: ${r.notes || "(no notes)"} — ${when(r.at)}` })));
+  $("thread-reviews").replaceChildren(...(t.reviews ?? []).map((r) => el("li", { textContent: `${r.reviewer}: ${r.notes || "(no notes)"} — ${when(r.reviewed_at ?? r.at)}` })));
   $("review").hidden = !me()?.reviewer;
   for (const li of $("threads").children) li.classList.toggle("selected", li.dataset.thread === id);
 }
