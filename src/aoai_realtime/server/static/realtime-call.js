@@ -13,6 +13,10 @@
 // speaking starts at output_audio_buffer.started and ends at output_audio_buffer.stopped (never at
 // response.done, which arrives while audio is still playing); assistant text is revealed at speech pace
 // while its audio plays, so words never appear before they are heard.
+//
+// It also works when the data channel is filtered (Azure's ?webrtcfilter=on: no session.*, response.created or
+// response.done reach the browser): the call is ready once the channel opens, and a text reply whose
+// response.created never came ends at its response.output_text.done.
 
 export const State = Object.freeze({
   IDLE: "idle", CONNECTING: "connecting", CONNECTED: "connected", LISTENING: "listening",
@@ -59,9 +63,11 @@ export class RealtimeCall extends EventTarget {
    * @param {object} [options.audioConstraints]  getUserMedia audio constraints
    * @param {number} [options.wordsPerSecond]    pace of the transcript reveal while audio plays (default 3.5)
    * @param {number} [options.dataChannelTimeoutMs]  give up if the data channel does not open (default 10000)
+   * @param {boolean} [options.webrtcFilter]  ask for Azure's filtered data channel (?webrtcfilter=on)
    */
   constructor({ persona, callsUrl = "/api/realtime/calls", headers = {}, audioElement = null,
-                audioConstraints = {}, wordsPerSecond = 3.5, dataChannelTimeoutMs = 10000 } = {}) {
+                audioConstraints = {}, wordsPerSecond = 3.5, dataChannelTimeoutMs = 10000,
+                webrtcFilter = false } = {}) {
     super();
     if (!persona) throw new Error("RealtimeCall needs a persona id");
     this.persona = persona;
@@ -71,6 +77,7 @@ export class RealtimeCall extends EventTarget {
     this.audioConstraints = audioConstraints;
     this.wordsPerSecond = wordsPerSecond;
     this.dataChannelTimeoutMs = dataChannelTimeoutMs;
+    this.webrtcFilter = webrtcFilter;
     this._state = S.IDLE;
     this._entries = new Map();   // item_id -> {id, role, text, shown, final, interrupted}
     this._order = [];            // item ids in conversation order
@@ -112,7 +119,8 @@ export class RealtimeCall extends EventTarget {
         channel.addEventListener("open", () => { clearTimeout(timer); resolve(); }, { once: true });
       });
       await pc.setLocalDescription(await pc.createOffer());
-      const url = `${this.callsUrl}?persona=${encodeURIComponent(this.persona)}`;
+      const query = `persona=${encodeURIComponent(this.persona)}${this.webrtcFilter ? "&webrtcfilter=on" : ""}`;
+      const url = `${this.callsUrl}${this.callsUrl.includes("?") ? "&" : "?"}${query}`;
       const resp = await fetch(url, {
         method: "POST", body: pc.localDescription.sdp,
         headers: { ...this.headers, "Content-Type": "application/sdp" }, credentials: "same-origin",
@@ -129,6 +137,7 @@ export class RealtimeCall extends EventTarget {
       await pc.setRemoteDescription({ type: "answer", sdp: await resp.text() });
       await opened;
       this._fire(T.CONNECTED);
+      this._fire(T.READY);  // a filtered channel never gets session.created; the session exists once it opens
     } catch (err) {
       this._fail(err);
       this._teardown();
@@ -299,6 +308,10 @@ export class RealtimeCall extends EventTarget {
       }
       case "error":
         this._emit("servererror", event.error ?? {});
+        break;
+      case "response.output_text.done":
+        // Filtered channel: no response.created/done for this reply, so its text ends it.
+        if (!this._responses.has(event.response_id)) this._fire(T.RESPONSE_FINISHED_SILENT);
         break;
       default:
         if (TRANSCRIPT_DELTA.has(event.type)) this._onAssistantDelta(event.item_id, event.delta ?? "");
