@@ -38,6 +38,7 @@ def test_the_shipped_example_loads() -> None:
     assert pain is not None and pain.triggers_follow_up("about a 7") and not pain.triggers_follow_up("2")
     med = script.question("medication")
     assert med is not None and med.accepts("Partly") == "partly" and med.accepts("sometimes") is None
+    assert med.accepts(" No. ") == "no" and med.accepts("'yes'") == "yes" and med.accepts("yes, mostly") is None
     assert script.parent_of("medication_follow_up") is med
 
 

@@ -76,11 +76,11 @@ class Question(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
         return self.follow_up.id or f"{self.id}_follow_up"
 
     def accepts(self, answer: str) -> str | None:
-        """The answer as recorded (the canonical choice when ``choices`` is set), or None if it is not one of
-        the choices."""
+        """The answer as recorded (the canonical choice when ``choices`` is set, matched ignoring case and the
+        punctuation around it: "Yes." is "yes"), or None if it is not one of the choices."""
         if not self.choices:
             return answer
-        folded = answer.strip().casefold()
+        folded = answer.strip().strip(".,;:!?'\"").strip().casefold()
         for choice in self.choices:
             if choice.casefold() == folded:
                 return choice

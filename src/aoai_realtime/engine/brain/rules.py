@@ -2,7 +2,11 @@
 
 What it does for a response, in order:
 
-1. Tool outputs arrived since the user last spoke: speak from them ("Here is what I found: ...").
+0. The tools are a scripted interview (a record tool with an enum of question ids, an end tool: see
+   :mod:`.interview`): conduct it as a model would: ask the questions, record each answer, ask what the result
+   names next, and end the interview when the result says everything is settled.
+1. Tool outputs arrived since the user last spoke: speak from them ("Here is what I found: ..."; of a JSON
+   object its answer/result/text field, of a text list its first item without its trailing ``(tag)``).
 2. The user asked a question and a tool's description says it is mandatory for questions (``must``,
    ``always``, ``mandatory``, ``required``): call it with the user's words as its query (the first string
    parameter of the tool's schema, ``query`` if present).
@@ -23,6 +27,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from .base import BrainOutput, BrainRequest, CallTool, Say
+from .interview import interview_reply, interview_tools
 from .scripted import split_words
 
 __all__ = ["RulesBrain"]
@@ -76,12 +81,21 @@ def _string_param(tool: dict[str, Any]) -> str:
     return "query"
 
 
+def _first_note(text: str) -> str:
+    """Text output as a sentence: a list's first item without its trailing ``(tag, date)``, else the text."""
+    for line in text.splitlines():
+        bullet = re.match(r"\s*[-*\u2022]\s+(.+)", line)
+        if bullet:
+            return re.sub(r"\s*\([^()]*\)\s*$", "", bullet.group(1)).strip()
+    return text.strip()
+
+
 def _speakable(output: str) -> str:
     """Tool output (often JSON) as a sentence."""
     try:
         value = json.loads(output)
     except (json.JSONDecodeError, TypeError):
-        return output.strip()
+        return _first_note(output)
     if isinstance(value, dict):
         for key in ("answer", "result", "text", "summary", "content"):
             if isinstance(value.get(key), str):
@@ -99,13 +113,18 @@ class RulesBrain:
 
     def decide(self, request: BrainRequest) -> list[BrainOutput]:
         """The whole reply for ``request`` (no streaming), for callers and tests that want it at once."""
+        tools = [t for t in request.tools if t.get("type", "function") == "function"]
+        choice = request.tool_choice
+        kit = interview_tools(tools)
+        if kit is not None and not isinstance(choice, dict) and choice != "required":
+            reply = interview_reply(request, kit)
+            if reply is not None:
+                return reply
         outputs = request.pending_tool_outputs
         if outputs:
             said = " ".join(_speakable(o.output) for o in outputs if o.output)
             return [Say(f"Here is what I found: {said}" if said else "The tool returned nothing.")]
         text = request.last_user_text.strip()
-        tools = [t for t in request.tools if t.get("type", "function") == "function"]
-        choice = request.tool_choice
         if tools and choice != "none" and text:
             forced = None
             if isinstance(choice, dict) and choice.get("type") == "function":
