@@ -37,7 +37,7 @@ class Recorder:
         self._clock = clock
         self._t0: float | None = None
         self.max_bytes = max_bytes
-        self.written = 0  # characters written (ASCII JSON: bytes)
+        self.written = 0  # bytes written
         self.truncated = False
 
     @classmethod
@@ -58,16 +58,16 @@ class Recorder:
     def _write(self, line: dict[str, Any]) -> None:
         if self._stream.closed or self.truncated:
             return
-        text = json.dumps(line, separators=(",", ":")) + "\n"
-        if self.written + len(text) > self.max_bytes:
+        data = msgspec.json.encode(line) + b"\n"  # C speed: a recorded 8 MiB append costs milliseconds
+        if self.written + len(data) > self.max_bytes:
             self.truncated = True
             name = getattr(self._stream, "name", "the recording")
             log.warning("recording %s reached its limit of %d bytes; the rest of this session is not recorded",
                         name, self.max_bytes)  # fmt: skip
             self._stream.write(json.dumps({"t": line["t"], "dir": "truncated", "bytes": self.written}) + "\n")
             return
-        self.written += len(text)
-        self._stream.write(text)
+        self.written += len(data)
+        self._stream.write(data.decode("utf-8"))
 
     def client(self, message: bytes | str) -> None:
         self._message("client", message)
