@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
-__all__ = ["SpeechKit", "SpeechPort", "SpeechToTextPort", "TextToSpeechPort", "VadPort"]
+__all__ = ["EndOfTurnPort", "SpeechKit", "SpeechPort", "SpeechToTextPort", "TextToSpeechPort", "VadPort"]
 
 
 @runtime_checkable
@@ -45,6 +45,14 @@ class TextToSpeechPort(Protocol):
     def synthesize(self, text: str) -> Iterator[bytes]: ...
 
 
+@runtime_checkable
+class EndOfTurnPort(Protocol):
+    """Blocking end-of-turn scoring for ``semantic_vad``: P(the speaker has finished) of a turn's audio so far
+    (pcm16 24 kHz). Optional: a speech bundle may have an ``end_of_turn`` attribute holding one (or None)."""
+
+    def probability(self, pcm16_24k: bytes) -> float: ...
+
+
 class SpeechPort(Protocol):
     """What a session reads from its speech bundle (``engine.speech.Speech`` and :class:`SpeechKit` fit)."""
 
@@ -66,3 +74,4 @@ class SpeechKit:
     stt: SpeechToTextPort | None
     tts: TextToSpeechPort | None
     name: str = "custom"
+    end_of_turn: EndOfTurnPort | None = None  # semantic_vad's end-of-turn model; None: silence waits only

@@ -31,9 +31,9 @@ from .config import apply_update, beta_to_ga, default_session, default_transcrip
 from .conversation import BYTES_PER_MS, Conversation, Entry, pcm_ms, validate_new_item
 from .errors import RequestRejected
 from .ids import Ids
-from .ports import SpeechPort, VadPort
+from .ports import EndOfTurnPort, SpeechPort, VadPort
 from .responses import ResponseRun, run_response
-from .turns import InputBuffer, TurnDetector, VadState
+from .turns import InputBuffer, TurnDecision, TurnDetector, VadState
 
 __all__ = ["AudioOut", "EngineSession", "SessionOptions"]
 
@@ -324,14 +324,14 @@ class EngineSession:
             return
         if self._vad is None:
             self._vad = self.speech.new_vad()
-        self._detector = TurnDetector(td, self._vad.frame_ms)
+        self._detector = TurnDetector(td, self._vad.frame_ms, judged=self._end_of_turn() is not None)
         self._reset_vad()
 
     def _reset_vad(self) -> None:
         if self._vad is not None:
             self._vad.reset()
         if self._detector is not None:
-            self._detector = TurnDetector(self._detector.config, self._detector.frame_ms)
+            self._detector = TurnDetector(self._detector.config, self._detector.frame_ms, judged=self._detector.judged)
         self._vad_origin_ms = self.buffer.now_ms
         self._vad_frames = 0
         self._speech_item_id = None
@@ -418,12 +418,34 @@ class EngineSession:
             frame_start = self._vad_origin_ms + self._vad_frames * self._vad.frame_ms
             self._vad_frames += 1
             decision = self._detector.step(probability, frame_start, self.buffer.start_ms)
+            if decision is not None and decision.kind == "check":
+                decision = await self._judge_turn(decision)
             if decision is None:
                 continue
             if decision.kind == "started":
                 await self._on_speech_started(decision.ms)
             else:
-                await self._on_speech_stopped(decision.ms)
+                await self._on_speech_stopped(decision.ms, decision.at_ms)
+
+    def _end_of_turn(self) -> EndOfTurnPort | None:
+        judge = getattr(self.speech, "end_of_turn", None)  # optional member of the speech bundle
+        return judge if isinstance(judge, EndOfTurnPort) else None
+
+    async def _judge_turn(self, check: TurnDecision) -> TurnDecision | None:
+        """semantic_vad: end the turn if the end-of-turn model hears a finished phrase (``None``: keep listening)."""
+        judge = self._end_of_turn()
+        detector = self._detector
+        if judge is None or detector is None:
+            return None
+        pcm = self.buffer.peek(self._speech_start_ms, check.at_ms)
+        try:
+            score = await asyncio.to_thread(judge.probability, pcm)
+        except Exception as exc:  # noqa: BLE001  # a broken model must not end the session: the silence timeout decides
+            log.warning("end-of-turn model failed; waiting for the silence timeout instead: %s", exc)
+            return None
+        if self._detector is not detector or detector.state is not VadState.SPEECH:
+            return None  # the session was reconfigured or cleared meanwhile
+        return detector.end_turn() if score >= detector.end_threshold else None
 
     async def _on_speech_started(self, start_ms: int) -> None:
         self._cancel_idle()
@@ -438,11 +460,10 @@ class EngineSession:
             # WebRTC: the reply may be fully generated but still playing; the service cuts it off too
             await self.clear_output_audio()
 
-    async def _on_speech_stopped(self, end_ms: int) -> None:
+    async def _on_speech_stopped(self, end_ms: int, decided_at: int) -> None:
         item_id = self._speech_item_id or self.ids.new("item")
         self._speech_item_id = None
         await self.emit(ev.InputAudioBufferSpeechStoppedEvent(item_id=item_id, audio_end_ms=end_ms))
-        decided_at = end_ms + (self._detector.silence_ms if self._detector else 0)
         await self._commit(item_id, manual=False, from_ms=self._speech_start_ms, to_ms=decided_at)
         td = self.session["audio"]["input"]["turn_detection"]
         if td and td.get("create_response", True) and self._default_response is None and not self.transcribing:

@@ -10,8 +10,11 @@ speech probabilities into ``started``/``stopped`` decisions:
 - ``server_vad``: speech starts when a frame's probability reaches ``threshold`` (``audio_start_ms`` goes
   back ``prefix_padding_ms``, not before the buffer start); it stops after ``silence_duration_ms`` of frames
   below the threshold (``audio_end_ms`` is where that silence began).
-- ``semantic_vad``: the same detector with the silence wait picked by ``eagerness`` (:data:`EAGERNESS_SILENCE_MS`);
-  the real service scores the words too; this engine does not (yet).
+- ``semantic_vad`` with an end-of-turn model (``judged=True``): after :data:`CHECK_SILENCE_MS` of silence the
+  detector asks (a ``check`` decision); the session scores the turn's audio and calls :meth:`TurnDetector.end_turn`
+  when the score reaches the eagerness' threshold (:data:`EAGERNESS_THRESHOLD`). Otherwise the turn stays open
+  until the speaker goes on or the eagerness' longest wait passes (:data:`EAGERNESS_MAX_SILENCE_MS`).
+- ``semantic_vad`` without a model: a silence wait picked by ``eagerness`` (:data:`EAGERNESS_SILENCE_MS`).
 """
 
 from __future__ import annotations
@@ -22,10 +25,24 @@ from typing import Any
 
 from .conversation import BYTES_PER_MS
 
-__all__ = ["EAGERNESS_SILENCE_MS", "InputBuffer", "TurnDecision", "TurnDetector", "VadState"]
+__all__ = [
+    "CHECK_SILENCE_MS",
+    "EAGERNESS_MAX_SILENCE_MS",
+    "EAGERNESS_SILENCE_MS",
+    "EAGERNESS_THRESHOLD",
+    "InputBuffer",
+    "TurnDecision",
+    "TurnDetector",
+    "VadState",
+]
 
-# Silence (ms) that ends a turn under semantic_vad; "auto" is "medium" (reference 2.1).
+# Silence (ms) that ends a turn under semantic_vad without an end-of-turn model; "auto" is "medium".
 EAGERNESS_SILENCE_MS = {"high": 300, "medium": 700, "auto": 700, "low": 1500}
+# With a model: silence before it is asked, the score that ends the turn, and the longest wait (the service's
+# documented maximum timeouts for low, medium and high: 8, 4 and 2 s).
+CHECK_SILENCE_MS = 200
+EAGERNESS_THRESHOLD = {"high": 0.3, "medium": 0.5, "auto": 0.5, "low": 0.7}
+EAGERNESS_MAX_SILENCE_MS = {"high": 2000, "medium": 4000, "auto": 4000, "low": 8000}
 
 
 class InputBuffer:
@@ -59,6 +76,12 @@ class InputBuffer:
         del self._pcm[:cut]
         self.start_ms += cut // BYTES_PER_MS
 
+    def peek(self, from_ms: int, to_ms: int) -> bytes:
+        """A copy of the buffered audio between session times ``from_ms`` and ``to_ms`` (the buffer is unchanged)."""
+        start = (max(self.start_ms, from_ms) - self.start_ms) * BYTES_PER_MS
+        end = max(start, (to_ms - self.start_ms) * BYTES_PER_MS)
+        return bytes(self._pcm[start:end])
+
     def take(self, from_ms: int | None = None, to_ms: int | None = None) -> tuple[bytes, int]:
         """Remove and return the buffered audio between ``from_ms`` and ``to_ms`` (default: all), with its start.
 
@@ -86,25 +109,35 @@ class VadState(enum.Enum):
 
 @dataclass(frozen=True)
 class TurnDecision:
-    """A change the detector decided: ``kind`` is ``started`` or ``stopped``; ``ms`` is the wire value."""
+    """A change the detector decided: ``kind`` is ``started``, ``stopped`` or ``check`` (ask the end-of-turn
+    model); ``ms`` is the wire value (for ``check``: where the silence began); ``at_ms`` is when it was decided."""
 
     kind: str
     ms: int
+    at_ms: int = 0
 
 
 class TurnDetector:
     """Speech start/stop from per-frame probabilities. Configure with the session's ``turn_detection``."""
 
-    def __init__(self, config: dict[str, Any], frame_ms: int) -> None:
+    def __init__(self, config: dict[str, Any], frame_ms: int, *, judged: bool = False) -> None:
         self.config = config
         self.frame_ms = frame_ms
         self.state = VadState.SILENCE
         self._silence_run_ms = 0
         self._silence_began_ms = 0
+        self._checked = False
+        self.judged = judged and config["type"] == "semantic_vad"
+        self.end_threshold = 0.5
         if config["type"] == "semantic_vad":
+            eagerness = str(config.get("eagerness", "auto"))
             self.threshold = 0.5
             self.prefix_ms = 300
-            self.silence_ms = EAGERNESS_SILENCE_MS.get(str(config.get("eagerness", "auto")), 700)
+            if self.judged:
+                self.silence_ms = EAGERNESS_MAX_SILENCE_MS.get(eagerness, 4000)
+                self.end_threshold = EAGERNESS_THRESHOLD.get(eagerness, 0.5)
+            else:
+                self.silence_ms = EAGERNESS_SILENCE_MS.get(eagerness, 700)
         else:
             self.threshold = float(config.get("threshold", 0.5))
             self.prefix_ms = int(config.get("prefix_padding_ms", 300))
@@ -121,12 +154,22 @@ class TurnDetector:
             return None
         if speech:
             self._silence_run_ms = 0
+            self._checked = False
             return None
         if self._silence_run_ms == 0:
             self._silence_began_ms = frame_start_ms
         self._silence_run_ms += self.frame_ms
         if self._silence_run_ms >= self.silence_ms:
-            self.state = VadState.SILENCE
-            self._silence_run_ms = 0
-            return TurnDecision("stopped", self._silence_began_ms)
+            return self.end_turn()
+        if self.judged and not self._checked and self._silence_run_ms >= CHECK_SILENCE_MS:
+            self._checked = True
+            return TurnDecision("check", self._silence_began_ms, self._silence_began_ms + self._silence_run_ms)
         return None
+
+    def end_turn(self) -> TurnDecision:
+        """End the current turn now (the end-of-turn model said so, or the silence ran out)."""
+        waited = min(self._silence_run_ms, self.silence_ms)
+        self.state = VadState.SILENCE
+        self._silence_run_ms = 0
+        self._checked = False
+        return TurnDecision("stopped", self._silence_began_ms, self._silence_began_ms + waited)

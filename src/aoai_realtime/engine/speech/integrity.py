@@ -29,6 +29,7 @@ from ...errors import RealtimeError, get_logger
 __all__ = [
     "PIPER_VOICE",
     "SILERO_VAD",
+    "SMART_TURN",
     "WHISPER_TINY_EN",
     "ModelFile",
     "ModelIntegrityError",
@@ -103,6 +104,20 @@ WHISPER_TINY_EN = ModelPackage(
         ModelFile("config.json", "14b1b421a90349bc551b881461426b561a874049cb9e4c4864f2ca384f6a7cc5"),
         ModelFile("tokenizer.json", "929c5252409436dce1b38a75d1abbcb5e132d170d8e324e4e04ed915fa2d22df"),
         ModelFile("vocabulary.txt", "ff77588746d3a2595d32ab5b69ffd7b95ce2441ac57533cb66fc3eb575a115cf"),
+    ),
+)
+
+# Smart Turn v3.2 (BSD-2-Clause), an audio end-of-turn model, as pipecat-ai's wheel ships it with its numpy-only
+# Whisper feature extractor (Apache-2.0 code from HF Transformers). Install with --no-deps: only these two files
+# are used, and nothing of pipecat is imported (offline-models.md 5b).
+SMART_TURN = ModelPackage(
+    distribution="pipecat-ai",
+    version="1.14.0",
+    import_name="pipecat",
+    data_dir="audio/turn/smart_turn",
+    files=(
+        ModelFile("data/smart-turn-v3.2-cpu.onnx", "2bb026316b14a660486a75b1733cd3fbab8c2fd0314dc9af7be49f8cca967e4f"),
+        ModelFile("_whisper_features.py", "139b047d10dee42ad5b4894489012e515a882d8f5e2bffe8ad27b30728fc9968"),
     ),
 )
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Literal, get_args
 
 from ...errors import ConfigError
+from .endofturn import SmartTurn
 from .stt import SpeechToText, WhisperStt
 from .tone import ToneStt, ToneTts
 from .tts import PiperTts, TextToSpeech
@@ -31,6 +32,7 @@ class Speech:
     new_vad: Callable[[], VoiceActivityDetector]
     stt: SpeechToText
     tts: TextToSpeech
+    end_of_turn: SmartTurn | None = None  # semantic_vad's end-of-turn model, when pipecat-ai is installed
 
     @property
     def name(self) -> str:
@@ -40,7 +42,7 @@ class Speech:
         """Load every model now (checking its file hashes) instead of on first use. Blocking: call it from
         a worker thread or at start-up. Raises ``ModelIntegrityError`` on a missing or altered model file."""
         self.new_vad()
-        for part in (self.stt, self.tts):
+        for part in (self.stt, self.tts):  # end_of_turn loads when a semantic_vad session first needs it
             load = getattr(part, "load", None)
             if callable(load):
                 load()
@@ -51,10 +53,11 @@ _shared_lock = threading.Lock()
 
 
 def _build(kind: SpeechKind, whisper: WhisperStt | None = None) -> Speech:
+    judge = SmartTurn() if SmartTurn.installed() else None
     if kind == "full":
-        return Speech(kind=kind, new_vad=SileroVad, stt=whisper or WhisperStt(), tts=PiperTts())
+        return Speech(kind=kind, new_vad=SileroVad, stt=whisper or WhisperStt(), tts=PiperTts(), end_of_turn=judge)
     if kind == "light":
-        return Speech(kind=kind, new_vad=WebRtcVad, stt=whisper or WhisperStt(), tts=ToneTts())
+        return Speech(kind=kind, new_vad=WebRtcVad, stt=whisper or WhisperStt(), tts=ToneTts(), end_of_turn=judge)
     return Speech(kind=kind, new_vad=EnergyVad, stt=ToneStt(), tts=ToneTts())
 
 
