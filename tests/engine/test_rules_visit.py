@@ -101,7 +101,8 @@ async def test_the_rules_brain_conducts_the_whole_visit_through_the_tools(visit_
     assert (await call.say("Yes, I do.")).endswith(QUESTIONS["sleep"])
     assert (await call.say("I would rather not say.")).endswith(QUESTIONS["concerns"])
     assert "anything else" in await call.say("Please ask the nurse to call me about my tablets.")
-    assert "Goodbye" in await call.say("No, that is all.")
+    # Goodbye with the closing words the end result gives (the script's closing).
+    assert await call.say("No, that is all.") == f"{SCRIPT.closing} Goodbye."
     assert [(name, args) for name, args, _ in call.calls] == [
         ("record_answer", {"question_id": "general_wellbeing",
                            "answer": "I can't sleep well and I keep forgetting my medication, but I feel better."}),
@@ -183,8 +184,9 @@ async def test_the_memory_agent_still_saves_statements_and_answers_questions_fro
         registry = ToolRegistry(agent.tools())
         assert interview_tools(list(registry.definitions(personas["capture"].tools))) is None
         capture = Call(personas["capture"], registry, "ann", "c1")
-        await capture.say("Please remember that the quarterly review moves to Thursday at three.")
+        confirmed = await capture.say("Please remember that the quarterly review moves to Thursday at three.")
         assert [(n, s) for n, _, s in capture.calls] == [("save_insight", "ok")]
+        assert confirmed == "Got it, I will remember that."
         assistant = Call(personas["assistant"], registry, "ann", "c2")
         reply = await assistant.say("When is the quarterly review?")
         assert [(n, s) for n, _, s in assistant.calls] == [("retrieve_knowledge", "ok")]
@@ -193,3 +195,14 @@ async def test_the_memory_agent_still_saves_statements_and_answers_questions_fro
         assert not any(mark in reply for mark in ("{", "- ", "Remembered (", "Answer from these notes"))
     finally:
         await agent.close()
+
+
+def test_a_failed_save_is_said_not_confirmed() -> None:
+    save = {"type": "function", "name": "save_note", "description": "Store a fact the user wants remembered.",
+            "parameters": {"type": "object", "properties": {"text": {"type": "string"}}}}
+    items = (ContextItem(kind="message", role="user", text="Remember that my sister is Ana."),
+             ContextItem(kind="function_call", name="save_note", arguments='{"text": "x"}', call_id="c1"),
+             ContextItem(kind="function_call_output", call_id="c1",
+                         output=json.dumps({"error": {"type": "tool_error", "message": "disk full"}})))
+    (reply,) = RulesBrain().decide(BrainRequest(instructions="", tools=(save,), tool_choice="auto", items=items))
+    assert isinstance(reply, Say) and reply.text.startswith("Sorry, I could not save that")

@@ -16,7 +16,8 @@ names no next question means every question is settled: the brain asks whether t
 the user's reply calls the end tool with its "completed" reason (the reply as the note, unless it is a no).
 A user who wants to stop gets the end tool's declining reason; one who does not want to answer a question gets
 it recorded as declined. An end result that names questions was refused: the first of them is asked. Any other
-end result ended the interview: the brain says goodbye. A question's words and its accepted answers are read from
+end result ended the interview: the brain says goodbye (with the closing words the result gives after
+"close with:", if any). A question's words and its accepted answers are read from
 the text after its id, in the latest result or else the instructions.
 
 Entry points: :func:`interview_tools` (None when the tools are not an interview) and :func:`interview_reply`.
@@ -56,6 +57,7 @@ _CHOICES = re.compile(
     r"\b(?:accepted|allowed|valid|possible)\s+(?:answers|values|choices|options)\s*(?:are)?\s*[:(]\s*([^.\n)]+)",
     re.IGNORECASE,
 )
+_CLOSE_WITH = re.compile(r"\b(?:close|end|finish|sign off) with:\s*(.+?)\s*$", re.IGNORECASE | re.DOTALL)
 _ANNOTATION = re.compile(r"^[\s\]\[(),:.-]*(?:(?:required|optional)\b[\s\]\[(),:.-]*)*", re.IGNORECASE)
 
 
@@ -267,7 +269,8 @@ def interview_reply(request: BrainRequest, kit: InterviewTools) -> list[BrainOut
     may_call = request.tool_choice != "none"
     if request.pending_tool_outputs:
         if where.stage == "ended":
-            return [Say(GOODBYE)]
+            closing = _CLOSE_WITH.search(where.source)
+            return [Say(f"{closing.group(1).strip()} Goodbye." if closing else GOODBYE)]
         if where.stage == "wrap_up":
             return [Say(ANYTHING_ELSE)]
         question = _question_text(where.qid, sources, kit.ids)

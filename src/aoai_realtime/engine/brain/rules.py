@@ -5,7 +5,8 @@ What it does for a response, in order:
 0. The tools are a scripted interview (a record tool with an enum of question ids, an end tool: see
    :mod:`.interview`): conduct it as a model would: ask the questions, record each answer, ask what the result
    names next, and end the interview when the result says everything is settled.
-1. Tool outputs arrived since the user last spoke: speak from them ("Here is what I found: ..."; of a JSON
+1. Tool outputs arrived since the user last spoke: for save tools' results, confirm ("Got it, I will remember
+   that.", or say saving failed); for others, speak from them ("Here is what I found: ..."; of a JSON
    object its answer/result/text field, of a text list its first item without its trailing ``(tag)``).
 2. The user asked a question and a tool's description says it is mandatory for questions (``must``,
    ``always``, ``mandatory``, ``required``): call it with the user's words as its query (the first string
@@ -26,7 +27,7 @@ import re
 from collections.abc import AsyncIterator
 from typing import Any
 
-from .base import BrainOutput, BrainRequest, CallTool, Say
+from .base import BrainOutput, BrainRequest, CallTool, ContextItem, Say
 from .interview import interview_reply, interview_tools
 from .scripted import split_words
 
@@ -106,6 +107,26 @@ def _speakable(output: str) -> str:
     return str(value)
 
 
+def _is_save_tool(name: str, description: str) -> bool:
+    return not _LOOKUP_TOOL.search(name) and bool(_SAVE_TOOL.search(f"{name} {description}"))
+
+
+def _all_saves(request: BrainRequest, outputs: tuple[ContextItem, ...]) -> bool:
+    """Whether every output answers a call of a save tool (what the reply confirms instead of reading out)."""
+    described = {str(t.get("name", "")): str(t.get("description", "")) for t in request.tools}
+    calls = {i.call_id: i.name for i in request.items if i.kind == "function_call"}
+    names = [calls.get(o.call_id, "") for o in outputs]
+    return all(n in described and _is_save_tool(n, described[n]) for n in names)
+
+
+def _is_error(output: str) -> bool:
+    try:
+        value = json.loads(output)
+    except (json.JSONDecodeError, TypeError):
+        return False
+    return isinstance(value, dict) and "error" in value
+
+
 class RulesBrain:
     """See the module docstring. Stateless: one instance may serve every session."""
 
@@ -121,6 +142,10 @@ class RulesBrain:
             if reply is not None:
                 return reply
         outputs = request.pending_tool_outputs
+        if outputs and _all_saves(request, outputs):
+            if any(_is_error(o.output) for o in outputs):
+                return [Say("Sorry, I could not save that. Please tell me again a bit later.")]
+            return [Say("Got it, I will remember that.")]
         if outputs:
             said = " ".join(_speakable(o.output) for o in outputs if o.output)
             return [Say(f"Here is what I found: {said}" if said else "The tool returned nothing.")]
@@ -139,10 +164,7 @@ class RulesBrain:
                         return [CallTool(str(tool["name"]), json.dumps({_string_param(tool): text}))]
             elif _STATEMENT.search(text):
                 for tool in tools:
-                    name = str(tool.get("name", ""))
-                    if _LOOKUP_TOOL.search(name):
-                        continue
-                    if _SAVE_TOOL.search(f"{name} {tool.get('description', '')}"):
+                    if _is_save_tool(str(tool.get("name", "")), str(tool.get("description", ""))):
                         return [CallTool(str(tool["name"]), json.dumps({_string_param(tool): text}))]
         if not text:
             return [Say("Hello! How can I help you today?")]
