@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 import os
+import signal
 import sys
 import tempfile
 from pathlib import Path
@@ -98,7 +100,12 @@ async def _interactive(options: DemoOptions, *, open_browser: bool) -> None:
             import webbrowser
 
             webbrowser.open(demo.url)
-        await asyncio.Event().wait()  # until Ctrl-C
+        stop = asyncio.Event()
+        with contextlib.suppress(NotImplementedError):  # no signal handlers on Windows' loop: Ctrl-C still works
+            # SIGTERM (a service manager, `kill`) ends like Ctrl-C: calls hung up, post-call work finished.
+            asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+        await stop.wait()
+        typer.echo("demo: stopping (finishing post-call work)")
 
 
 async def _headless(options: DemoOptions) -> bool:

@@ -208,7 +208,7 @@ async def _local_engine(options: DemoOptions, say: Callable[[str], None]) -> Asy
         brain = options.engine_brain
     else:
         try:
-            brain = brain_factory(options.brain)
+            brain = await asyncio.to_thread(brain_factory, options.brain)  # loads a language model: seconds
         except ConfigError as exc:
             raise DemoError(f"--brain {options.brain}: {exc}") from None
     say(f"brain: {_describe_brain(options)}")
