@@ -138,13 +138,16 @@ class MemoryAgent:
         to the offline :class:`~aoai_realtime.llm.LocalLLM`; ``extractor`` to :func:`default_extractor` of
         ``llm`` (the chat model, else spaCy, else the heuristic); ``memory`` to a :class:`SQLiteStore` in
         ``data_dir`` (pass a :class:`~aoai_realtime.memory.PostgresStore` to use PostgreSQL; it is not closed
-        by :meth:`close`). ``resume`` also finishes post-call steps an earlier process left."""
+        by :meth:`close`). ``resume`` also finishes post-call steps an earlier process left. Raises
+        ``ModelIntegrityError`` when the spaCy model's files were altered (see :func:`~.graph.load_spacy`)."""
         root = Path(data_dir)
         await asyncio.to_thread(root.mkdir, parents=True, exist_ok=True)
         embedder = embedder or CachedEmbedder(LocalEmbedder())
         await embedder.embed(["warm up"])  # load the model now, not inside the first tool call's budget
         llm = llm or LocalLLM()
-        extractor = extractor or default_extractor(llm)
+        # spaCy's files are hashed and its pipeline loaded (a second or two): off the event loop.
+        if extractor is None:
+            extractor = await asyncio.to_thread(default_extractor, llm)
         owns = memory is None
         store = memory or await SQLiteStore.open(root / "memory.sqlite", dim=embedder.dim)
         agent = cls(memory=store, embedder=embedder, llm=llm, extractor=extractor, data_dir=root, owns_memory=owns,
