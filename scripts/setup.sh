@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what aoai-realtime needs on a fresh Debian 12 machine with Python 3.11. Safe to run again.
-#   scripts/setup.sh          Python environment for the demo (.venv)
+#   scripts/setup.sh          Python environment for the demo (.venv) and the local language model
 #   scripts/setup.sh --test   plus the system tools the test suite drives (Chromium, redis, espeak-ng, flite, sox)
+# The local language model (scripts/install-llm.sh) needs npm, cmake and a C compiler, installed here if missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,6 +16,11 @@ apt_packages=(python3-venv)
 if [ "$with_test_tools" = 1 ]; then
   apt_packages+=(chromium redis-server espeak-ng flite sox iproute2)
 fi
+# What scripts/install-llm.sh runs, checked by command (a machine may have them from elsewhere, e.g. Node.js's own
+# packages, which Debian's npm would conflict with).
+command -v npm >/dev/null || apt_packages+=(npm)
+command -v cmake >/dev/null || apt_packages+=(cmake)
+{ command -v cc >/dev/null && command -v make >/dev/null; } || apt_packages+=(build-essential)
 missing=()
 for pkg in "${apt_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
@@ -47,3 +53,6 @@ if [ ! -f "$stamp" ]; then
   rm -f .venv/.aoai-installed-*
   touch "$stamp"
 fi
+
+# The local language model (--brain llm; the demo and talk use it when installed): about 1 minute, first run only.
+bash scripts/install-llm.sh

@@ -23,7 +23,10 @@ def register(app: typer.Typer, bench_app: typer.Typer | None = None) -> None:
         api_key: Annotated[
             str | None, typer.Option(help="Accepted API key (else AOAI_ENGINE_API_KEY, else random).")
         ] = None,
-        brain: Annotated[str, typer.Option(help="rules | scripted:PATH | llama:PATH | relay:URL")] = "rules",
+        brain: Annotated[
+            str, typer.Option(help="rules | llm (local model) | auto (llm if installed) | scripted:PATH | llama:PATH "
+                                   "| relay:URL")
+        ] = "rules",
         speech: Annotated[str, typer.Option(help="full (silero+whisper+piper) | light | fake")] = "full",
         record: Annotated[Path | None, typer.Option(help="Record every session to DIR/<session>.jsonl")] = None,
         record_max_mb: Annotated[

@@ -1,11 +1,10 @@
-"""The llama brain (optional): replies from a local GGUF model through llama-cpp-python.
+"""A minimal non-streaming brain over any object with llama-cpp-python's ``create_chat_completion``.
 
-``llama-cpp-python`` is not a dependency (it compiles for about 10 minutes): install it yourself, then
-``aoai-realtime engine --brain llama:/path/model.gguf``. The model gets the session's instructions as the
-system message, the conversation as chat messages (function calls and outputs as ``tool_calls`` / ``tool``
-messages) and the session's function tools in OpenAI form; a tool call in the answer becomes a
-``function_call`` item, text becomes the spoken/written reply. The completion runs in a worker thread and is
-not streamed token by token (the whole answer is then streamed word by word).
+``--brain llm`` and ``--brain llama:PATH`` use :class:`~aoai_realtime.engine.brain.llm.LLMBrain` (streamed
+tokens, grammar-constrained tool calls, the packaged model); this adapter stays for callers that bring their
+own chat-completion object (a remote client, a test double). It sends the session's instructions as the
+system message, the conversation as chat messages and the function tools in OpenAI form, then streams the
+whole answer word by word.
 """
 
 from __future__ import annotations
@@ -15,7 +14,6 @@ import json
 from collections.abc import AsyncIterator
 from typing import Any
 
-from ..errors import EngineError
 from .base import BrainOutput, BrainRequest, CallTool, Say
 from .scripted import split_words
 
@@ -59,18 +57,12 @@ class LlamaBrain:
 
     @classmethod
     def from_path(cls, path: str, *, n_ctx: int = 4096) -> LlamaBrain:
-        """Load a GGUF model. Raises EngineError when llama-cpp-python is missing or the file is unusable."""
-        try:
-            from llama_cpp import Llama  # type: ignore[import-not-found, unused-ignore]
-        except ImportError as exc:
-            raise EngineError(
-                "the llama brain needs llama-cpp-python: pip install llama-cpp-python (it builds from source)"
-            ) from exc
-        try:
-            llm = Llama(model_path=path, n_ctx=n_ctx, verbose=False)
-        except (ValueError, OSError) as exc:
-            raise EngineError(f"cannot load GGUF model {path!r}: {exc}") from exc
-        return cls(llm)
+        """Load a GGUF with the project's llama.cpp. Raises EngineError naming the fix when it cannot."""
+        from pathlib import Path
+
+        from .llm import load_llama
+
+        return cls(load_llama(Path(path), n_ctx=n_ctx))
 
     def _complete(self, request: BrainRequest) -> dict[str, Any]:
         kwargs: dict[str, Any] = {"messages": chat_messages(request), "max_tokens": self.max_tokens,
