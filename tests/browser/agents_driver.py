@@ -25,7 +25,6 @@ from pathlib import Path
 from typing import Any
 
 CHROMIUM = "/usr/bin/chromium"
-ROOT = Path(__file__).resolve().parents[2]
 FACT = "Please remember that the quarterly review moves to Thursday at three."
 QUESTION = "When is the quarterly review?"
 VISIT = (  # the subject's side of a whole visit, one line per question, spoken with a pause for each answer
@@ -120,9 +119,6 @@ async def main(outdir: Path) -> None:
     from aoai_realtime.apps.demo.stack import DemoOptions, open_demo
     from aoai_realtime.testing.audio import concat, silence, speak_flite, write_wav
 
-    sys.path.insert(0, str(ROOT))
-    from tests.apps.demo_interviewer import Interviewer
-
     outdir.mkdir(parents=True, exist_ok=True)  # noqa: ASYNC240  # setup, before anything runs
     wavs = {
         "capture": concat(silence(1000), speak_flite(FACT), silence(3000)),
@@ -134,8 +130,7 @@ async def main(outdir: Path) -> None:
     result: dict[str, Any] = {"steps": []}
     log: list[str] = []
     data = Path(tempfile.mkdtemp(prefix="aoai-demo-e2e-"))
-    # The rules brain for the Memory Agent, the Interviewer (a model's stand-in, tests/apps) for the visit.
-    options = DemoOptions(data_dir=data, port=0, speech="light", upstream="local", engine_brain=Interviewer)
+    options = DemoOptions(data_dir=data, port=0, speech="light", brain="rules", upstream="local")
     async with open_demo(options, say=log.append) as demo, async_playwright() as pw:
         base = demo.url
 

@@ -1,7 +1,6 @@
 """The demo page in the real headless Chromium with a fake microphone: two Memory Agent calls (the fact said in the
-first is answered in the second), a whole Visit Agent visit (the Interviewer stand-in for a model, see
-tests/apps/demo_interviewer.py) through to a thread marked reviewed in the page, and the
-``useVoiceAssistant`` hook (start, a turn, unmount hangs up).
+first is answered in the second), a whole Visit Agent visit (the rules brain conducts it) through to a thread
+marked reviewed in the page, and the ``useVoiceAssistant`` hook (start, a turn, unmount hangs up).
 
 Runs in a network namespace this test creates (``unshare -n``, browser-testing.md pitfall 4), as
 test_browser_call.py does. Screenshots and what the page saw are kept in ``var/browser-e2e/agents/`` (or

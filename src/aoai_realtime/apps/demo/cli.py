@@ -33,7 +33,8 @@ _HELP = {
     "port": "Port of the page (default 8080; headless: a free one).",
     "host": "Address to bind. Beyond loopback, anyone who reaches it can act as any demo user.",
     "data_dir": f"Where memory and visits are kept (default {DEFAULT_DATA_DIR}; headless: a temporary folder).",
-    "brain": "Local engine brain: auto (the offline language model when installed, else rules), llm or rules.",
+    "brain": "Local engine brain: auto (the offline language model when installed, else rules), llm, rules, "
+    "scripted:PATH or llama:PATH.",
     "speech": "Local engine speech: full (silero, whisper, piper) or fake (no models; headless turns are typed).",
     "script": "The Visit Agent's question script (YAML or JSON).",
     "local": "Use the local engine even when AZURE_OPENAI_ENDPOINT is set.",
@@ -57,8 +58,6 @@ def demo_command(
 
     if speech not in ("full", "fake"):
         raise typer.BadParameter("use full or fake", param_hint="--speech")
-    if brain not in ("auto", "llm", "rules"):
-        raise typer.BadParameter("use auto, llm or rules", param_hint="--brain")
     try:
         loopback = ipaddress.ip_address(host).is_loopback
     except ValueError:

@@ -98,13 +98,24 @@ def _words(text: str) -> set[str]:
     return {w for w in re.findall(r"[a-z']+", text.lower()) if len(w) > 3}
 
 
-def asked(reply: str, pending: list[tuple[str, str]], *, answered: str = "") -> tuple[str, str] | None:
-    """The ``(question id, text)`` of ``pending`` the agent's ``reply`` asks (most words in common, not counting
-    the words of the user's last line ``answered`` that the reply may repeat), or None."""
-    said = _words(reply) - _words(answered)
+def _norm(text: str) -> str:
+    return " ".join(re.findall(r"[a-z0-9']+", text.lower()))
+
+
+def asked(
+    reply: str, questions: list[tuple[str, str]], pending: list[tuple[str, str]], *, answered: str = ""
+) -> tuple[str, str] | None:
+    """The ``(question id, text)`` the agent's ``reply`` asks: one of ``questions`` it reads out word for word
+    (asked again when it did not take an answer), else the one of ``pending`` with most words in common (not
+    counting the words of the user's last line ``answered``, which the reply may repeat); None when neither."""
+    said = _norm(reply)
+    for question in questions:
+        if _norm(question[1]) in said:
+            return question
+    words = _words(reply) - _words(answered)
     best, score = None, 0
     for question in pending:
-        common = len(said & _words(question[1]))
+        common = len(words & _words(question[1]))
         if common > score:
             best, score = question, common
     return best if score >= 2 else None
@@ -213,7 +224,7 @@ class _Scenario:
                     break
                 # What the agent asked (again, when it did not take an answer); else the next scripted question,
                 # never a follow-up it did not ask.
-                question = asked(last.reply, everything, answered=last.said)
+                question = asked(last.reply, everything, pending, answered=last.said)
                 question = question or next((q for q in pending if q[0] not in follow_ups), None)
                 if question is None:
                     text, closed = "No, that is everything from me, thank you.", True
