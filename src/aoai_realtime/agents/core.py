@@ -33,6 +33,7 @@ from .metrics import PriceTable, TurnMetrics, Usage
 from .playback import SAMPLE_RATE, PlaybackClock, truncate_position_ms
 from .state import AssistantState, StateMachine, Trigger
 from .tools import ToolCall, ToolPolicy, ToolResult
+from .track import TrackTimeline
 from .transcript import Transcript, TranscriptEntry
 
 __all__ = [
@@ -165,6 +166,7 @@ class VoiceCore:
         self._cut_items: set[str] = set()
         self._rtc_started_at: dict[str, float] = {}  # item id -> when its audio started (WebRTC)
         self._rtc_item: str | None = None
+        self.track = TrackTimeline(self.config.sample_rate)  # WebRTC: media-track audio per item
         self._sent_audio: collections.deque[tuple[float, float]] = collections.deque(maxlen=512)
         self._sent_ms = 0.0
         self._turn: TurnMetrics | None = None
@@ -213,6 +215,8 @@ class VoiceCore:
         self._responses.clear()
         self._audio_open.clear()
         self._rtc_item = None
+        self.track.stop()
+        self._settle_cuts(self.track.abandon(), [])  # the old call's audio in flight will not arrive
         # VAD positions (audio_end_ms) count from the start of the new session's input audio
         self._sent_ms = 0.0
         self._sent_audio.clear()
@@ -310,7 +314,8 @@ class VoiceCore:
             item = self._rtc_item
             if item is not None and item not in self._cut_items:
                 out.append(Send(ev.OutputAudioBufferClearEvent()))
-                self._cut(item, self._rtc_position(item), out)
+                # provisional: the service's conversation.item.truncated gives the exact position
+                self._cut(item, self._rtc_position(item), out, provisional=True)
         if rid is not None:
             if self.config.cancel_response_on_barge_in:
                 out.append(Send(ev.ResponseCancelEvent()))
@@ -345,14 +350,16 @@ class VoiceCore:
             self.truncations.append((item, position))
         self._cut(item, float(position), out)
 
-    def _cut(self, item: str, heard_ms: float, out: list[Action]) -> None:
+    def _cut(self, item: str, heard_ms: float, out: list[Action], *, provisional: bool = False) -> None:
         self._cut_items.add(item)
         self._audio_open.discard(item)
-        if self.transcript.cut(item, heard_ms):
+        if self.transcript.cut(item, heard_ms, provisional=provisional):
             self._transcript_changed(out)
 
     def _rtc_position(self, item: str) -> float:
         # Audio received on the track is audio played; without the track, time since playback started.
+        if item in self.track.received_ms:
+            return self.track.received_ms[item]
         if item in self._received_ms:
             return self._received_ms[item]
         started = self._rtc_started_at.get(item)
@@ -484,14 +491,21 @@ class VoiceCore:
         """WebRTC: audio received on the media track (what the user hears, as it plays). It times the
         transcript words of the item playing now."""
         out: list[Action] = []
-        item = self._rtc_item
-        if item is None or item in self._cut_items:
-            return out
-        ms = len(pcm) / 2 * 1000.0 / self.config.sample_rate
-        self._received_ms[item] = self._received_ms.get(item, 0.0) + ms
-        self.transcript.audio_received(item, ms, pcm if self.config.audio_onsets else None)
-        self._reveal(item, out)
+        pieces, settled = self.track.feed(pcm)
+        for item, piece in pieces:
+            ms = len(piece) / 2 * 1000.0 / self.config.sample_rate
+            self.transcript.audio_received(item, ms, piece if self.config.audio_onsets else None)
+            if item not in self._cut_items:
+                self._reveal(item, out)
+        self._settle_cuts(settled, out)
         return out
+
+    def _settle_cuts(self, settled: list[tuple[str, int]], out: list[Action]) -> None:
+        # The service's cut, with all the audio it played arrived: the words heard, final.
+        for item, audio_end_ms in settled:
+            self._cut_items.add(item)
+            if self.transcript.cut(item, float(audio_end_ms), again=True):
+                self._transcript_changed(out)
 
     def _on_transcript_delta(self, event: ev.ResponseAudioTranscriptDeltaEvent, out: list[Action]) -> None:
         if event.item_id not in self._cut_items:
@@ -548,32 +562,41 @@ class VoiceCore:
         if item is not None:
             self._rtc_item = item
             self._rtc_started_at[item] = now
+            self.track.start(item)
         self._first_audio(now, out)
         self._fire(Trigger.PLAYBACK_STARTED, out)
 
     def _on_rtc_stopped(self, event: ev.OutputAudioBufferStopped, out: list[Action]) -> None:
         for item, rid in self._item_response.items():
-            if rid == event.response_id:
+            if rid == event.response_id and item not in self._cut_items:  # a cut item's audio did not end here
                 self.transcript.audio_done(item)
         for item, rid in self._item_response.items():
             if rid == event.response_id and item not in self._cut_items and self.transcript.flush(item):
                 self._transcript_changed(out)
         self._rtc_item = None
+        self.track.stop()
+        # A later answer finished playing: audio of an earlier cut item that has not arrived yet never will.
+        stale = {i for i in self.track.awaited if self._item_response.get(i) != event.response_id}
+        if stale:
+            self._settle_cuts(self.track.abandon(stale), out)
         self._drained(out)
 
     def _on_rtc_cleared(self, event: ev.OutputAudioBufferCleared, out: list[Action]) -> None:
         item = self._rtc_item
         if item is not None and item not in self._cut_items:
             self._cut(item, self._rtc_position(item), out)
+        elif item is not None and not self.track.awaiting(item) and self.transcript.confirm(item):
+            self._transcript_changed(out)  # the service cleared without a truncation: our cut stands
         self._rtc_item = None
+        self.track.stop()
 
     def _on_truncated(self, event: ev.ConversationItemTruncatedEvent, out: list[Action]) -> None:
-        # Over WebRTC the service truncates at what it played: a better position than our estimate.
-        if self.config.mode == "webrtc" and self.transcript.cut(
-            event.item_id, float(event.audio_end_ms), again=True
-        ):
+        # Over WebRTC the service truncates at what it played: the exact position, applied once the audio it
+        # played has arrived on the track (the word timings then cover all of it).
+        if self.config.mode == "webrtc":
             self._cut_items.add(event.item_id)
-            self._transcript_changed(out)
+            if self.track.server_cut(event.item_id, event.audio_end_ms):
+                self._settle_cuts([(event.item_id, event.audio_end_ms)], out)
 
     def _on_error(self, event: ev.RealtimeErrorEvent, out: list[Action]) -> None:
         log.info("server error %s: %s", event.error.code, event.error.message)

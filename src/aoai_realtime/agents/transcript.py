@@ -59,6 +59,7 @@ class _Entry:
     audio_done: bool = False
     flushed: bool = False
     interrupted: bool = False
+    provisional: bool = False  # cut at an estimate; the service's position is still to come
     heard: str | None = None  # set when cut or flushed
     user_text: str = ""
     user_final: bool = False
@@ -383,20 +384,31 @@ class Transcript:
         entry.heard = entry.full
         return True
 
-    def cut(self, item_id: str, heard_ms: float, *, again: bool = False) -> bool:
+    def cut(self, item_id: str, heard_ms: float, *, again: bool = False, provisional: bool = False) -> bool:
         """Barge-in: keep only the words that started within the first ``heard_ms`` of the audio.
 
         ``again=True`` re-cuts an item already cut, when a better position is known (the service's own
-        ``conversation.item.truncated`` over WebRTC)."""
+        ``conversation.item.truncated`` over WebRTC). ``provisional=True``: the position is an estimate and a
+        better one will follow; the entry is not ``final`` until it is cut again or :meth:`confirm` says it stands."""
         entry = self._entries.get(item_id)
         if entry is None or (entry.interrupted and not again) or entry.role != "assistant":
             return False
         words = [m.group() for m in _WORD.finditer(entry.full)]
         starts = self._starts(entry)
         kept = [w for w, start in zip(words, starts, strict=True) if start < heard_ms] if heard_ms > 0 else []
+        changed = entry.heard != "".join(kept).rstrip() or not entry.interrupted or entry.provisional != provisional
         entry.heard = "".join(kept).rstrip()
         entry.interrupted = True
+        entry.provisional = provisional
         entry.shown_words = len(kept)
+        return changed
+
+    def confirm(self, item_id: str) -> bool:
+        """A provisional cut stands (no better position will come): the entry is final."""
+        entry = self._entries.get(item_id)
+        if entry is None or not entry.provisional:
+            return False
+        entry.provisional = False
         return True
 
     # -- view ----------------------------------------------------------------------------------------------
@@ -419,7 +431,9 @@ class Transcript:
         if entry.role == "user":
             final = entry.user_final
         else:
-            final = entry.interrupted or (entry.flushed and entry.text_done) or (not entry.audio and entry.text_done)
+            final = (entry.interrupted and not entry.provisional) or (entry.flushed and entry.text_done) or (
+                not entry.audio and entry.text_done
+            )
         return TranscriptEntry(entry.item_id, entry.role, self._shown(entry), final, entry.interrupted)
 
     def entries(self, *, include_empty: bool = False) -> list[TranscriptEntry]:
