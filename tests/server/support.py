@@ -72,6 +72,7 @@ PERSONAS = [
         instructions="You help {user_name}, a {user_role}. Context: {user_context}.",
         tools=("lookup",),
         voice="cedar",
+        token_route=True,  # the token-route tests use it; tools and the ceiling then do not apply to tokens
     ),
     Persona(id="capture", title="Capture", instructions="Capture insights for {user_name}.", tools=("save",)),
 ]

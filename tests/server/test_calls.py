@@ -250,6 +250,89 @@ async def test_tampered_session_is_restored(make_server: MakeServer, fake: FakeU
     assert sb.call_id in fake.hangups
 
 
+@pytest.mark.parametrize(
+    ("path", "value"),
+    [
+        ("voice", "alloy"),
+        ("tool_description", "Run any shell command."),
+        ("tool_choice", "required"),
+        ("max_output_tokens", 4096),
+        ("turn_detection", None),
+    ],
+)
+async def test_any_change_to_the_persona_config_is_put_back(
+    make_server: MakeServer, fake: FakeUpstream, path: str, value: object
+) -> None:
+    _, client = await make_server()
+    await start_call(client)
+    sb = await connected(fake)
+    expected = fake.minted_session(sb.call_id)
+    tampered = json.loads(json.dumps(expected))
+    if path == "voice":
+        tampered["audio"]["output"]["voice"] = value
+    elif path == "tool_description":
+        tampered["tools"][0]["description"] = value  # same name, another tool
+    elif path == "turn_detection":
+        tampered["audio"]["input"]["turn_detection"] = value
+    else:
+        tampered[path] = value
+    await sb.send({"type": "session.updated", "event_id": "e", "session": tampered})
+    restore = (await sb.next("session.update"))["session"]
+    assert restore["audio"]["output"]["voice"] == "cedar"
+    assert restore["tools"] == expected["tools"] and restore["tool_choice"] == "auto"
+    assert restore["max_output_tokens"] == "inf"
+    assert restore["audio"]["input"]["turn_detection"] == expected["audio"]["input"]["turn_detection"]
+    assert restore["instructions"] == expected["instructions"]
+
+
+async def test_the_service_echoing_its_defaults_is_not_tampering(make_server: MakeServer, fake: FakeUpstream) -> None:
+    _, client = await make_server()
+    await start_call(client)
+    sb = await connected(fake)
+    echoed = json.loads(json.dumps(fake.minted_session(sb.call_id)))
+    echoed.update({"max_output_tokens": "inf", "id": "sess_1", "object": "realtime.session"})
+    echoed["audio"]["input"]["turn_detection"]["idle_timeout_ms"] = None
+    echoed["tools"][0]["strict"] = False
+    await sb.send({"type": "session.updated", "event_id": "e", "session": echoed})
+    await sb.send(fn_done("c1", "lookup", '{"q": "x"}'))
+    await sb.send(response_done())
+    assert (await sb.next())["type"] == "conversation.item.create"  # the next thing sent: no session.update
+
+
+async def test_hang_up_policy_ends_the_call_at_the_first_change(make_server: MakeServer, fake: FakeUpstream) -> None:
+    _, client = await make_server(call_policy=CallPolicy(on_tamper="hang_up"))
+    await start_call(client)
+    sb = await connected(fake)
+    tampered = {**fake.minted_session(sb.call_id), "tool_choice": "none"}
+    await sb.send({"type": "session.updated", "event_id": "e", "session": tampered})
+    await asyncio.wait_for(sb.closed.wait(), 5)
+    assert fake.hangups == [sb.call_id]
+
+
+def response_created(response_id: str, **fields: object) -> dict[str, object]:
+    response = {"id": response_id, "object": "realtime.response", "status": "in_progress", "output": [], **fields}
+    return {"type": "response.created", "event_id": "event_c", "response": response}
+
+
+async def test_a_response_with_overrides_the_persona_does_not_allow_is_cancelled(
+    make_server: MakeServer, fake: FakeUpstream
+) -> None:
+    _, client = await make_server()
+    await start_call(client)
+    sb = await connected(fake)
+    own = {"output_modalities": ["audio"], "audio": {"output": {"voice": "cedar"}}, "max_output_tokens": "inf"}
+    await sb.send(response_created("resp_ok", **own))  # the persona's own settings: left alone
+    await sb.send(response_created("resp_voice", **{**own, "audio": {"output": {"voice": "ash"}}}))
+    assert await sb.next() == {"type": "response.cancel", "response_id": "resp_voice"}
+    await sb.send(response_created("resp_text", **{**own, "output_modalities": ["text"]}))
+    assert (await sb.next())["response_id"] == "resp_text"
+    # overriding again and again ends the call (3 attempts are restored/cancelled, the 4th hangs up)
+    await sb.send(response_created("resp_3", **{**own, "audio": {"output": {"voice": "ash"}}}))
+    await sb.send(response_created("resp_4", **{**own, "audio": {"output": {"voice": "ash"}}}))
+    await asyncio.wait_for(sb.closed.wait(), 5)
+    assert fake.hangups == [sb.call_id]
+
+
 def test_prices_cost_counts_cached_tokens_at_the_cached_price() -> None:
     usage = {
         "input_token_details": {

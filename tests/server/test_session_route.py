@@ -4,9 +4,11 @@ Integration: the upstream is a real aiohttp server on 127.0.0.1; the app runs in
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
-from aoai_realtime.server import RateLimitSettings
+from aoai_realtime.server import Persona, RateLimitSettings
 from aoai_realtime.server.fake_upstream import FakeUpstream
 
 from .support import UPSTREAM_KEY, MakeServer, alice, bob
@@ -94,9 +96,39 @@ async def test_persona_outside_the_allow_list_is_403(make_server: MakeServer, fa
         resp = await client.post("/api/realtime/session", json={"persona": persona}, headers=alice())
         assert resp.status_code == 403
         assert resp.json()["error"]["code"] == "persona_not_allowed"
-    resp = await client.post("/api/realtime/session", json={"persona": "capture"}, headers=bob())
+    resp = await client.post("/api/realtime/session", json={"persona": "assistant"}, headers=bob())
     assert resp.status_code == 200
-    assert fake.secrets_requests[-1]["session"]["tools"][0]["name"] == "save"
+
+
+async def test_a_persona_the_server_must_watch_is_refused_a_token(make_server: MakeServer, fake: FakeUpstream) -> None:
+    # bob may use "capture", but it has a server-side tool: only the call route (with its sideband) serves it
+    _, client = await make_server()
+    resp = await client.post("/api/realtime/session", json={"persona": "capture"}, headers=bob())
+    assert resp.status_code == 403
+    assert resp.json()["error"] == {
+        "code": "persona_needs_call_route",
+        "message": "persona 'capture' is served only through the call route (POST /api/realtime/calls): its tools "
+        "and spend limit need the server on the call",
+    }
+    assert fake.secrets_requests == []
+
+
+@pytest.mark.parametrize(
+    ("fields", "server_ceiling", "allowed"),
+    [
+        ({}, None, True),  # nothing to watch
+        ({}, 1.0, False),  # the server's spend ceiling needs the sideband
+        ({"tools": ("lookup",)}, None, False),
+        ({"max_usd": 0.5}, None, False),
+        ({"token_route": False}, None, False),
+        ({"tools": ("lookup",), "token_route": True}, 1.0, True),  # the owner's explicit choice
+    ],
+)
+def test_token_route_default_follows_what_the_server_must_watch(
+    fields: dict[str, Any], server_ceiling: float | None, allowed: bool
+) -> None:
+    persona = Persona(id="p", instructions="x", **fields)
+    assert persona.token_route_allowed(server_ceiling) is allowed
 
 
 @pytest.mark.parametrize("headers", [{}, {"Authorization": "Bearer nobody"}, {"Authorization": "Basic YWxpY2U="}])

@@ -51,7 +51,15 @@ class Persona:
     ``instructions`` is a template: ``{user_name}``, ``{user_role}`` and ``{user_context}`` are replaced by the
     user's values (write ``{{``/``}}`` for literal braces). ``tools`` names tools of the server's
     :class:`~aoai_realtime.server.tools.ToolRegistry`; they form the persona's allow-list, checked again at
-    every call on the sideband.
+    every call on the sideband. ``max_output_tokens`` caps each response (``None``: the service's default).
+    ``max_usd`` is this persona's spend ceiling per call (``None``: the server's
+    :class:`~aoai_realtime.server.sideband.CallPolicy` ceiling).
+
+    ``token_route``: whether ``POST /session`` may hand the browser a token for this persona. A token's session
+    is out of the server's sight (no sideband: tools do not run, spend is not counted, the browser may change the
+    session), so ``None`` (the default) allows it only for a persona without tools and without a spend ceiling
+    (its own or the server's); such personas are served through the SDP proxy (``POST /calls``) alone.
+    ``True`` allows it anyway, knowingly (logged at start-up); ``False`` refuses it.
     """
 
     id: str
@@ -61,6 +69,9 @@ class Persona:
     voice: str = "alloy"
     transcription: Transcription | None = field(default_factory=lambda: Transcription(model="whisper-1"))
     turn_detection: ServerVad | SemanticVad | None = field(default_factory=ServerVad)
+    max_output_tokens: int | None = None
+    max_usd: float | None = None
+    token_route: bool | None = None
 
     def __post_init__(self) -> None:
         if not _PERSONA_ID.match(self.id):
@@ -72,6 +83,8 @@ class Persona:
             fields = {name for _, name, _, _ in string.Formatter().parse(self.instructions) if name is not None}
         except ValueError as exc:
             raise ConfigError(f"persona {self.id!r}: instructions template is malformed ({exc})") from exc
+        if self.max_usd is not None and not self.max_usd > 0:
+            raise ConfigError(f"persona {self.id!r}: max_usd must be > 0 (or None)", field="max_usd")
         unknown = fields - _PLACEHOLDERS
         if unknown:
             raise ConfigError(
@@ -79,6 +92,12 @@ class Persona:
                 f"use {sorted(_PLACEHOLDERS)} or double the braces",
                 field="instructions",
             )
+
+    def token_route_allowed(self, server_max_usd: float | None) -> bool:
+        """Whether the token route may serve this persona, given the server's per-call spend ceiling."""
+        if self.token_route is not None:
+            return self.token_route
+        return not self.tools and self.max_usd is None and server_max_usd is None
 
     def render_instructions(self, user: User) -> str:
         """The instructions with the user's values injected."""
@@ -103,6 +122,7 @@ def build_session(
         turn_detection=persona.turn_detection,
         tools=registry.definitions(persona.tools),
         tool_choice="auto",
+        max_output_tokens=persona.max_output_tokens,
     )
     return config.to_ga()
 

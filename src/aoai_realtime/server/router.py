@@ -20,6 +20,7 @@ sideband ends with one ``call_ended`` (its transcript turns and tool calls).
 # No "from __future__ import annotations" here: FastAPI reads the route signatures at runtime, and they use
 # dependency aliases local to _build_router.
 import asyncio
+import dataclasses
 import inspect
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable
@@ -203,6 +204,14 @@ class RealtimeServer:
         self.tools = tools if tools is not None else ToolRegistry()
         self.personas: dict[str, Persona] = {p.id: p for p in personas}
         check_personas(self.personas, self.tools)
+        for persona in self.personas.values():
+            watched = persona.tools or persona.max_usd is not None or settings.call_policy.max_usd is not None
+            if persona.token_route and watched:
+                logger.warning(
+                    "persona %s may be served by token (token_route=True): on those sessions its tools do not run "
+                    "and no spend ceiling or session check applies",
+                    persona.id,
+                )
         self._proxies = TrustedProxies(settings.trusted_proxies)
         self.limits = RateLimits(settings.rate_limits)
         if call_gate is None:
@@ -294,8 +303,16 @@ class RealtimeServer:
 
         @router.post("/session", response_model=SessionReply, responses=errors)
         async def create_session(body: SessionRequest, user: SessionUser) -> JSONResponse:
-            """Mint an ephemeral token for a persona; the session config is built on the server."""
+            """Mint an ephemeral token for a persona; the session config is built on the server. Only for personas
+            that may be served without the server watching the call (403 ``persona_needs_call_route`` otherwise)."""
             persona = self._persona_for(user, body.persona)
+            if not persona.token_route_allowed(s.call_policy.max_usd):
+                raise ApiError(
+                    403,
+                    "persona_needs_call_route",
+                    f"persona {persona.id!r} is served only through the call route (POST {s.prefix}/calls): "
+                    "its tools and spend limit need the server on the call",
+                )
             context = await self._session_context(user, persona)
             session = build_session(persona, user, model=self.model, registry=self.tools, context=context)
             minted = await self._mint(session)
@@ -400,7 +417,7 @@ class RealtimeServer:
             context=ToolContext(user_id=user.id, persona_id=persona.id, call_id=call.call_id),
             allowed_tools=persona.tools,
             session=session,
-            policy=s.call_policy,
+            policy=_policy_for(s.call_policy, persona),
         )
         live = _LiveCall(user_id=user.id, slot=slot, sideband=sideband)
         self.calls[call.call_id] = live
@@ -426,6 +443,14 @@ class RealtimeServer:
             finally:
                 # Exactly once per call with a sideband, after it ended (logged, never raised).
                 await safe_call_ended(self.hooks, live.sideband.record())
+
+
+def _policy_for(policy: CallPolicy, persona: Persona) -> CallPolicy:
+    """The server's call policy with the persona's own spend ceiling, the lower of the two."""
+    if persona.max_usd is None:
+        return policy
+    ceiling = persona.max_usd if policy.max_usd is None else min(policy.max_usd, persona.max_usd)
+    return dataclasses.replace(policy, max_usd=ceiling)
 
 
 def _from_upstream(exc: UpstreamError) -> ApiError:

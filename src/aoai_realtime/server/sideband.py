@@ -8,6 +8,12 @@ config (a browser can send ``session.update`` on its data channel; the sideband 
 back), records the call (transcript turns and tool calls, for the server's ``call_ended`` hook), and enforces
 the call's limits: a maximum length and a spend ceiling computed from the live ``usage`` of every
 ``response.done``. When a limit is reached the server hangs up.
+
+The session is held to the persona's whole config (:class:`~aoai_realtime.server.session_policy.SessionGuard`):
+a ``session.updated`` that changes any guarded field is logged and, by :attr:`CallPolicy.on_tamper`, either put
+back (``"restore"``; after ``max_tampering`` attempts the call is hung up) or ends the call at once
+(``"hang_up"``); a response created with an override the persona does not allow (another voice, other output
+modalities, more output tokens) is cancelled with ``response.cancel`` and counts as an attempt too.
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import aiohttp
 
@@ -27,6 +33,7 @@ from ..protocol import events as ev
 from ..protocol.arbiter import ToolCall, ToolCallBook
 from .hooks import CallRecord, ToolCallRecord
 from .recording import CallTranscript
+from .session_policy import SessionGuard
 from .tools import ToolContext, ToolRegistry
 from .upstream import UpstreamClient
 
@@ -34,16 +41,20 @@ __all__ = ["CallPolicy", "Sideband"]
 
 logger = get_logger(__name__)
 
-_MAX_REASSERTS = 3
-
 
 @dataclass(frozen=True, kw_only=True)
 class CallPolicy:
-    """Per-call limits: ``max_seconds`` of call time and ``max_usd`` of spend (``None`` = no ceiling)."""
+    """Per-call limits: ``max_seconds`` of call time and ``max_usd`` of spend (``None`` = no ceiling).
+
+    ``on_tamper``: what a change to the persona's session from outside the server does: ``"restore"`` puts the
+    config back (and hangs up after ``max_tampering`` attempts in one call), ``"hang_up"`` ends the call at once.
+    """
 
     max_seconds: float = 600.0
     max_usd: float | None = 1.0
     prices: PriceTable = field(default_factory=PriceTable)
+    on_tamper: Literal["restore", "hang_up"] = "restore"
+    max_tampering: int = 3
 
 
 class Sideband:
@@ -73,7 +84,7 @@ class Sideband:
         self._registry = registry
         self.context = context
         self._allowed = allowed_tools
-        self._session = session
+        self.guard = SessionGuard(session)
         self._policy = policy
         self._clock = clock
         self._wall_clock = wall_clock
@@ -86,7 +97,7 @@ class Sideband:
         self.started_at = wall_clock()
         self.ended_at: float | None = None
         self._send_lock = asyncio.Lock()
-        self._reasserts = 0
+        self.tampering = 0
         self._stop = asyncio.Event()
         self.attached = asyncio.Event()
         self._tool_tasks: set[asyncio.Task[None]] = set()
@@ -167,6 +178,8 @@ class Sideband:
                 self._count_spend(event)
             elif isinstance(event, ev.SessionUpdatedEvent):
                 await self._check_session(ws, event.session)
+            elif isinstance(event, ev.ResponseCreatedEvent):
+                await self._check_response(ws, event.response)
             if self.ended_reason is not None:
                 self._stop.set()
                 return
@@ -206,20 +219,27 @@ class Sideband:
         if ceiling is not None and self.spent_usd >= ceiling:
             self.ended_reason = "spend"
 
-    async def _check_session(self, ws: aiohttp.ClientWebSocketResponse, session: dict[str, Any]) -> None:
-        expected_tools = sorted(t["name"] for t in self._session.get("tools", []))
-        actual_tools = sorted(str(t.get("name")) for t in session.get("tools") or [] if isinstance(t, dict))
-        if session.get("instructions") == self._session.get("instructions") and actual_tools == expected_tools:
-            return
-        self._reasserts += 1
-        logger.warning("call %s: session changed from outside the server; restoring it", self.context.call_id)
-        if self._reasserts > _MAX_REASSERTS:
+    def _tampered(self, what: str) -> bool:
+        """Count one attempt; ``True`` when the policy ends the call for it."""
+        self.tampering += 1
+        policy = self._policy
+        if policy.on_tamper == "hang_up" or self.tampering > policy.max_tampering:
+            logger.warning("call %s: %s; hanging up (attempt %d)", self.context.call_id, what, self.tampering)
             self.ended_reason = "tampered"
+            return True
+        logger.warning("call %s: %s; restoring the persona's config", self.context.call_id, what)
+        return False
+
+    async def _check_session(self, ws: aiohttp.ClientWebSocketResponse, session: dict[str, Any]) -> None:
+        changed = self.guard.drift(session)
+        if not changed or self._tampered(f"session changed from outside the server ({', '.join(changed)})"):
             return
-        restore = {
-            "type": "realtime",
-            "instructions": self._session.get("instructions", ""),
-            "tools": self._session.get("tools", []),
-            "tool_choice": "auto",
-        }
-        await self._send(ws, [ev.SessionUpdateEvent(session=restore)])
+        await self._send(ws, [ev.SessionUpdateEvent(session=self.guard.restore())])
+
+    async def _check_response(self, ws: aiohttp.ClientWebSocketResponse, response: ev.Response) -> None:
+        overrides = self.guard.response_overrides(response)
+        if not overrides or not isinstance(response.id, str):
+            return
+        self._tampered(f"response {response.id} overrides {', '.join(overrides)}")
+        # Cancelled in either case: a hang-up takes a moment, and the response must not play meanwhile.
+        await self._send(ws, [ev.ResponseCancelEvent(response_id=response.id)])
