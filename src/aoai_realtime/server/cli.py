@@ -1,4 +1,9 @@
-"""``aoai-realtime serve``: the browser server on its own (token route, SDP proxy, demo page)."""
+"""``aoai-realtime serve``: the browser server on its own (token route, SDP proxy, demo page).
+
+Configuration errors (no credential, no endpoint, an unreadable users or personas file) are one or two lines on
+stderr naming the cause and the fix, with exit code 2, before anything listens. ``docs/server.md`` documents
+the command.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +16,23 @@ from typing import Annotated, Any
 import typer
 
 __all__ = ["register"]
+
+
+def _refuse(message: str) -> typer.Exit:
+    """Print a configuration error (cause and fix) and return the exit to raise: code 2, no traceback."""
+    typer.echo(f"aoai-realtime serve: {message}", err=True)
+    return typer.Exit(2)
+
+
+def _read_json(path: Path, what: str) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise _refuse(f"the {what} file {path} does not exist; pass an existing JSON file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise _refuse(f"cannot read the {what} file {path} ({type(exc).__name__}); check its permissions") from None
+    except json.JSONDecodeError as exc:
+        raise _refuse(f"the {what} file {path} is not valid JSON (line {exc.lineno}: {exc.msg})") from None
 
 
 def register(app: typer.Typer) -> None:
@@ -50,7 +72,8 @@ def serve(
     ] = None,
     personas: Annotated[
         Path | None,
-        typer.Option(help='JSON file: [{"id", "title", "instructions", "voice", "tools"}]. Default: one assistant.'),
+        typer.Option(help='JSON file: [{"id", "title", "instructions", "voice", "tools", "max_output_tokens", '
+                     '"max_usd", "token_route"}]. Default: one assistant.'),
     ] = None,
     cors_origin: Annotated[
         list[str] | None, typer.Option(help="An origin allowed to call from another site (repeatable).")
@@ -67,16 +90,22 @@ def serve(
 
     from ..auth import ApiKey, Auth, EntraId
     from ..endpoints import Endpoint
+    from ..errors import ConfigError
     from . import Persona, RateLimitSettings, RealtimeServer, ServerSettings, UpstreamClient, User, create_app
 
-    if users is None and not ipaddress.ip_address(host).is_loopback:
-        raise typer.BadParameter("binding beyond loopback needs --users (the dev user is for this machine only)")
+    try:
+        loopback = ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = host == "localhost"
+    if users is None and not loopback:
+        raise _refuse(f"binding {host} (beyond this machine) needs --users FILE; the dev user is for loopback only")
     if base_url:
         endpoint = Endpoint.local(base_url, model=deployment)
     elif resource:
         endpoint = Endpoint.azure(resource=resource, deployment=deployment)
     else:
-        raise typer.BadParameter("give --resource (Azure) or --base-url (e.g. the local engine)")
+        raise _refuse("no voice service: pass --resource NAME (Azure OpenAI) or --base-url URL (e.g. the local "
+                      "engine, http://127.0.0.1:8765/v1)")
     auth: Auth
     if entra:
         from azure.identity.aio import DefaultAzureCredential
@@ -84,14 +113,16 @@ def serve(
         auth = EntraId(DefaultAzureCredential())
     else:
         key = os.environ.get(api_key_env, "")
-        if not key and base_url:
-            key = "local-engine"  # the local engine accepts any key
+        if not key and base_url and api_key_env == "AZURE_OPENAI_API_KEY":
+            key = os.environ.get("AOAI_ENGINE_API_KEY", "")  # the local engine's own variable
         if not key:
-            raise typer.BadParameter(f"set {api_key_env} or pass --entra")
+            hint = " or AOAI_ENGINE_API_KEY (the key the engine printed at start)" if base_url else ""
+            raise _refuse(f"no credential for the voice service: set {api_key_env}{hint}, or pass --entra "
+                          "(every session would fail without one)")
         auth = ApiKey(key)
 
     persona_list = (
-        [Persona(**_persona_fields(p)) for p in json.loads(personas.read_text())]
+        [_persona(p) for p in _as_list(_read_json(personas, "personas"), personas)]
         if personas
         else [
             Persona(
@@ -102,16 +133,7 @@ def serve(
         ]
     )
     if users is not None:
-        table = {
-            token: User(
-                id=u["id"],
-                name=u.get("name", ""),
-                role=u.get("role", ""),
-                context=u.get("context", ""),
-                personas=frozenset(u.get("personas", ())),
-            )
-            for token, u in json.loads(users.read_text()).items()
-        }
+        table = _users(_read_json(users, "users"), users)
 
         def hook(request: Any) -> User | None:
             header = request.headers.get("authorization", "")
@@ -129,21 +151,61 @@ def serve(
         rate_limits=limits,
         call_gate_url=redis_url or None,
     )
-    server = RealtimeServer(
-        settings=settings, upstream=UpstreamClient(endpoint, auth), auth=hook, personas=persona_list
-    )
+    try:
+        server = RealtimeServer(
+            settings=settings, upstream=UpstreamClient(endpoint, auth), auth=hook, personas=persona_list
+        )
+    except ConfigError as exc:
+        raise _refuse(str(exc)) from None
     typer.echo(f"serving on http://{host}:{port}/ (API under {settings.prefix}, schema at /docs)")
     # proxy_headers=False: uvicorn would otherwise rewrite the peer address from X-Forwarded-For sent by
     # 127.0.0.1; the router decides itself which proxies to believe (--trusted-proxy).
     uvicorn.run(create_app(server), host=host, port=port, proxy_headers=False, log_level="info")
 
 
-def _persona_fields(raw: dict[str, Any]) -> dict[str, Any]:
-    allowed = {"id", "title", "instructions", "voice", "tools"}
-    unknown = set(raw) - allowed
+_PERSONA_FIELDS = frozenset({"id", "title", "instructions", "voice", "tools", "max_output_tokens", "max_usd",
+                             "token_route"})
+
+
+def _as_list(data: Any, path: Path) -> list[Any]:
+    if not isinstance(data, list):
+        raise _refuse(f"the personas file {path} must hold a JSON list of persona objects")
+    return data
+
+
+def _persona(raw: Any) -> Any:
+    from ..errors import ConfigError
+    from . import Persona
+
+    if not isinstance(raw, dict):
+        raise _refuse("each persona must be a JSON object with at least 'id' and 'instructions'")
+    unknown = set(raw) - _PERSONA_FIELDS
     if unknown:
-        raise typer.BadParameter(f"persona fields {sorted(unknown)} are not supported; use {sorted(allowed)}")
+        raise _refuse(f"persona fields {sorted(unknown)} are not supported; use {sorted(_PERSONA_FIELDS)}")
     fields = dict(raw)
     if "tools" in fields:
         fields["tools"] = tuple(fields["tools"])
-    return fields
+    try:
+        return Persona(**fields)
+    except ConfigError as exc:
+        raise _refuse(str(exc)) from None
+    except TypeError:
+        raise _refuse(f"persona {raw.get('id')!r} lacks 'id' or 'instructions'") from None
+
+
+def _users(data: Any, path: Path) -> dict[str, Any]:
+    from ..errors import ConfigError
+    from . import User
+
+    if not isinstance(data, dict):
+        raise _refuse(f'the users file {path} must map bearer tokens to users: {{"<token>": {{"id": ...}}}}')
+    table = {}
+    for token, u in data.items():
+        if not isinstance(u, dict) or not isinstance(u.get("id"), str):
+            raise _refuse(f"a user in {path} is not an object with an 'id' string (the token is not shown)")
+        try:
+            table[token] = User(id=u["id"], name=u.get("name", ""), role=u.get("role", ""),
+                                context=u.get("context", ""), personas=frozenset(u.get("personas", ())))
+        except ConfigError as exc:
+            raise _refuse(str(exc)) from None
+    return table

@@ -132,7 +132,7 @@ class FakeUpstream:
         if failed is not None:
             return failed
         if not self._authorized(request):
-            return web.json_response({"error": {"message": "bad key"}}, status=401)
+            return web.json_response({"error": {"code": "invalid_api_key", "message": "bad key"}}, status=401)
         body = await request.json()
         token = "ek_" + secrets.token_hex(12)
         if self.record:

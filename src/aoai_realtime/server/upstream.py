@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import json
 import math
+import re
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -74,7 +76,29 @@ def _retry_after(value: str | None, default: int) -> int:
     return default
 
 
-def _map_status(status: int, retry_after_header: str | None, what: str) -> UpstreamError:
+_CODE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+
+
+async def _error_code(resp: aiohttp.ClientResponse) -> str | None:
+    """The ``error.code`` of an error reply, when it is a plain identifier (e.g. ``invalid_api_key``). Nothing
+    else of the body is kept: it is never logged or passed on."""
+    try:
+        raw = await resp.content.read(8192)
+        data = json.loads(raw)
+    except (aiohttp.ClientError, TimeoutError, ValueError):
+        return None
+    error = data.get("error") if isinstance(data, dict) else None
+    code = error.get("code") if isinstance(error, dict) else None
+    return code if isinstance(code, str) and _CODE.match(code) else None
+
+
+async def _failure(resp: aiohttp.ClientResponse, what: str) -> UpstreamError:
+    return _map_status(resp.status, resp.headers.get("Retry-After"), what, await _error_code(resp))
+
+
+def _map_status(status: int, retry_after_header: str | None, what: str, code: str | None = None) -> UpstreamError:
+    if code is not None:
+        what = f"{what} (error code {code})"
     if status == 429:
         return UpstreamError(
             f"upstream rate limit on {what}", status=429, retry_after=_retry_after(retry_after_header, 5)
@@ -133,7 +157,7 @@ class UpstreamClient:
         try:
             async with self._http.post(self.endpoint.client_secrets_url, json=body, headers=headers) as resp:
                 if resp.status != 200:
-                    raise _map_status(resp.status, resp.headers.get("Retry-After"), "client_secrets")
+                    raise await _failure(resp, "client_secrets")
                 data = await resp.json(content_type=None)
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise self._unreachable("client_secrets", exc) from None
@@ -153,7 +177,7 @@ class UpstreamClient:
         try:
             async with self._http.post(self.endpoint.calls_url, data=offer.encode(), headers=headers) as resp:
                 if resp.status not in (200, 201):
-                    raise _map_status(resp.status, resp.headers.get("Retry-After"), "calls")
+                    raise await _failure(resp, "calls")
                 answer = await resp.text()
                 location = resp.headers.get("Location", "")
         except (aiohttp.ClientError, TimeoutError) as exc:
@@ -170,7 +194,8 @@ class UpstreamClient:
             headers = await self._auth.headers()
             async with self._http.post(url, headers=headers) as resp:
                 if resp.status >= 300:
-                    logger.warning("hangup of call %s answered %d", call_id, resp.status)
+                    code = await _error_code(resp)
+                    logger.warning("hangup of call %s answered %d (error code %s)", call_id, resp.status, code)
         except (aiohttp.ClientError, TimeoutError) as exc:
             logger.warning("hangup of call %s failed: %s", call_id, type(exc).__name__)
 
