@@ -99,3 +99,21 @@ def test_yaml_syntax_errors_give_the_line(tmp_path: Path) -> None:
 def test_a_missing_file_says_so(tmp_path: Path) -> None:
     with pytest.raises(ScriptError, match="no such question script"):
         load_script(tmp_path / "nope.yaml")
+
+
+@pytest.mark.parametrize(
+    ("answer", "follows_up"),
+    [
+        ("7 out of 10", True),
+        ("About an eight.", True),
+        ("seven", True),
+        ("10", True),
+        ("3 out of 10", False),  # the scale's "10" is not the score
+        ("About a three.", False),
+        ("two, maybe", False),
+    ],
+)
+def test_the_shipped_pain_follow_up_reads_the_score_not_the_scale(answer: str, follows_up: bool) -> None:
+    pain = load_script(EXAMPLE).question("pain_level")
+    assert pain is not None
+    assert pain.triggers_follow_up(answer) is follows_up
