@@ -130,7 +130,7 @@ class CoreAgainstModelServer(RuleBasedStateMachine):
     @invariant()
     def speaking_means_audio_is_playing_or_coming(self) -> None:
         if self.core.state is S.SPEAKING:
-            assert not self.core.playback.empty or self.core._audio_open
+            assert not self.core.playback.empty or self.core.heard.audio_open
 
     @invariant()
     def at_most_one_output_per_call(self) -> None:

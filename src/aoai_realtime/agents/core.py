@@ -1,36 +1,42 @@
 """The voice assistant's brain, sans I/O: server events and player progress in, actions out.
 
-:class:`VoiceCore` owns the state machine, the playback clock, the transcript, the tool call book and its
-response arbiter (:mod:`aoai_realtime.protocol.arbiter`, shared with the server's sideband and ``talk``) and the
-turn metrics. It never awaits and never reads a clock it was not given; the driver
+:class:`VoiceCore` owns the state machine, the responses, the tool call book and its response arbiter
+(:mod:`aoai_realtime.protocol.arbiter`, shared with the server's sideband and ``talk``), the conversation's
+transcript and the turn metrics. What the user has heard of the assistant's audio, the transcript's timing and
+the barge-in cut (reference 4.4: truncate at what was played over WebSocket, ``output_audio_buffer.clear`` and
+the service's truncation over WebRTC) belong to its :class:`~aoai_realtime.agents.heard.HeardAudio`.
+
+It never awaits and never reads a clock it was not given; the driver
 (:class:`~aoai_realtime.agents.voice.VoiceAssistant`) performs the :data:`Action` values it returns, in order.
 Tests drive it directly, with no sockets and no sleeps.
-
-Barge-in (reference 4.4): when the user starts speaking while assistant audio is playing or queued,
-
-- over WebSocket the local player is emptied at once (:class:`StopPlayback`) and
-  ``conversation.item.truncate`` is sent with ``audio_end_ms`` = the audio actually played, rounded down and
-  clamped to the item's audio length; if nothing was heard the item is deleted instead (truncating at 0 ms is
-  rejected when the item has no audio yet, and otherwise the model would believe the user heard it all);
-- over WebRTC ``output_audio_buffer.clear`` is sent and the server truncates;
-- the transcript keeps only the words heard, and running tools follow the :class:`ToolPolicy`.
 """
 
 from __future__ import annotations
 
-import base64
 import collections
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal, TypeAlias
+from typing import Any
 
-from ..audio.g711 import WireAudio
 from ..errors import get_logger
 from ..protocol import events as ev
 from ..protocol.arbiter import ResponseArbiter, ToolCallBook
-from ..protocol.state import session_audio_format
-from .metrics import PriceTable, TurnMetrics, Usage
-from .playback import SAMPLE_RATE, PlaybackClock, truncate_position_ms
+from .actions import (
+    Action,
+    CancelTool,
+    CoreConfig,
+    Mode,
+    Play,
+    RunTool,
+    Send,
+    StateChanged,
+    StopPlayback,
+    TranscriptChanged,
+    TurnCompleted,
+)
+from .heard import HeardAudio
+from .metrics import TurnMetrics, Usage
+from .playback import PlaybackClock
 from .state import AssistantState, StateMachine, Trigger
 from .tools import ToolCall, ToolPolicy, ToolResult
 from .track import TrackTimeline
@@ -40,6 +46,7 @@ __all__ = [
     "Action",
     "CancelTool",
     "CoreConfig",
+    "Mode",
     "Play",
     "RunTool",
     "Send",
@@ -51,80 +58,6 @@ __all__ = [
 ]
 
 log = get_logger(__name__)
-
-Mode = Literal["websocket", "webrtc"]
-
-
-@dataclass(frozen=True, slots=True)
-class Send:
-    """Send this client event."""
-
-    event: ev.ClientEvent
-
-
-@dataclass(frozen=True, slots=True)
-class Play:
-    """Write pcm16 24 kHz mono to the local player (WebSocket mode)."""
-
-    pcm: bytes
-
-
-@dataclass(frozen=True, slots=True)
-class StopPlayback:
-    """Empty the local player now: the user interrupted."""
-
-
-@dataclass(frozen=True, slots=True)
-class RunTool:
-    """Start this tool call; report its :class:`ToolResult` to :meth:`VoiceCore.tool_settled`."""
-
-    call: ToolCall
-
-
-@dataclass(frozen=True, slots=True)
-class CancelTool:
-    """Cancel this running call (its result, ``cancelled``, still comes back through ``tool_settled``)."""
-
-    call_id: str
-
-
-@dataclass(frozen=True, slots=True)
-class StateChanged:
-    old: AssistantState
-    new: AssistantState
-    trigger: Trigger
-
-
-@dataclass(frozen=True, slots=True)
-class TranscriptChanged:
-    entries: tuple[TranscriptEntry, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class TurnCompleted:
-    metrics: TurnMetrics
-
-
-Action: TypeAlias = Send | Play | StopPlayback | RunTool | CancelTool | StateChanged | TranscriptChanged | TurnCompleted
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class CoreConfig:
-    """Settings of the assistant core.
-
-    ``mode``: ``"websocket"`` (the client plays audio itself) or ``"webrtc"`` (the service plays it on the
-    media track and reports ``output_audio_buffer.*``). ``tool_policy``: running tools at barge-in.
-    ``cancel_response_on_barge_in``: also send ``response.cancel`` (only needed when the session's
-    ``turn_detection.interrupt_response`` is off; with it on the service cancels by itself).
-    ``audio_onsets``: refine transcript word timing with speech onsets found in the audio (WebSocket mode).
-    """
-
-    mode: Mode = "websocket"
-    tool_policy: ToolPolicy = ToolPolicy.CANCEL
-    cancel_response_on_barge_in: bool = False
-    prices: PriceTable = field(default_factory=PriceTable)
-    sample_rate: int = SAMPLE_RATE
-    audio_onsets: bool = True
 
 
 @dataclass(slots=True)
@@ -152,28 +85,19 @@ class VoiceCore:
     ) -> None:
         self.config = config or CoreConfig()
         self._clock = clock
-        self._item_audio_ms = item_audio_ms
         self.machine = StateMachine()
-        self.playback = PlaybackClock(self.config.sample_rate)
         self.transcript = Transcript()
+        self.heard = HeardAudio(
+            self.config, self.transcript, changed=self._transcript_changed, clock=clock, item_audio_ms=item_audio_ms
+        )
         self.book = ToolCallBook()
         self._responses: dict[str, _Response] = {}
-        self._audio_open: set[str] = set()  # items whose audio is still arriving
-        self._received_ms: dict[str, float] = {}
-        self._output_format = "audio/pcm"  # from session events; G.711 deltas are decoded per item
-        self._decoders: dict[str, WireAudio] = {}
-        self._item_response: dict[str, str] = {}
-        self._cut_items: set[str] = set()
-        self._rtc_started_at: dict[str, float] = {}  # item id -> when its audio started (WebRTC)
-        self._rtc_item: str | None = None
-        self.track = TrackTimeline(self.config.sample_rate)  # WebRTC: media-track audio per item
         self._sent_audio: collections.deque[tuple[float, float]] = collections.deque(maxlen=512)
         self._sent_ms = 0.0
         self._turn: TurnMetrics | None = None
         self._turn_count = 0
         self.turns: list[TurnMetrics] = []
         self.usage = Usage()
-        self.truncations: list[tuple[str, int]] = []
         self._last_entries: tuple[TranscriptEntry, ...] = ()
         self._seed_pending: list[tuple[str, str]] = []
         self._seed_ids: set[str] = set()
@@ -184,6 +108,21 @@ class VoiceCore:
     def writer(self) -> ResponseArbiter:
         """The session's one writer of ``response.create`` (ask it for a response with ``request()``)."""
         return self.book.arbiter
+
+    @property
+    def playback(self) -> PlaybackClock:
+        """WebSocket: what the local player has played of each item."""
+        return self.heard.playback
+
+    @property
+    def track(self) -> TrackTimeline:
+        """WebRTC: the media track's audio per item."""
+        return self.heard.track
+
+    @property
+    def truncations(self) -> list[tuple[str, int]]:
+        """``(item, audio_end_ms)`` of every truncate sent (0: the item was deleted instead)."""
+        return self.heard.truncations
 
     @property
     def state(self) -> AssistantState:
@@ -206,17 +145,14 @@ class VoiceCore:
     @property
     def idle(self) -> bool:
         """Nothing going on: no response, no tools, nothing playing or arriving (a silence boundary)."""
-        return not self._pending_work() and self.playback.empty and not self._audio_open
+        return not self._pending_work() and self.heard.drained
 
     def new_session(self) -> None:
         """Another session took over (rollover): forget the old session's responses and calls; keep the
         transcript, the turns and the usage."""
         self.book.new_session()  # open calls are abandoned: their call_ids mean nothing to the new session
         self._responses.clear()
-        self._audio_open.clear()
-        self._rtc_item = None
-        self.track.stop()
-        self._settle_cuts(self.track.abandon(), [])  # the old call's audio in flight will not arrive
+        self.heard.new_session()
         # VAD positions (audio_end_ms) count from the start of the new session's input audio
         self._sent_ms = 0.0
         self._sent_audio.clear()
@@ -286,7 +222,7 @@ class VoiceCore:
         return out
 
     def _on_speech_started(self, event: ev.InputAudioBufferSpeechStartedEvent, out: list[Action]) -> None:
-        playing = self.state is AssistantState.SPEAKING or not self.playback.empty or bool(self.tools_in_flight)
+        playing = self.state is AssistantState.SPEAKING or not self.heard.playback.empty or bool(self.tools_in_flight)
         if playing or self.writer.active_response_id is not None:
             self._barge_in(out)
         self._fire(Trigger.SPEECH_STARTED, out)
@@ -302,20 +238,7 @@ class VoiceCore:
 
     def _barge_in(self, out: list[Action]) -> None:
         rid = self.writer.active_response_id
-        if self.config.mode == "websocket":
-            item = self.playback.current_item
-            if item is not None and item not in self._cut_items and (
-                not self.playback.empty or item in self._audio_open
-            ):
-                out.append(StopPlayback())
-                self.playback.clear()
-                self._truncate(item, self.playback.played_ms(item), out)
-        else:
-            item = self._rtc_item
-            if item is not None and item not in self._cut_items:
-                out.append(Send(ev.OutputAudioBufferClearEvent()))
-                # provisional: the service's conversation.item.truncated gives the exact position
-                self._cut(item, self._rtc_position(item), out, provisional=True)
+        self.heard.barge_in(out)
         if rid is not None:
             if self.config.cancel_response_on_barge_in:
                 out.append(Send(ev.ResponseCancelEvent()))
@@ -328,44 +251,6 @@ class VoiceCore:
         if self._turn is not None:
             self._turn.interrupted = True
             self._finish_turn(out)
-
-    def _truncate(self, item: str, played_ms: float, out: list[Action]) -> None:
-        known = self._received_ms.get(item, 0.0)
-        if self._item_audio_ms is not None:
-            state_ms = self._item_audio_ms(item)
-            if state_ms is not None and state_ms > 0:
-                known = min(known, state_ms) if known > 0 else state_ms
-        position = truncate_position_ms(played_ms, known)
-        if known <= 0:
-            pass  # the service has no audio for this item: nothing to truncate (it would be rejected)
-        elif position <= 0:
-            out.append(Send(ev.ConversationItemDeleteEvent(item_id=item)))
-            self.truncations.append((item, 0))
-        else:
-            out.append(
-                Send(ev.ConversationItemTruncateEvent(
-                    item_id=item, content_index=self.playback.content_index(item), audio_end_ms=position
-                ))
-            )
-            self.truncations.append((item, position))
-        self._cut(item, float(position), out)
-
-    def _cut(self, item: str, heard_ms: float, out: list[Action], *, provisional: bool = False) -> None:
-        self._cut_items.add(item)
-        self._audio_open.discard(item)
-        if self.transcript.cut(item, heard_ms, provisional=provisional):
-            self._transcript_changed(out)
-
-    def _rtc_position(self, item: str) -> float:
-        # Audio received on the track is audio played; without the track, time since playback started.
-        if item in self.track.received_ms:
-            return self.track.received_ms[item]
-        if item in self._received_ms:
-            return self._received_ms[item]
-        started = self._rtc_started_at.get(item)
-        if started is None:
-            return 0.0
-        return (self._clock() - started) * 1000.0
 
     def _on_speech_stopped(self, event: ev.InputAudioBufferSpeechStoppedEvent, out: list[Action]) -> None:
         self._turn_count += 1
@@ -414,7 +299,7 @@ class VoiceCore:
     def _on_output_item_added(self, event: ev.ResponseOutputItemAddedEvent, out: list[Action]) -> None:
         item = event.item
         if isinstance(item.id, str):
-            self._item_response[item.id] = event.response_id
+            self.heard.item_response[item.id] = event.response_id
             if item.type == "message" and self.transcript.add_item(item.id, "assistant"):
                 self._transcript_changed(out)
 
@@ -447,42 +332,17 @@ class VoiceCore:
     def session_changed(self, session: dict[str, Any]) -> None:
         """Note the session's output audio format (from a session event, or the client's session when the core
         attaches to a client that is already connected)."""
-        fmt = session_audio_format(session)
-        if fmt is not None and fmt != self._output_format:
-            self._output_format = fmt
-            self._decoders.clear()
+        self.heard.session_changed(session)
 
     def _on_audio_delta(self, event: ev.ResponseAudioDeltaEvent, out: list[Action]) -> None:
-        wire = base64.b64decode(event.delta)
-        if self._output_format != "audio/pcm":
-            # G.711 on the wire: players, transcript timing and truncation all work in pcm16 24 kHz.
-            decoder = self._decoders.get(event.item_id)
-            if decoder is None:
-                decoder = self._decoders[event.item_id] = WireAudio(self._output_format)
-            wire = decoder.to_pcm(wire)
-        self._audio_chunk(event.item_id, event.response_id, event.content_index, wire, out)
-
-    def _audio_chunk(self, item: str, response_id: str, content_index: int, pcm: bytes, out: list[Action]) -> None:
-        resp = self._responses.get(response_id)
-        if item in self._cut_items or (resp is not None and resp.interrupted):
-            return  # audio of an interrupted answer still in flight: never play it
-        samples = len(pcm) // 2
-        ms = samples * 1000.0 / self.config.sample_rate
-        self._received_ms[item] = self._received_ms.get(item, 0.0) + ms
-        self._item_response[item] = response_id
-        if resp is not None and item not in resp.audio_items:
-            resp.audio_items.append(item)
-        self.transcript.audio_received(item, ms, pcm if self.config.audio_onsets else None)
-        if self.config.mode == "websocket":
-            self._audio_open.add(item)
-            self.playback.enqueue(item, samples, content_index=content_index)
-            out.append(Play(pcm))
+        resp = self._responses.get(event.response_id)
+        kept = self.heard.audio_delta(event, resp is not None and resp.interrupted, out)
+        if kept and resp is not None and event.item_id not in resp.audio_items:
+            resp.audio_items.append(event.item_id)
 
     def _on_audio_done(self, event: ev.ResponseAudioDoneEvent, out: list[Action]) -> None:
-        self._decoders.pop(event.item_id, None)
+        self.heard.audio_done(event.item_id)
         if self.config.mode == "websocket":
-            self._audio_open.discard(event.item_id)
-            self.transcript.audio_done(event.item_id)
             self._check_drained(out)
         # WebRTC: the service has generated the audio, not played it; its length is known at
         # output_audio_buffer.stopped
@@ -491,41 +351,14 @@ class VoiceCore:
         """WebRTC: audio received on the media track (what the user hears, as it plays). It times the
         transcript words of the item playing now."""
         out: list[Action] = []
-        pieces, settled = self.track.feed(pcm)
-        for item, piece in pieces:
-            ms = len(piece) / 2 * 1000.0 / self.config.sample_rate
-            self.transcript.audio_received(item, ms, piece if self.config.audio_onsets else None)
-            if item not in self._cut_items:
-                self._reveal(item, out)
-        self._settle_cuts(settled, out)
+        self.heard.track_audio(pcm, out)
         return out
 
-    def _settle_cuts(self, settled: list[tuple[str, int]], out: list[Action]) -> None:
-        # The service's cut, with all the audio it played arrived: the words heard, final.
-        for item, audio_end_ms in settled:
-            self._cut_items.add(item)
-            if self.transcript.cut(item, float(audio_end_ms), again=True):
-                self._transcript_changed(out)
-
     def _on_transcript_delta(self, event: ev.ResponseAudioTranscriptDeltaEvent, out: list[Action]) -> None:
-        if event.item_id not in self._cut_items:
-            self.transcript.assistant_delta(event.item_id, event.delta, audio=True)
-            self._reveal(event.item_id, out)
+        self.heard.transcript_delta(event.item_id, event.delta, out)
 
     def _on_transcript_done(self, event: ev.ResponseAudioTranscriptDoneEvent, out: list[Action]) -> None:
-        if event.item_id not in self._cut_items:
-            if self.transcript.assistant_done(event.item_id, event.transcript, audio=True):
-                self._transcript_changed(out)
-            else:
-                self._reveal(event.item_id, out)
-
-    def _reveal(self, item: str, out: list[Action]) -> None:
-        if self.config.mode == "websocket":
-            position = self.playback.played_ms(item)
-        else:
-            position = self._rtc_position(item) if item in self._rtc_started_at else 0.0
-        if position > 0 and self.transcript.played(item, position):
-            self._transcript_changed(out)
+        self.heard.transcript_done(event.item_id, event.transcript, out)
 
     def _on_text_delta(self, event: ev.ResponseTextDeltaEvent, out: list[Action]) -> None:
         if self.transcript.assistant_delta(event.item_id, event.delta, audio=False):
@@ -555,48 +388,20 @@ class VoiceCore:
 
     def _on_rtc_started(self, event: ev.OutputAudioBufferStarted, out: list[Action]) -> None:
         resp = self._responses.get(event.response_id)
-        item = resp.audio_items[0] if resp is not None and resp.audio_items else None
-        if item is None:
-            item = next((i for i, r in self._item_response.items() if r == event.response_id), None)
-        now = self._clock()
-        if item is not None:
-            self._rtc_item = item
-            self._rtc_started_at[item] = now
-            self.track.start(item)
-        self._first_audio(now, out)
+        first = resp.audio_items[0] if resp is not None and resp.audio_items else None
+        self.heard.rtc_started(event.response_id, first)
+        self._first_audio(self._clock(), out)
         self._fire(Trigger.PLAYBACK_STARTED, out)
 
     def _on_rtc_stopped(self, event: ev.OutputAudioBufferStopped, out: list[Action]) -> None:
-        for item, rid in self._item_response.items():
-            if rid == event.response_id and item not in self._cut_items:  # a cut item's audio did not end here
-                self.transcript.audio_done(item)
-        for item, rid in self._item_response.items():
-            if rid == event.response_id and item not in self._cut_items and self.transcript.flush(item):
-                self._transcript_changed(out)
-        self._rtc_item = None
-        self.track.stop()
-        # A later answer finished playing: audio of an earlier cut item that has not arrived yet never will.
-        stale = {i for i in self.track.awaited if self._item_response.get(i) != event.response_id}
-        if stale:
-            self._settle_cuts(self.track.abandon(stale), out)
+        self.heard.rtc_stopped(event.response_id, out)
         self._drained(out)
 
     def _on_rtc_cleared(self, event: ev.OutputAudioBufferCleared, out: list[Action]) -> None:
-        item = self._rtc_item
-        if item is not None and item not in self._cut_items:
-            self._cut(item, self._rtc_position(item), out)
-        elif item is not None and not self.track.awaiting(item) and self.transcript.confirm(item):
-            self._transcript_changed(out)  # the service cleared without a truncation: our cut stands
-        self._rtc_item = None
-        self.track.stop()
+        self.heard.rtc_cleared(out)
 
     def _on_truncated(self, event: ev.ConversationItemTruncatedEvent, out: list[Action]) -> None:
-        # Over WebRTC the service truncates at what it played: the exact position, applied once the audio it
-        # played has arrived on the track (the word timings then cover all of it).
-        if self.config.mode == "webrtc":
-            self._cut_items.add(event.item_id)
-            if self.track.server_cut(event.item_id, event.audio_end_ms):
-                self._settle_cuts([(event.item_id, event.audio_end_ms)], out)
+        self.heard.server_truncated(event, out)
 
     def _on_error(self, event: ev.RealtimeErrorEvent, out: list[Action]) -> None:
         log.info("server error %s: %s", event.error.code, event.error.message)
@@ -607,26 +412,19 @@ class VoiceCore:
         """The local player finished playing ``samples`` more samples (call it from the player, in order)."""
         out: list[Action] = []
         now = self._clock()
-        changed = False
-        for progress in self.playback.advance(samples):
-            if progress.started:
-                self._first_audio(now - samples / self.config.sample_rate, out)
-                self._fire(Trigger.PLAYBACK_STARTED, out)
-            changed = self.transcript.played(progress.item_id, progress.played_ms) or changed
-            current = self.playback.current_item
-            if current != progress.item_id and progress.item_id not in self._audio_open:
-                changed = self.transcript.flush(progress.item_id) or changed
+        started, changed = self.heard.played(samples)
+        if started:
+            self._first_audio(now - samples / self.config.sample_rate, out)
+            self._fire(Trigger.PLAYBACK_STARTED, out)
         if changed:
             self._transcript_changed(out)
         self._check_drained(out)
         return out
 
     def _check_drained(self, out: list[Action]) -> None:
-        if self.state is not AssistantState.SPEAKING or not self.playback.empty or self._audio_open:
+        if self.state is not AssistantState.SPEAKING or not self.heard.drained:
             return
-        item = self.playback.current_item
-        if item is not None and self.transcript.flush(item):
-            self._transcript_changed(out)
+        self.heard.flush_current(out)
         self._drained(out)
 
     def _drained(self, out: list[Action]) -> None:
@@ -650,8 +448,7 @@ class VoiceCore:
     def tick(self) -> list[Action]:
         """WebRTC: reveal transcript words by elapsed time (no local player reports progress)."""
         out: list[Action] = []
-        if self._rtc_item is not None:
-            self._reveal(self._rtc_item, out)
+        self.heard.tick(out)
         return out
 
     # -- tools ---------------------------------------------------------------------------------------------
