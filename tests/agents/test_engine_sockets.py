@@ -15,7 +15,7 @@ import pytest
 import aoai_realtime.engine as engine_mod
 import aoai_realtime.testing.engine as testing_engine
 from aoai_realtime.agents import AssistantConfig, AssistantState, RolloverPolicy, ToolResult, VoiceAssistant, tool
-from aoai_realtime.agents.bench import _truth
+from aoai_realtime.agents.bench import _spoken_pieces, _truth
 from aoai_realtime.agents.track import is_silent
 from aoai_realtime.audio import PacedPlayer, pcm_source
 from aoai_realtime.auth import ApiKey
@@ -148,6 +148,15 @@ async def test_200_random_tool_calls_each_settle_once_and_the_model_speaks(trans
         assert r.latency_ms <= (timeout + 1.0) * 1000.0
 
 
+def _piece_starts_ms(text: str) -> list[float]:
+    """Where each piece the engine synthesises separately starts in the answer's audio."""
+    starts, offset = [], 0.0
+    for piece in _spoken_pieces(text):
+        starts.append(offset)
+        offset += len(ToneTts().synthesize_with_timings(piece)[0]) / 48.0
+    return starts
+
+
 async def until_transcript(assistant: VoiceAssistant, done: Callable[[list[Any]], bool], timeout: float = 20.0) -> None:
     """Wait for the transcript event after which ``done(entries)`` holds (checked at once as well)."""
     reached = asyncio.Event()
@@ -166,7 +175,7 @@ async def until_transcript(assistant: VoiceAssistant, done: Callable[[list[Any]]
 
 async def test_webrtc_states_follow_the_output_buffer_and_barge_in_clears_it() -> None:
     # Long enough (about 11 s) that the barge-in always lands while it plays, however slow the machine.
-    story = LONG
+    story = " ".join([LONG] * 3)
     async with serve(lambda: ScriptedBrain([[Say(story)]], fallback="Okay.")) as url:
         client = rtc_client(url, TRANSCRIBED)
         seen: list[str] = []
@@ -190,7 +199,14 @@ async def test_webrtc_states_follow_the_output_buffer_and_barge_in_clears_it() -
     # The engine truncated at what it had played, and the cut waited until all of that had arrived on the
     # track, attributed to the item (idle silence before its first sound not counted).
     assert len(truncated) == 1 and truncated[0].item_id == cut.item_id
-    assert assistant.core.track.received_ms[cut.item_id] >= truncated[0].audio_end_ms > 0
+    end_ms = truncated[0].audio_end_ms
+    assert assistant.core.track.received_ms[cut.item_id] >= end_ms > 0
+    # So the words kept are the words heard by then. The tone voice leaves no silence where one synthesised piece
+    # meets the next, so a word opening a piece has no onset of its own: each such join before the cut may put
+    # the count one word off.
+    heard = [w for w, s in zip(story.split(), _truth(story), strict=True) if s < end_ms]
+    joins = sum(1 for start in _piece_starts_ms(story)[1:] if start < end_ms)
+    assert abs(len(cut.text.split()) - len(heard)) <= joins
     assert [(e.role, e.text) for e in transcript][-2:] == [("user", "stop please"), ("assistant", "Okay.")]
 
 

@@ -93,3 +93,25 @@ def test_before_the_audio_length_is_known_a_speaking_rate_prior_is_used() -> Non
     t.audio_received("a", 100.0)  # only a little audio so far
     t.played("a", 100.0)
     assert texts(t) == [("assistant", "aaaa")]  # "bbbb" starts at 500 ms at the prior rate, not at 55 ms
+
+
+def test_text_known_ahead_of_its_audio_is_cut_at_the_words_heard() -> None:
+    # WebRTC: the whole transcript arrives long before its audio has played. The speaking rate is fitted to the
+    # onsets heard so far; a cut keeps exactly the words that started (before the first join of two synthesised
+    # pieces, where the tone voice leaves no pause and so no onset).
+    from aoai_realtime.agents.bench import _truth
+    from aoai_realtime.engine.speech.tone import ToneTts
+
+    text = "The quick brown fox jumps over the lazy dog. Then it runs far away into the deep green forest."
+    pcm = ToneTts().synthesize_with_timings("The quick brown fox jumps over the lazy dog.")[0]
+    for end_ms in (600, 1120, 1500, 1700):
+        t = Transcript()
+        t.add_item("a", "assistant")
+        t.assistant_delta("a", text, audio=True)
+        heard = pcm[: end_ms * 48]
+        for i in range(0, len(heard), 960):
+            t.audio_received("a", len(heard[i : i + 960]) / 48, heard[i : i + 960])
+        t.cut("a", end_ms)
+        entry = t.entry("a")
+        assert entry is not None
+        assert len(entry.text.split()) == sum(1 for s in _truth(text) if s < end_ms)

@@ -167,7 +167,10 @@ def fit_rate(estimates: list[float], onsets: list[float], *, origin: float = 0.0
 def _alignment_cost(estimates: list[float], onsets: list[float]) -> float:
     horizon = onsets[-1] + 250.0  # words beyond the audio heard so far cannot be judged yet
     considered = [e for e in estimates if e <= horizon]
-    return _align(considered, onsets)[0]
+    # An onset that no word explains costs as much as a word without an onset. Cheaper, and stretching the
+    # words until fewer of them fall within the horizon always looked best: with the whole text known ahead of
+    # its audio (WebRTC), a cut at 4 s kept 9 of the 21 words heard.
+    return _align(considered, onsets, skip_onset=125.0)[0]
 
 
 def snap_to_onsets(estimates: list[float], onsets: list[float], *, reach_ms: float = 250.0) -> list[float]:
@@ -179,9 +182,11 @@ def snap_to_onsets(estimates: list[float], onsets: list[float], *, reach_ms: flo
     return _align(estimates, onsets, reach_ms=reach_ms)[1]
 
 
-def _align(estimates: list[float], onsets: list[float], *, reach_ms: float = 250.0) -> tuple[float, list[float]]:
+def _align(
+    estimates: list[float], onsets: list[float], *, reach_ms: float = 250.0, skip_onset: float = 20.0
+) -> tuple[float, list[float]]:
     n, m = len(estimates), len(onsets)
-    skip_word, skip_onset = reach_ms * 0.5, 20.0
+    skip_word = reach_ms * 0.5
     inf = float("inf")
     # cost[i][j]: best cost aligning the first i words with the first j onsets
     cost = [[inf] * (m + 1) for _ in range(n + 1)]
