@@ -163,8 +163,15 @@ def _import_llama_cpp() -> Any:
 
 
 def _threads() -> int:
+    """llama.cpp threads: ``AOAI_LLM_THREADS``, else one core less than the machine has (at least 1).
+
+    llama.cpp's threads wait for each other at every step, so one thread that shares a busy core stalls them
+    all: on the 2-core box with other work running, 2 threads read prompts at 18-24 tokens/s and generated
+    1-2 where 1 thread made 38-51 and 14 (docs/design.md). The engine's speech runs beside the model (whisper
+    before, piper during a reply), so the model leaves it a core.
+    """
     value = os.environ.get("AOAI_LLM_THREADS", "")
-    return int(value) if value.isdigit() and int(value) > 0 else max(1, os.cpu_count() or 1)
+    return int(value) if value.isdigit() and int(value) > 0 else max(1, (os.cpu_count() or 2) - 1)
 
 
 def load_llama(path: Path, *, n_ctx: int = 4096) -> Any:
@@ -316,7 +323,7 @@ def _outputs_pending(items: Sequence[ContextItem]) -> bool:
 
 
 _UNSPOKEN = re.compile(r"[*#`_~]")
-_ANSWER_NAMED = re.compile(rb'\s*\{\s*"name"\s*:\s*"' + ANSWER.encode() + rb'"')
+_NAME_SO_FAR = re.compile(rb'\s*\{\s*"name"\s*:\s*"([^"]*)')
 
 
 # ------------------------------------------------------------------------------------------------ brain
@@ -505,7 +512,7 @@ class LLMBrain:
 
     def _call(self, prompt: list[int], tools: list[dict[str, Any]], stop: threading.Event) -> CallTool | None:
         """The constrained pass: one schema-valid call of one of ``tools`` (None if stopped or unfinished).
-        A call of ``answer_in_words`` returns as soon as its name is written."""
+        A call of ``answer_in_words`` returns as soon as its name's first tokens rule out every other tool."""
         from llama_cpp.llama_grammar import LlamaGrammar
 
         schema = json.dumps(call_schema(tools))
@@ -513,6 +520,7 @@ class LLMBrain:
         if grammar is None:
             grammar = self._grammars[schema] = LlamaGrammar.from_json_schema(schema, verbose=False)
         out = bytearray()
+        tool_names = [t["function"]["name"] for t in tools]
         self.llm.set_seed(self.seed)
         gen = self.llm.generate([*prompt, self._tool_call, *self._newline], temp=0.0, grammar=grammar)
         try:
@@ -522,8 +530,11 @@ class LLMBrain:
                 if self._is_eog(token) or count >= self.max_call_tokens:
                     break
                 out += self.llm.detokenize([token])
-                if _ANSWER_NAMED.match(out):
-                    return CallTool(ANSWER, "{}")
+                named = _NAME_SO_FAR.match(out)
+                if named and ANSWER in tool_names:  # stop as soon as the name can only be answer_in_words
+                    matching = [n for n in tool_names if n.startswith(named.group(1).decode(errors="replace"))]
+                    if matching == [ANSWER]:
+                        return CallTool(ANSWER, "{}")
         finally:
             gen.close()
         try:
