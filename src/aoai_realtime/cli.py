@@ -49,7 +49,7 @@ def _register_all() -> None:
     __import__("aoai_realtime.memory.cli", fromlist=["register"]).register(app)
     __import__("aoai_realtime.engine.cli", fromlist=["register"]).register(app, bench_app)
     __import__("aoai_realtime.agents.cli", fromlist=["register"]).register(app, bench_app)
-    pass
+    __import__("aoai_realtime.bench.engine", fromlist=["register"]).register(bench_app)  # after engine's: replaces it
 
 
 def main() -> None:

@@ -16,13 +16,14 @@ from __future__ import annotations
 import asyncio
 import base64
 import math
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..audio.g711 import WireAudio
 from ..errors import get_logger
 from ..protocol import events as ev
-from .brain.base import BrainRequest, CallTool, ContextItem, Pause, Say
+from .brain.base import BrainOutput, BrainRequest, CallTool, ContextItem, Pause, Say
 from .conversation import Entry, pcm_ms, validate_new_item
 from .errors import RequestRejected
 
@@ -285,6 +286,32 @@ async def _context(s: EngineSession, params: dict[str, Any], *, transcripts: boo
     return tuple(items)
 
 
+async def _read_ahead(gen: AsyncIterator[BrainOutput], into: asyncio.Queue[BrainOutput | None]) -> None:
+    """Read the brain's outputs as fast as it makes them (``None`` ends), so a model keeps generating while the
+    response synthesises the text it already has. Events stay in the brain's order: only the response emits."""
+    async for output in gen:
+        into.put_nowait(output)
+    into.put_nowait(None)
+
+
+async def _next_output(ahead: asyncio.Queue[BrainOutput | None], reader: asyncio.Task[None]) -> BrainOutput | None:
+    """The brain's next output (None when it is done); the brain's own failure is raised here."""
+    while True:
+        if not ahead.empty():
+            return ahead.get_nowait()
+        if reader.done():
+            reader.result()  # raises the brain's failure
+            return None
+        getter = asyncio.ensure_future(ahead.get())
+        try:
+            await asyncio.wait({getter, reader}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            if not getter.done():
+                getter.cancel()  # an item not taken stays in the queue
+        if getter.done() and not getter.cancelled():
+            return getter.result()
+
+
 def _usage(s: EngineSession, run: ResponseRun, request: BrainRequest | None, writer: _Writer) -> dict[str, Any]:
     text_in = _tokens(request.instructions) if request else 0
     audio_in = 0
@@ -358,8 +385,10 @@ async def run_response(s: EngineSession, run: ResponseRun) -> None:
         )
         names = {t.get("name") for t in tools if t.get("type", "function") == "function"}
         gen = s.brain.respond(request)
+        ahead: asyncio.Queue[BrainOutput | None] = asyncio.Queue()
+        reader = asyncio.get_running_loop().create_task(_read_ahead(gen, ahead))
         try:
-            async for output in gen:
+            while (output := await _next_output(ahead, reader)) is not None:
                 if isinstance(output, Pause):
                     await s.clock.sleep(output.seconds)
                 elif isinstance(output, Say):
@@ -372,6 +401,9 @@ async def run_response(s: EngineSession, run: ResponseRun) -> None:
                 if writer.limit_hit:
                     break
         finally:
+            if not reader.done():
+                reader.cancel()
+            await asyncio.gather(reader, return_exceptions=True)
             aclose = getattr(gen, "aclose", None)
             if aclose is not None:
                 await aclose()

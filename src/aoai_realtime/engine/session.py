@@ -33,6 +33,7 @@ from .errors import RequestRejected
 from .ids import Ids
 from .ports import EndOfTurnPort, SpeechPort, VadPort
 from .responses import ResponseRun, run_response
+from .transcripts import Transcripts
 from .turns import InputBuffer, TurnDecision, TurnDetector, VadState
 
 __all__ = ["AudioOut", "EngineSession", "SessionOptions"]
@@ -74,11 +75,6 @@ class SessionOptions:
     # Uncommitted input audio kept at most (pcm16 24 kHz bytes; 15 MiB is about 5.5 minutes). With turn
     # detection on, silence is trimmed long before that; with it off, an append past this is refused.
     max_input_buffer_bytes: int = MAX_APPEND_BYTES
-
-
-@dataclass
-class _Transcription:
-    task: asyncio.Task[str] | None
 
 
 class EngineSession:
@@ -129,7 +125,7 @@ class EngineSession:
         self._speech_item_id: str | None = None
         self._speech_start_ms = 0
         self._idle_task: asyncio.Task[None] | None = None
-        self._transcripts: dict[str, _Transcription] = {}
+        self.transcripts = Transcripts(self)
         self._closed = False
         self._configure_vad()
 
@@ -426,6 +422,10 @@ class EngineSession:
                 await self._on_speech_started(decision.ms)
             else:
                 await self._on_speech_stopped(decision.ms, decision.at_ms)
+        early_after = self.transcripts.early_after_ms
+        pause = None if early_after is None or self._detector is None else self._detector.pause_began_ms(early_after)
+        if pause is not None:
+            self.transcripts.pause(self._speech_start_ms, pause)
 
     def _end_of_turn(self) -> EndOfTurnPort | None:
         judge = getattr(self.speech, "end_of_turn", None)  # optional member of the speech bundle
@@ -464,13 +464,19 @@ class EngineSession:
         item_id = self._speech_item_id or self.ids.new("item")
         self._speech_item_id = None
         await self.emit(ev.InputAudioBufferSpeechStoppedEvent(item_id=item_id, audio_end_ms=end_ms))
-        await self._commit(item_id, manual=False, from_ms=self._speech_start_ms, to_ms=decided_at)
+        await self._commit(item_id, manual=False, from_ms=self._speech_start_ms, to_ms=decided_at, pause_ms=end_ms)
         td = self.session["audio"]["input"]["turn_detection"]
         if td and td.get("create_response", True) and self._default_response is None and not self.transcribing:
             await self.create_response({})
 
     async def _commit(
-        self, item_id: str | None, *, manual: bool, from_ms: int | None = None, to_ms: int | None = None
+        self,
+        item_id: str | None,
+        *,
+        manual: bool,
+        from_ms: int | None = None,
+        to_ms: int | None = None,
+        pause_ms: int | None = None,
     ) -> str:
         if manual and self.buffer.buffered_ms < 100:
             raise RequestRejected(
@@ -498,94 +504,14 @@ class EngineSession:
         await self.emit(ev.InputAudioBufferCommittedEvent(item_id=item_id, previous_item_id=previous))
         await self.emit(ev.ConversationItemAdded(item=entry.to_item(), previous_item_id=previous))
         await self.emit(ev.ConversationItemDone(item=entry.to_item(), previous_item_id=previous))
-        self._start_transcription(entry, pcm)
+        self.transcripts.start(entry, pcm, from_ms=from_ms, pause_ms=pause_ms)
         return item_id
 
     # ---------------------------------------------------------------------------------------------- transcription
 
-    def _start_transcription(self, entry: Entry, pcm: bytes) -> None:
-        stt = self.speech.stt
-        settings = self.session["audio"]["input"]["transcription"]
-        if stt is None:
-            self._transcripts[entry.id] = _Transcription(None)
-            if settings is not None:
-                self.spawn(self._emit_transcript(entry, settings, None))
-            return
-        language = settings.get("language") if settings else None
-        prompt = settings.get("prompt") if settings else None
-
-        async def transcribe() -> str:
-            result = await asyncio.to_thread(stt.transcribe, pcm, language=language, prompt=prompt)
-            return str(getattr(result, "text", "")).strip()
-
-        task: asyncio.Task[str] = self.spawn(transcribe())
-        self._transcripts[entry.id] = _Transcription(task)
-        if settings is not None:
-            self.spawn(self._emit_transcript(entry, settings, task))
-
-    async def _emit_transcript(self, entry: Entry, settings: dict[str, Any], task: asyncio.Task[str] | None) -> None:
-        audio_ms = pcm_ms(len(entry.audio.get(0, b"")))
-        if task is None:
-            await self.emit(
-                ev.ConversationItemInputAudioTranscriptionFailedEvent(
-                    item_id=entry.id,
-                    content_index=0,
-                    error={
-                        "type": "server_error",
-                        "code": "transcription_unavailable",
-                        "message": "This engine runs without a speech-to-text model.",
-                        "param": None,
-                    },
-                )
-            )
-            return
-        try:
-            text = await task
-        except Exception as exc:  # noqa: BLE001  # a broken model must not end the session: report it as the service does
-            log.warning("input transcription failed: %s", exc)
-            await self.emit(
-                ev.ConversationItemInputAudioTranscriptionFailedEvent(
-                    item_id=entry.id,
-                    content_index=0,
-                    error={"type": "server_error", "code": "transcription_failed", "message": str(exc), "param": None},
-                )
-            )
-            return
-        model = str(settings.get("model", "whisper-1"))
-        chunks = [text] if model == "whisper-1" else _word_chunks(text)
-        for chunk in chunks:
-            await self.emit(
-                ev.ConversationItemInputAudioTranscriptionDeltaEvent(item_id=entry.id, content_index=0, delta=chunk)
-            )
-        if entry.id in self.conversation:
-            entry.wire["content"][0]["transcript"] = text
-        audio_tokens = max(1, audio_ms // 100)
-        text_tokens = max(1, len(text) // 4) if text else 0
-        usage = {
-            "type": "tokens",
-            "total_tokens": audio_tokens + text_tokens,
-            "input_tokens": audio_tokens,
-            "input_token_details": {"text_tokens": 0, "audio_tokens": audio_tokens},
-            "output_tokens": text_tokens,
-        }
-        await self.emit(
-            ev.ConversationItemInputAudioTranscriptionCompletedEvent(
-                item_id=entry.id, content_index=0, transcript=text, usage=usage
-            )
-        )
-
     async def transcript_of(self, entry: Entry) -> str:
         """The user's words in an audio item (waits for the engine's own STT; "" without one)."""
-        known = entry.text()
-        if known:
-            return known
-        pending = self._transcripts.get(entry.id)
-        if pending is None or pending.task is None:
-            return ""
-        try:
-            return await asyncio.shield(pending.task)
-        except Exception:  # noqa: BLE001  # the failure was reported by the transcription events
-            return ""
+        return await self.transcripts.text_of(entry)
 
     # ---------------------------------------------------------------------------------------------- items
 
@@ -759,11 +685,6 @@ class EngineSession:
         self._reset_vad()
         if not self.transcribing:
             await self.create_response({})
-
-
-def _word_chunks(text: str) -> list[str]:
-    words = text.split(" ")
-    return [w if i == 0 else " " + w for i, w in enumerate(words) if w]
 
 
 def _event_id_of(data: bytes | str) -> str | None:

@@ -166,6 +166,13 @@ class TurnDetector:
             return TurnDecision("check", self._silence_began_ms, self._silence_began_ms + self._silence_run_ms)
         return None
 
+    def pause_began_ms(self, at_least_ms: int) -> int | None:
+        """Where the current pause inside a turn began (session time), once it has lasted ``at_least_ms``;
+        None while nobody speaks or the speaker is talking."""
+        if self.state is VadState.SPEECH and self._silence_run_ms >= max(at_least_ms, 1):
+            return self._silence_began_ms
+        return None
+
     def end_turn(self) -> TurnDecision:
         """End the current turn now (the end-of-turn model said so, or the silence ran out)."""
         waited = min(self._silence_run_ms, self.silence_ms)
