@@ -19,7 +19,7 @@ from aoai_realtime.engine.brain.base import BrainRequest, CallTool, ContextItem,
 from aoai_realtime.engine.brain.llm import (
     ANSWER_TOOL,
     LLMBrain,
-    call_schema,
+    call_grammar,
     chat_messages,
     function_tools,
     llm_available,
@@ -123,14 +123,13 @@ def test_chat_messages_keep_the_conversation_and_group_one_turns_calls() -> None
     assert messages[3] == {"role": "tool", "tool_call_id": "a", "content": "Level 3."}
 
 
-def test_call_schema_allows_only_the_offered_tools_with_their_parameters() -> None:
-    tools = function_tools(request())
-    schema = call_schema(tools)
-    names = [option["properties"]["name"]["enum"] for option in schema["oneOf"]]
-    assert names == [["retrieve_knowledge"], ["save_insight"]]
-    assert schema["oneOf"][0]["properties"]["arguments"]["required"] == ["query"]
-    single = call_schema(tools[:1])
-    assert single["properties"]["name"] == {"enum": ["retrieve_knowledge"]}
+@needs_model
+def test_the_call_grammar_allows_only_the_offered_tools_with_their_parameters() -> None:
+    grammar = call_grammar(function_tools(request(tools=(RETRIEVE, ALARM))))
+    root = next(line for line in grammar.splitlines() if line.startswith("root ::= "))
+    assert root.count(" | ") == 1 and "retrieve_knowledge" in root and "set_alarm" in root
+    assert "save_insight" not in grammar
+    assert '"\\"query\\""' in grammar and '"\\"time\\""' in grammar  # each tool's own parameters
 
 
 def test_sha256_check_accepts_the_right_file_and_names_the_fix_for_a_wrong_one(tmp_path: Path) -> None:

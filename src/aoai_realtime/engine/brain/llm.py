@@ -49,15 +49,22 @@ from ..errors import EngineError
 from .base import BrainOutput, BrainRequest, CallTool, ContextItem, Say
 
 __all__ = [
+    "ANSWER",
+    "ANSWER_TOOL",
     "MODEL_FILE",
     "MODEL_LABEL",
     "MODEL_SHA256",
     "LLMBrain",
+    "answer_messages",
+    "call_grammar",
     "chat_messages",
     "check_install",
     "default_model_path",
+    "function_tools",
     "library_dir",
     "llm_available",
+    "load_llama",
+    "readable",
     "shared_brain",
     "verify_sha256",
 ]
@@ -281,16 +288,24 @@ def function_tools(request: BrainRequest) -> list[dict[str, Any]]:
     ]  # fmt: skip
 
 
-def call_schema(tools: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """The JSON schema of one call of one of ``tools``: ``{"name": ..., "arguments": {...}}``."""
-    options = []
-    for tool in tools:
+def call_grammar(tools: Sequence[dict[str, Any]]) -> str:
+    """GBNF for the rest of a call after ``{"name": "``: one offered tool's name, then its arguments by its
+    JSON schema (llama.cpp's converter), then ``}``. The fixed opening is fed as prompt, not sampled."""
+    _import_llama_cpp()
+    from llama_cpp import llama_grammar
+
+    module: Any = llama_grammar  # untyped
+    converter = module.SchemaConverter(prop_order={}, allow_fetch=False, dotall=False, raw_pattern=False)
+    alternatives = []
+    for index, tool in enumerate(tools):
         fn = tool["function"]
         params = dict(fn.get("parameters") or {"type": "object", "properties": {}})
         params.setdefault("type", "object")
-        options.append({"type": "object", "properties": {"name": {"enum": [fn["name"]]}, "arguments": params},
-                        "required": ["name", "arguments"]})  # fmt: skip
-    return options[0] if len(options) == 1 else {"oneOf": options}
+        rule = converter.visit(converter.resolve_refs(params, f"tool{index}"), f"tool{index}-arguments")
+        name_then_arguments = converter._format_literal(fn["name"] + '", "arguments": ')
+        alternatives.append(f'{name_then_arguments} {rule} "}}"')
+    converter._add_rule("root", " | ".join(alternatives))
+    return str(converter.format_grammar())
 
 
 def answer_messages(request: BrainRequest, *, spoken: bool | None = None) -> list[dict[str, Any]]:
@@ -323,7 +338,6 @@ def _outputs_pending(items: Sequence[ContextItem]) -> bool:
 
 
 _UNSPOKEN = re.compile(r"[*#`_~]")
-_NAME_SO_FAR = re.compile(rb'\s*\{\s*"name"\s*:\s*"([^"]*)')
 
 
 # ------------------------------------------------------------------------------------------------ brain
@@ -371,6 +385,7 @@ class LLMBrain:
         self._format: Any = Jinja2ChatFormatter(template=template, eos_token="<|im_end|>", bos_token="")
         self._tool_call = self._single_token("<tool_call>")
         self._newline = llm.tokenize(b"\n", add_bos=False, special=True)
+        self._call_opening = llm.tokenize(b'{"name": "', add_bos=False, special=False)
         self._is_eog: Callable[[int], bool] = lambda t: bool(llama_cpp.llama_vocab_is_eog(llm._model.vocab, t))
         self._openers = [self._tool_call] + [
             i for i in range(int(llm.n_vocab())) if llm.detokenize([i]).lstrip()[:1] in (b"{", b"[", b"`")
@@ -515,14 +530,15 @@ class LLMBrain:
         A call of ``answer_in_words`` returns as soon as its name's first tokens rule out every other tool."""
         from llama_cpp.llama_grammar import LlamaGrammar
 
-        schema = json.dumps(call_schema(tools))
-        grammar = self._grammars.get(schema)
-        if grammar is None:
-            grammar = self._grammars[schema] = LlamaGrammar.from_json_schema(schema, verbose=False)
-        out = bytearray()
         tool_names = [t["function"]["name"] for t in tools]
+        key = json.dumps(tools, sort_keys=True)
+        grammar = self._grammars.get(key)
+        if grammar is None:
+            grammar = self._grammars[key] = LlamaGrammar.from_string(call_grammar(tools), verbose=False)
+        out = bytearray()
         self.llm.set_seed(self.seed)
-        gen = self.llm.generate([*prompt, self._tool_call, *self._newline], temp=0.0, grammar=grammar)
+        gen = self.llm.generate([*prompt, self._tool_call, *self._newline, *self._call_opening], temp=0.0,
+                                grammar=grammar)  # fmt: skip
         try:
             for count, token in enumerate(gen):
                 if stop.is_set():
@@ -530,15 +546,15 @@ class LLMBrain:
                 if self._is_eog(token) or count >= self.max_call_tokens:
                     break
                 out += self.llm.detokenize([token])
-                named = _NAME_SO_FAR.match(out)
-                if named and ANSWER in tool_names:  # stop as soon as the name can only be answer_in_words
-                    matching = [n for n in tool_names if n.startswith(named.group(1).decode(errors="replace"))]
-                    if matching == [ANSWER]:
+                if ANSWER in tool_names:  # stop as soon as the name can only be answer_in_words
+                    head, quote, _ = out.partition(b'"')
+                    name = head.decode(errors="replace")
+                    if [n for n in tool_names if (n == name if quote else n.startswith(name))] == [ANSWER]:
                         return CallTool(ANSWER, "{}")
         finally:
             gen.close()
         try:
-            value = json.loads(out.decode("utf-8", errors="replace"))
+            value = json.loads('{"name": "' + out.decode("utf-8", errors="replace"))
             name, arguments = str(value["name"]), value["arguments"]
         except (json.JSONDecodeError, KeyError, TypeError):
             log.warning("llm brain: the constrained tool call did not finish within %d tokens", self.max_call_tokens)
