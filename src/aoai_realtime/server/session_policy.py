@@ -4,7 +4,7 @@ A browser on a WebRTC call can send ``session.update`` and ``response.create`` o
 sees their effect on the sideband (``session.updated``, ``response.created``), never the browser's events
 themselves. :class:`SessionGuard` compares those against the session the server built for the persona:
 
-- :meth:`SessionGuard.drift` names every guarded field of a ``session.updated`` that differs: the model, the
+- :meth:`SessionGuard.drift` names every guarded field of a ``session.updated`` that differs: the
   instructions, the output modalities, the full tool definitions (type, name, description, parameters),
   ``tool_choice``, ``max_output_tokens``, the voice, input transcription and turn detection.
   :meth:`SessionGuard.restore` is the ``session.update`` that puts all of them back.
@@ -24,7 +24,6 @@ from ..protocol import events as ev
 __all__ = ["GUARDED_FIELDS", "SessionGuard"]
 
 GUARDED_FIELDS: tuple[str, ...] = (
-    "model",
     "instructions",
     "output_modalities",
     "tools",
@@ -34,7 +33,9 @@ GUARDED_FIELDS: tuple[str, ...] = (
     "audio.input.transcription",
     "audio.input.turn_detection",
 )
-"""The session fields a call is held to, as dotted paths into the GA ``session`` object."""
+"""The session fields a call is held to, as dotted paths into the GA ``session`` object. Not ``model``: it
+cannot change within a session, and the service may name a deployment's model differently from the server
+(comparing it would count every call as tampered)."""
 
 _ABSENT = object()
 _DEFAULTS: dict[str, Any] = {"max_output_tokens": "inf", "tool_choice": "auto"}
@@ -90,12 +91,11 @@ class SessionGuard:
         return changed
 
     def restore(self) -> dict[str, Any]:
-        """The ``session`` of a ``session.update`` that puts every guarded field back (``model`` cannot change
-        within a session and is left out)."""
+        """The ``session`` of a ``session.update`` that puts every guarded field back."""
         out: dict[str, Any] = {"type": "realtime"}
         for path in GUARDED_FIELDS:
             value = self.expected(path)
-            if path == "model" or value is _ABSENT:
+            if value is _ABSENT:
                 continue
             node = out
             *parents, leaf = path.split(".")
