@@ -293,3 +293,22 @@ def test_the_same_request_from_the_same_state_gives_the_same_reply(brain: LLMBra
         brain.answer_llm.reset()
         replies.append(list(brain.write(req)))
     assert replies[0] == replies[1] and replies[0]
+
+
+@needs_model
+async def test_a_tool_turn_through_the_engine_with_the_llm_brain(brain: LLMBrain) -> None:
+    from aoai_realtime.client import RealtimeClient
+    from aoai_realtime.testing.engine import EngineHarness
+
+    async with EngineHarness(brain=brain) as harness, RealtimeClient(harness.connect(), reconnect=None) as client:
+        await client.update_session({"type": "realtime", "instructions": MEMORY, "tools": [RETRIEVE, SAVE]})
+        await client.send_text("When is the quarterly review?")
+        done = await client.wait_for("response.done", timeout=300)
+        call = done.response.output[0]
+        assert call.type == "function_call" and call.name == "retrieve_knowledge"
+        note = json.dumps({"results": [{"text": "The quarterly review is on Thursday at 3 pm.", "date": "2026-11-20"}]})
+        await client.create_item({"type": "function_call_output", "call_id": call.call_id, "output": note})
+        await client.create_response()
+        done = await client.wait_for("response.done", timeout=300)
+        assert done.response.status == "completed"
+        assert "Thursday" in (done.response.output[0].transcript or "")
