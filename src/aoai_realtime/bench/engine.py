@@ -190,10 +190,17 @@ async def _recv(conn: Any) -> dict[str, Any]:
 
 
 async def one_call(
-    harness: EngineHarness, utterances: list[bytes], silence_ms: int, probe: Probe, *, early: bool = True
+    harness: EngineHarness,
+    utterances: list[bytes],
+    silence_ms: int,
+    probe: Probe,
+    *,
+    early: bool = True,
+    start_delay: float = 0.0,
 ) -> None:
     """One session: each utterance streamed at real-time pace after 300 ms of silence, then silence until the
     reply is done. ``early=False`` turns the engine's early transcription pass off (the comparison)."""
+    await asyncio.sleep(start_delay)
     _PROBE.set(probe)  # the session's tasks (created by connect) inherit it
     conn = harness.connect()
     session = harness.sessions[-1]
@@ -301,7 +308,10 @@ async def run_bench(
     speech_port: SpeechPort | None = None,
     early: bool = True,
     first_question: int = 0,
+    stagger_s: float = 0.0,
 ) -> BenchResult:
+    """``stagger_s``: the calls start spread evenly over that many seconds (0: all at once, so their turns end
+    at about the same moment)."""
     """``calls`` sessions at once on one engine, ``turns`` spoken questions each; the turns' marks."""
     port = speech_port if speech_port is not None else await asyncio.to_thread(_speech, speech)
     inner_brain = await asyncio.to_thread(_brain, brain)
@@ -315,7 +325,7 @@ async def run_bench(
     async with EngineHarness(engine) as harness:
         await asyncio.gather(*(
             one_call(harness, [said[(first_question + c + i) % len(said)] for i in range(turns)], silence_ms,
-                     probes[c], early=early)
+                     probes[c], early=early, start_delay=stagger_s * c / calls)
             for c in range(calls)
         ))  # fmt: skip
     return BenchResult(
@@ -363,6 +373,7 @@ async def main_async(
     max_calls: int,
     as_json: bool,
     compare: bool = False,
+    stagger_s: float = 0.0,
 ) -> dict[str, Any]:
     def echo(line: str) -> None:
         if not as_json:
@@ -397,11 +408,13 @@ async def main_async(
             if a and b:
                 echo(f"   {part_name:<44} ON - OFF p50 {statistics.median(b) - statistics.median(a):+7.0f} ms")
     if concurrency:
+        echo(f" concurrency: calls started {'together' if not stagger_s else f'spread over {stagger_s:g} s'}, "
+             f"{max(2, turns // 4)} turns each")  # fmt: skip
         best = 0
         k = 1
         while k <= max_calls:
             level = await run_bench(speech=speech, brain=brain, calls=k, turns=max(2, turns // 4),
-                                    silence_ms=silence_ms, speech_port=port)  # fmt: skip
+                                    silence_ms=silence_ms, speech_port=port, stagger_s=stagger_s)  # fmt: skip
             first_k = level.values("first_delta")
             ok = held(level)
             echo(f" {k:3d} calls: first audio p50 {statistics.median(first_k) if first_k else float('nan'):.0f} / "
@@ -430,6 +443,8 @@ def register(bench_app: typer.Typer) -> None:
         silence_ms: Annotated[int, typer.Option(min=100, help="server_vad silence wait (ms).")] = 300,
         concurrency: Annotated[bool, typer.Option("--concurrency", help="Also find the most real-time calls.")] = False,
         max_calls: Annotated[int, typer.Option(min=1, help="Highest K tried with --concurrency.")] = 24,
+        stagger: Annotated[float, typer.Option(min=0.0, help="--concurrency: spread the calls' starts over this "
+                           "many seconds (0: together, turns end at the same moment).")] = 0.0,
         as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
         compare: Annotated[bool, typer.Option("--compare", help="Also run the engine's early transcription "
                            "pass off and on, alternating, in the same run.")] = False,
@@ -440,4 +455,5 @@ def register(bench_app: typer.Typer) -> None:
         if brain not in ("scripted", "rules", "llm"):
             raise typer.BadParameter(f"unknown brain {brain!r}: use scripted, rules or llm", param_hint="--brain")
         asyncio.run(main_async(speech=speech, brain=brain, turns=turns, silence_ms=silence_ms, compare=compare,
+                               stagger_s=stagger,
                                concurrency=concurrency, max_calls=max_calls, as_json=as_json))  # fmt: skip
