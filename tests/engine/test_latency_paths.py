@@ -65,7 +65,7 @@ async def test_a_turn_that_ends_at_the_pause_uses_the_early_pass(clock: FakeCloc
 
 
 async def test_words_after_a_pause_are_never_lost_to_the_early_pass(clock: FakeClock) -> None:
-    speech, stt = kit()
+    speech, _ = kit()
     session = make_session(speech, clock, RulesBrain())
     async with session:
         probe = Probe(session, clock)
