@@ -3,12 +3,12 @@
     .venv/bin/python bench/bench_agents.py [--sessions 12] [--turns 12] [--realtime]
 
 Same as ``aoai-realtime bench agents``; the code and the meaning of each figure are in
-``aoai_realtime.agents.bench``.
+``aoai_realtime.bench.agents``.
 """
 
 from __future__ import annotations
 
-from aoai_realtime.agents.bench import main
+from aoai_realtime.bench.agents import main
 
 if __name__ == "__main__":
     main()

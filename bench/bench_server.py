@@ -206,7 +206,7 @@ async def run(seconds: float) -> None:
             [
                 sys.executable,
                 "-m",
-                "aoai_realtime.server.fake_upstream",
+                "aoai_realtime.testing.fake_upstream",
                 "--port",
                 str(up_port),
                 "--latency-ms",

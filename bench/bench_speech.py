@@ -3,12 +3,12 @@
     .venv/bin/python bench/bench_speech.py [--repeat 5] [--only vad,stt,tts,resample]
 
 Same as ``aoai-realtime bench speech``; the code and the description of each figure are in
-``aoai_realtime.engine.speech.bench``.
+``aoai_realtime.bench.speech``.
 """
 
 from __future__ import annotations
 
-from aoai_realtime.engine.speech.bench import main
+from aoai_realtime.bench.speech import main
 
 if __name__ == "__main__":
     main()

@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
-from aoai_realtime.agents.testing import run_virtual
 from aoai_realtime.errors import Busy, ConfigError, SessionExpired
 from aoai_realtime.protocol import events as ev
 from aoai_realtime.streaming import Channel, assistant_sse, client_audio, client_events, sse_frame, sse_frames
+from aoai_realtime.testing.virtual_time import run_virtual
 
 
 async def test_channel_ends_cleanly_after_what_is_queued() -> None:

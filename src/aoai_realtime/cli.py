@@ -43,13 +43,12 @@ def talk(
 def _register_all() -> None:
     # One line per area: each module's register() adds its commands. Imports stay light (no heavy deps).
     app.command("demo")(__import__("aoai_realtime.apps.demo.cli", fromlist=["demo_command"]).demo_command)
-    __import__("aoai_realtime.engine.speech.cli", fromlist=["register"]).register(app)
-    __import__("aoai_realtime.server.cli", fromlist=["register"]).register(app)
+    __import__("aoai_realtime.server.cli", fromlist=["register"]).register(app, bench_app)
     __import__("aoai_realtime.pipeline.cli", fromlist=["register"]).register(app)
-    __import__("aoai_realtime.memory.cli", fromlist=["register"]).register(app)
     __import__("aoai_realtime.engine.cli", fromlist=["register"]).register(app, bench_app)
-    __import__("aoai_realtime.agents.cli", fromlist=["register"]).register(app, bench_app)
-    __import__("aoai_realtime.bench.engine", fromlist=["register"]).register(bench_app)  # after engine's: replaces it
+    __import__("aoai_realtime.bench.memory", fromlist=["register"]).register(app, bench_app)
+    for bench in ("agents", "speech", "pipeline", "engine"):  # bench.engine after engine's: replaces it
+        __import__(f"aoai_realtime.bench.{bench}", fromlist=["register"]).register(bench_app)
 
 
 def main() -> None:

@@ -25,13 +25,13 @@ from aoai_realtime.agents import (
     VoiceAssistant,
     tool,
 )
-from aoai_realtime.agents.bench import _spoken_pieces, _truth
-from aoai_realtime.agents.testing import run_virtual
 from aoai_realtime.audio import PacedPlayer, pcm_source
+from aoai_realtime.bench.agents import _spoken_pieces, _truth
 from aoai_realtime.client import RealtimeClient
 from aoai_realtime.errors import ToolError
 from aoai_realtime.protocol import events as ev
 from aoai_realtime.protocol.codec import decode_client_event
+from aoai_realtime.testing.virtual_time import run_virtual
 
 EngineHarness = harness_module.EngineHarness
 from aoai_realtime.engine.brain.base import CallTool, Say  # noqa: E402

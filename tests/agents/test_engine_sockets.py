@@ -15,10 +15,10 @@ import pytest
 import aoai_realtime.engine as engine_mod
 import aoai_realtime.testing.engine as testing_engine
 from aoai_realtime.agents import AssistantConfig, AssistantState, RolloverPolicy, ToolResult, VoiceAssistant, tool
-from aoai_realtime.agents.bench import _spoken_pieces, _truth
 from aoai_realtime.agents.track import is_silent
 from aoai_realtime.audio import PacedPlayer, pcm_source
 from aoai_realtime.auth import ApiKey
+from aoai_realtime.bench.agents import _spoken_pieces, _truth
 from aoai_realtime.client import RealtimeClient
 from aoai_realtime.endpoints import Endpoint
 from aoai_realtime.engine.brain.base import CallTool, Say

@@ -99,7 +99,7 @@ def test_text_known_ahead_of_its_audio_is_cut_at_the_words_heard() -> None:
     # WebRTC: the whole transcript arrives long before its audio has played. The speaking rate is fitted to the
     # onsets heard so far; a cut keeps exactly the words that started (before the first join of two synthesised
     # pieces, where the tone voice leaves no pause and so no onset).
-    from aoai_realtime.agents.bench import _truth
+    from aoai_realtime.bench.agents import _truth
     from aoai_realtime.engine.speech.tone import ToneTts
 
     text = "The quick brown fox jumps over the lazy dog. Then it runs far away into the deep green forest."

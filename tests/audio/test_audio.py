@@ -7,7 +7,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from aoai_realtime.agents.testing import run_virtual
 from aoai_realtime.audio import (
     AudioDeviceUnavailable,
     AudioSink,
@@ -25,6 +24,7 @@ from aoai_realtime.audio import (
     write_wav,
 )
 from aoai_realtime.errors import ConfigError
+from aoai_realtime.testing.virtual_time import run_virtual
 
 
 def sine(ms: float, rate: int = 24000, freq: float = 440.0) -> bytes:

@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from aoai_realtime.server import RateLimitSettings, RealtimeServer, ServerSettings, UpstreamClient, create_app
-from aoai_realtime.server.fake_upstream import FakeUpstream
+from aoai_realtime.testing.fake_upstream import FakeUpstream
 
 from .support import PERSONAS, UPSTREAM_KEY, MakeServer, ToolLog, auth_hook, make_tools
 

@@ -13,7 +13,7 @@ import pytest
 
 from aoai_realtime.pricing import Usage
 from aoai_realtime.server import CallPolicy, PriceTable
-from aoai_realtime.server.fake_upstream import FakeSideband, FakeUpstream
+from aoai_realtime.testing.fake_upstream import FakeSideband, FakeUpstream
 
 from .support import OFFER, MakeServer, ToolLog, alice, bob
 

@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from aoai_realtime.server import CallRecord, CallStart
-from aoai_realtime.server.fake_upstream import FakeSideband, FakeUpstream
+from aoai_realtime.testing.fake_upstream import FakeSideband, FakeUpstream
 
 from .support import OFFER, MakeServer, alice
 from .test_calls import fn_done, response_done

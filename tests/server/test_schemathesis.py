@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, settings
 from starlette.testclient import TestClient
 
 from aoai_realtime.server import RateLimitSettings, RealtimeServer, ServerSettings, UpstreamClient, create_app
-from aoai_realtime.server.fake_upstream import FakeUpstream
+from aoai_realtime.testing.fake_upstream import FakeUpstream
 
 from .support import PERSONAS, UPSTREAM_KEY, ToolLog, auth_hook, bob, make_tools
 

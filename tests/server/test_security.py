@@ -10,7 +10,7 @@ import pytest
 
 from aoai_realtime.errors import ConfigError
 from aoai_realtime.server import Persona, ServerSettings, ToolRegistry, TrustedProxies, User, build_session, client_ip
-from aoai_realtime.server.fake_upstream import FakeUpstream
+from aoai_realtime.testing.fake_upstream import FakeUpstream
 
 from .support import OFFER, UPSTREAM_KEY, MakeServer, alice
 

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from aoai_realtime.cli import _register_all, app
 from aoai_realtime.server import UpstreamClient
-from aoai_realtime.server.fake_upstream import FakeUpstream
+from aoai_realtime.testing.fake_upstream import FakeUpstream
 
 from .support import MakeServer, alice
 

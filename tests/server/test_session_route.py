@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from aoai_realtime.server import Persona, RateLimitSettings
-from aoai_realtime.server.fake_upstream import FakeUpstream
+from aoai_realtime.testing.fake_upstream import FakeUpstream
 
 from .support import UPSTREAM_KEY, MakeServer, alice, bob
 

@@ -67,7 +67,7 @@ def register(app: typer.Typer, bench_app: typer.Typer | None = None) -> None:
         if tls_self_signed:
             import tempfile
 
-            from ..testing.tls import self_signed
+            from .tls import self_signed
 
             tls_cert, tls_key = self_signed(tempfile.mkdtemp(prefix="aoai-engine-tls-"))
             typer.echo(f"self-signed certificate: {tls_cert}  (trust it, e.g. NODE_EXTRA_CA_CERTS={tls_cert})")

@@ -15,8 +15,7 @@ if TYPE_CHECKING:
 
 
 def register(app: typer.Typer) -> None:
-    """Add ``worker`` to ``app`` and ``pipeline`` to its ``bench`` sub-command."""
-    from ..cli import bench_app
+    """Add ``worker`` to ``app`` (``bench pipeline`` lives in :mod:`aoai_realtime.bench.pipeline`)."""
 
     @app.command("worker")
     def worker(
@@ -35,20 +34,6 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Run post-call steps (summary, action items, index, review thread) until interrupted."""
         asyncio.run(_worker(store, runner, concurrency, poll_interval, llm, status))
-
-    @bench_app.command("pipeline")
-    def bench_pipeline(
-        seconds: float = typer.Option(3.0, help="Seconds per throughput figure."),
-        calls: int = typer.Option(2000, help="Calls enqueued for the throughput figures."),
-        lease: float = typer.Option(1.0, help="Lease (s) for the recovery figure."),
-        poll: float = typer.Option(0.25, help="Poll interval (s) for the recovery figure."),
-        repeat: int = typer.Option(5, help="Recovery runs per store (medians are printed)."),
-        pg_dsn: str = typer.Option("", help="PostgreSQL DSN; default: start one with pgserver."),
-    ) -> None:
-        """Claims and no-op steps per second per worker on SQLite and PostgreSQL; worker death to step done."""
-        from .bench import run
-
-        asyncio.run(run(seconds=seconds, calls=calls, lease=lease, poll=poll, repeat=repeat, pg_dsn=pg_dsn))
 
 
 def _make_llm(name: str) -> LLMProvider:

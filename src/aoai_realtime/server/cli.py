@@ -35,10 +35,8 @@ def _read_json(path: Path, what: str) -> Any:
         raise _refuse(f"the {what} file {path} is not valid JSON (line {exc.lineno}: {exc.msg})") from None
 
 
-def register(app: typer.Typer) -> None:
-    """Add ``serve`` and ``bench server`` to the CLI."""
-    from ..cli import bench_app
-
+def register(app: typer.Typer, bench_app: typer.Typer) -> None:
+    """Add ``serve`` to ``app`` and ``server`` to its ``bench`` sub-app ``bench_app``."""
     app.command("serve")(serve)
     bench_app.command("server")(bench_server)
 

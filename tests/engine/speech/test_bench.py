@@ -5,8 +5,8 @@ import re
 import pytest
 from typer.testing import CliRunner
 
+from aoai_realtime.bench.speech import run
 from aoai_realtime.cli import _register_all, app
-from aoai_realtime.engine.speech.bench import run
 
 
 @pytest.mark.integration  # the benchmark's audio comes from flite

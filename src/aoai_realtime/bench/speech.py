@@ -33,8 +33,9 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 
-from ...testing.audio import concat, silence, speak_flite
-from . import (
+import typer
+
+from ..engine.speech import (
     EnergyVad,
     PiperTts,
     SileroVad,
@@ -48,6 +49,7 @@ from . import (
     WhisperStt,
     mono24k_to_stereo48k,
 )
+from ..testing.audio import concat, silence, speak_flite
 
 UTTERANCE = "Set an alarm for six thirty tomorrow."
 REPLY = "Sure, your alarm is set for six thirty. Is there anything else I can do for you?"
@@ -226,3 +228,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--only", default="vad,stt,tts,resample")
     args = parser.parse_args(argv)
     run(repeat=args.repeat, only=args.only)
+
+
+def register(bench_app: typer.Typer) -> None:
+    """Add ``speech`` to the ``bench`` sub-app."""
+
+    @bench_app.command("speech")
+    def bench_speech(
+        repeat: int = typer.Option(5, help="Runs per figure (medians are printed)."),
+        only: str = typer.Option(
+            "vad,stt,tts,resample", help="Comma-separated parts: vad, stt, tts, resample; offline (root, strace)."
+        ),
+    ) -> None:
+        """VAD x real time, STT latency/RTF, TTS time to first chunk, resampling cost, per implementation."""
+        run(repeat=repeat, only=only)

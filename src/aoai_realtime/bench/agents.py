@@ -22,14 +22,16 @@ import statistics
 from dataclasses import dataclass
 from typing import Any
 
+import typer
+
+from ..agents.state import AssistantState
+from ..agents.transcript import TranscriptEntry
+from ..agents.voice import AssistantConfig, VoiceAssistant
 from ..audio.player import PacedPlayer
 from ..audio.source import pcm_source
-from .state import AssistantState
-from .testing import run_virtual
-from .transcript import TranscriptEntry
-from .voice import AssistantConfig, VoiceAssistant
+from ..testing.virtual_time import run_virtual
 
-__all__ = ["TEXTS", "main", "measure_latency", "measure_sync"]
+__all__ = ["TEXTS", "main", "measure_latency", "measure_sync", "register"]
 
 TEXTS = [
     "Hello there! How can I help you today?",
@@ -221,3 +223,17 @@ def main(argv: list[str] | None = None) -> None:
             latencies = asyncio.run(measure_latency(args.turns, transport=transport))
             print(f"  {label}  {len(latencies)} turns   p50 {_pct(latencies, 0.5):7.1f} ms"
                   f"   p95 {_pct(latencies, 0.95):7.1f} ms")
+
+
+def register(bench_app: typer.Typer) -> None:
+    """Add ``agents`` to the ``bench`` sub-app."""
+
+    @bench_app.command("agents")
+    def bench_agents(
+        sessions: int = typer.Option(12, help="Sessions for the transcript sync error."),
+        turns: int = typer.Option(12, help="Spoken turns for the latency figures (0: skip)."),
+        realtime: bool = typer.Option(False, help="Run the sync benchmark on the real clock."),
+    ) -> None:
+        """Transcript sync error (ours vs a 285 ms drip) and end of speech -> first audio heard, p50/p95."""
+        argv = ["--sessions", str(sessions), "--turns", str(turns)]
+        main([*argv, "--realtime"] if realtime else argv)

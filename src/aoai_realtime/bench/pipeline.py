@@ -27,12 +27,14 @@ import warnings
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
+import typer
+
 from ..llm.types import Turn
-from .model import CallRecord, Effect, Pipeline, RetryPolicy, StepContext, StepSpec
-from .postgres_store import PostgresStepStore
-from .runner import Worker
-from .sqlite_store import SQLiteStepStore
-from .store import StepStore
+from ..pipeline.model import CallRecord, Effect, Pipeline, RetryPolicy, StepContext, StepSpec
+from ..pipeline.postgres_store import PostgresStepStore
+from ..pipeline.runner import Worker
+from ..pipeline.sqlite_store import SQLiteStepStore
+from ..pipeline.store import StepStore
 
 
 async def _noop(ctx: StepContext) -> Effect:
@@ -142,7 +144,7 @@ async def _recovery(store: StepStore, target: str, lease: float, poll: float, ru
     call = _call(10_000 + run)
     await store.end_call(call, pipeline, now=0.0)
     child = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "aoai_realtime.pipeline.bench", "--child", target, call.call_id, str(lease),
+        sys.executable, "-m", "aoai_realtime.bench.pipeline", "--child", target, call.call_id, str(lease),
         stdout=asyncio.subprocess.PIPE,
     )
     assert child.stdout is not None
@@ -223,3 +225,19 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+
+
+def register(bench_app: typer.Typer) -> None:
+    """Add ``pipeline`` to the ``bench`` sub-app."""
+
+    @bench_app.command("pipeline")
+    def bench_pipeline(
+        seconds: float = typer.Option(3.0, help="Seconds per throughput figure."),
+        calls: int = typer.Option(2000, help="Calls enqueued for the throughput figures."),
+        lease: float = typer.Option(1.0, help="Lease (s) for the recovery figure."),
+        poll: float = typer.Option(0.25, help="Poll interval (s) for the recovery figure."),
+        repeat: int = typer.Option(5, help="Recovery runs per store (medians are printed)."),
+        pg_dsn: str = typer.Option("", help="PostgreSQL DSN; default: start one with pgserver."),
+    ) -> None:
+        """Claims and no-op steps per second per worker on SQLite and PostgreSQL; worker death to step done."""
+        asyncio.run(run(seconds=seconds, calls=calls, lease=lease, poll=poll, repeat=repeat, pg_dsn=pg_dsn))

@@ -191,7 +191,7 @@ class FakeUpstream:
 
 
 def main() -> None:
-    """``python -m aoai_realtime.server.fake_upstream --port P --latency-ms L --api-key K``: run until killed."""
+    """``python -m aoai_realtime.testing.fake_upstream --port P --latency-ms L --api-key K``: run until killed."""
     import argparse
 
     parser = argparse.ArgumentParser(description=main.__doc__)
