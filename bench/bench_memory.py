@@ -17,7 +17,7 @@ import json
 import sys
 from pathlib import Path
 
-from aoai_realtime.memory.benchmark import BenchOptions, render_text, run_memory_bench
+from aoai_realtime.bench.memory_run import BenchOptions, render_text, run_memory_bench
 
 
 def main() -> None:

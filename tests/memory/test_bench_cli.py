@@ -9,7 +9,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from aoai_realtime.memory.cli import bench_memory, register
+from aoai_realtime.bench.memory import bench_memory, register
 
 pytestmark = pytest.mark.integration
 
@@ -86,8 +86,37 @@ def test_empty_directory_is_a_clear_error(tmp_path: Path) -> None:
 
 
 def test_register_adds_the_command_to_bench() -> None:
-    from aoai_realtime.cli import app, bench_app
+    bench_app = typer.Typer()
+    register(bench_app)
+    assert [c.name for c in bench_app.registered_commands] == ["memory"]
 
-    if not any(c.name == "memory" for c in bench_app.registered_commands):
-        register(app)
-    assert any(c.name == "memory" for c in bench_app.registered_commands)
+
+def test_splits_report_tune_and_report_conversations_apart(tmp_path: Path) -> None:
+    (tmp_path / "data").mkdir()
+    make_locomo(tmp_path / "data")
+    conv = json.loads((tmp_path / "data" / "conv-x.json").read_text())
+    conv["qa"] = conv["qa"][:1]  # one question only: the splits must count differently
+    (tmp_path / "data" / "conv-y.json").write_text(json.dumps(conv))
+    report = run(tmp_path, "--json", "--no-latency", "--tune", "conv-y")
+    splits = report["splits"]
+    assert isinstance(splits, dict)
+    assert splits["tune"]["conversations"] == ["conv-y"] and splits["tune"]["questions"] == 1
+    assert splits["report"]["conversations"] == ["conv-x"] and splits["report"]["questions"] == 3
+    assert report["questions"] == 4
+    assert set(splits["report"]["methods"]) == {"bm25", "dense", "hybrid"}
+
+
+async def test_progress_steps_reach_their_totals(tmp_path: Path) -> None:
+    from aoai_realtime.bench.memory_recall import evaluate_locomo
+    from aoai_realtime.memory import HashEmbedder, SQLiteStore
+
+    (tmp_path / "data").mkdir()
+    make_locomo(tmp_path / "data")
+    seen: dict[str, tuple[int, int]] = {}
+    store = await SQLiteStore.open(tmp_path / "m.db", dim=64)
+    try:
+        await evaluate_locomo(tmp_path / "data", store=store, embedder=HashEmbedder(64),
+                              step=lambda phase, done, total: seen.__setitem__(phase, (done, total)))  # fmt: skip
+    finally:
+        await store.close()
+    assert seen == {"index": (4, 4), "query": (9, 9)}  # 4 turns; 3 questions x 3 methods

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from aoai_realtime.memory.locomo import load_locomo, parse_locomo_date
+from aoai_realtime.bench.memory_locomo import load_locomo, parse_locomo_date
 
 
 def write_conv(path: Path) -> None:

@@ -20,10 +20,10 @@ from collections.abc import Awaitable, Callable, Sequence
 import numpy as np
 import numpy.typing as npt
 
-from .embeddings import EmbeddingProvider
-from .retrieval import HybridRetriever, RetrievalConfig
-from .store import MemoryStore
-from .types import NewChunk, Scope
+from ..memory.embeddings import EmbeddingProvider
+from ..memory.retrieval import HybridRetriever, RetrievalConfig
+from ..memory.store import MemoryStore
+from ..memory.types import NewChunk, Scope
 
 __all__ = ["LatencyRow", "measure_latency", "synthetic_chunks"]
 
@@ -113,6 +113,7 @@ async def measure_latency(
     batch: int = 2000,
     progress: Callable[[str], None] | None = None,
     warmup: Callable[[], Awaitable[None]] | None = None,
+    step: Callable[[str, int, int], None] | None = None,
 ) -> list[LatencyRow]:
     """Grow ``store`` (which must be empty) to each size in turn and time bm25, dense and hybrid queries.
 
@@ -138,6 +139,8 @@ async def measure_latency(
             await store.add_chunks(chunks)
             build += time.perf_counter() - t0
             have += n
+            if step:
+                step(f"build {backend}", have, max(sizes))
             if progress and have % 20000 == 0:
                 progress(f"{backend}: {have} chunks indexed ({build:.1f}s)")
         analyze = getattr(store, "analyze", None)
@@ -166,6 +169,8 @@ async def measure_latency(
                 t0 = time.perf_counter()
                 await retriever.retrieve(qtexts[i], big, k, config=methods["hybrid"])
                 times.setdefault(("hybrid", True), []).append(time.perf_counter() - t0)
+            if step:
+                step(f"query {backend} {size}", i + 1, queries)
             if i % 10 == 0:
                 got = await store.search_dense(small, qvecs[i], k)
                 complete = complete and len(got) == min(k, n_small)

@@ -1,22 +1,27 @@
-"""``aoai-realtime bench memory``: LoCoMo evidence recall and retrieval latency (see :mod:`.benchmark`)."""
+"""``aoai-realtime bench memory``: LoCoMo evidence recall and retrieval latency (see :mod:`.memory_run`).
+
+Progress goes to stderr as a rich progress bar (one bar per phase: indexing, questions, latency build and
+queries); stdout carries only the table, or the ``--json`` object."""
 
 from __future__ import annotations
 
 import asyncio
 import json
-import sys
 from pathlib import Path
+from types import TracebackType
 from typing import Annotated
 
 import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
 __all__ = ["register"]
 
 
-def register(app: typer.Typer) -> None:
-    """Add ``bench memory`` to the CLI. ``app`` is the main app; the command goes on its ``bench`` sub-app."""
-    from ..cli import bench_app
-
+def register(app: typer.Typer, bench_app: typer.Typer | None = None) -> None:
+    """Add ``memory`` to the ``bench`` sub-app: ``register(bench_app)`` as the other benches, or
+    ``register(app, bench_app)``."""
+    bench_app = bench_app or app
     bench_app.command("memory")(bench_memory)
 
 
@@ -41,9 +46,12 @@ def bench_memory(
     cache_dir: Annotated[Path | None, typer.Option(help="Embedding cache dir.")] = None,
     pg_uri: Annotated[str | None, typer.Option(help="PostgreSQL to use instead of pgserver.")] = None,
     ablations: Annotated[bool, typer.Option(help="Also report hybrid with each signal switched off.")] = False,
+    tune: Annotated[
+        str, typer.Option(help="Conversations of the tune split, comma-separated (the rest are the report split).")
+    ] = "conv-26,conv-30,conv-41",
 ) -> None:
     """LoCoMo evidence recall (BM25, dense, hybrid) and retrieval latency at 1k/10k/100k chunks."""
-    from .benchmark import BenchOptions, render_text, run_memory_bench
+    from .memory_run import BenchOptions, render_text, run_memory_bench
 
     ks = tuple(sorted({*(k or []), *(more_k or [])})) or (5, 10)
     if any(x < 1 for x in ks):
@@ -62,15 +70,13 @@ def bench_memory(
         pg_uri=pg_uri,
         ablations=ablations,
         latency=latency,
+        tune=frozenset(_csv(tune)),
     )
-
-    def progress(msg: str) -> None:
-        print(msg, file=sys.stderr, flush=True)
-
-    from .types import MemoryError_
+    from ..memory.types import MemoryError_
 
     try:
-        report = asyncio.run(run_memory_bench(opts, progress=progress))
+        with _Bars() as bars:
+            report = asyncio.run(run_memory_bench(opts, progress=bars.note, step=bars.step))
     except MemoryError_ as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc
@@ -78,3 +84,32 @@ def bench_memory(
         typer.echo(json.dumps(report))
     else:
         typer.echo(render_text(report, ks))
+
+
+_LABELS = {"index": "indexing LoCoMo turns", "query": "asking LoCoMo questions"}
+
+
+class _Bars:
+    """One rich progress bar per phase, on stderr (``step`` is the benchmark's progress callback)."""
+
+    def __init__(self) -> None:
+        self._progress = Progress(
+            TextColumn("{task.description:<28}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+            console=Console(stderr=True),
+        )  # fmt: skip
+        self._tasks: dict[str, TaskID] = {}
+
+    def __enter__(self) -> _Bars:
+        self._progress.start()
+        return self
+
+    def __exit__(self, *exc: type[BaseException] | BaseException | TracebackType | None) -> None:
+        self._progress.stop()
+
+    def step(self, phase: str, done: int, total: int) -> None:
+        if phase not in self._tasks:
+            self._tasks[phase] = self._progress.add_task(_LABELS.get(phase, phase), total=total)
+        self._progress.update(self._tasks[phase], completed=done, total=total)
+
+    def note(self, message: str) -> None:
+        self._progress.console.log(message)

@@ -15,10 +15,10 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from .embeddings import CachedEmbedder, EmbeddingProvider, HashEmbedder, LocalEmbedder
-from .evaluation import default_methods, evaluate_locomo
-from .latency import measure_latency
-from .retrieval import RetrievalConfig
+from ..memory.embeddings import CachedEmbedder, EmbeddingProvider, HashEmbedder, LocalEmbedder
+from ..memory.retrieval import RetrievalConfig
+from .memory_latency import measure_latency
+from .memory_recall import TUNE_CONVERSATIONS, Step, default_methods, evaluate_locomo
 
 __all__ = ["BenchOptions", "ablation_methods", "default_cache_dir", "render_text", "run_memory_bench"]
 
@@ -42,6 +42,7 @@ class BenchOptions:
     pg_uri: str | None = None
     ablations: bool = False
     latency: bool = True
+    tune: frozenset[str] = TUNE_CONVERSATIONS
 
 
 def ablation_methods() -> dict[str, RetrievalConfig]:
@@ -90,8 +91,8 @@ class _PgServer:
 
 
 async def _open_store(backend: str, root: Path, name: str, pg: _PgServer | None, opts: BenchOptions) -> Any:
-    from .pg_store import PostgresStore
-    from .sqlite_store import SQLiteStore
+    from ..memory.pg_store import PostgresStore
+    from ..memory.sqlite_store import SQLiteStore
 
     if backend == "sqlite":
         return await SQLiteStore.open(root / f"{name}.db", dim=384)
@@ -111,8 +112,11 @@ async def _open_store(backend: str, root: Path, name: str, pg: _PgServer | None,
     return await PostgresStore.open(uri, dim=384)
 
 
-async def run_memory_bench(opts: BenchOptions, progress: Callable[[str], None] | None = None) -> dict[str, Any]:
-    """Run the benchmark and return the report (the ``--json`` object)."""
+async def run_memory_bench(
+    opts: BenchOptions, progress: Callable[[str], None] | None = None, step: Step | None = None
+) -> dict[str, Any]:
+    """Run the benchmark and return the report (the ``--json`` object). ``progress`` gets a line per stage of the
+    latency part; ``step(phase, done, total)`` counts indexed turns and asked questions of the recall part."""
     inner, cached = _embedder(opts)
     notes = [
         f"recall: {opts.recall_backend} back end, embedder {cached.model}, one chunk per turn "
@@ -132,7 +136,7 @@ async def run_memory_bench(opts: BenchOptions, progress: Callable[[str], None] |
             store = await _open_store(opts.recall_backend, root, "recall", pg, opts)
             try:
                 recall = await evaluate_locomo(
-                    opts.locomo, store=store, embedder=cached, methods=methods, ks=opts.ks, progress=progress
+                    opts.locomo, store=store, embedder=cached, methods=methods, ks=opts.ks, tune=opts.tune, step=step
                 )
             finally:
                 await store.close()
@@ -141,6 +145,10 @@ async def run_memory_bench(opts: BenchOptions, progress: Callable[[str], None] |
             main = {name: recall.methods[name] for name in default_methods()}
             report["ablations"] = {n: v for n, v in recall.methods.items() if n not in main}
             report["methods"] = main
+            splits: dict[str, dict[str, Any]] = report["splits"]  # type: ignore[assignment]
+            for split in splits.values():
+                split["ablations"] = {n: v for n, v in split["methods"].items() if n not in main}
+                split["methods"] = {n: v for n, v in split["methods"].items() if n in main}
             if opts.latency:
                 notes.append(
                     "latency: synthetic corpus with random unit vectors (embedding 100k texts with MiniLM on 2 shared "
@@ -158,6 +166,7 @@ async def run_memory_bench(opts: BenchOptions, progress: Callable[[str], None] |
                             embedder=inner if opts.embedder == "local" else None,
                             queries=opts.queries,
                             progress=progress,
+                            step=step,
                         )
                     finally:
                         await store.close()
@@ -176,15 +185,22 @@ async def run_memory_bench(opts: BenchOptions, progress: Callable[[str], None] |
 
 
 def render_text(report: dict[str, Any], ks: Sequence[int]) -> str:
-    """A plain-text rendering of the report (tables), for terminals and notes."""
+    """A plain-text rendering of the report (tables), for terminals and notes: the report split first, then the
+    tune split, then all conversations."""
     lines: list[str] = []
     cats = ["overall", "1", "2", "3", "4"]
-    header = f"{'method':<22}" + "".join(f"{f'R@{k} ' + c:>13}" for k in ks for c in cats)
-    lines.append(f"LoCoMo evidence recall ({report['questions']} questions, categories 1-4; "
-                 "1 multi-hop, 2 temporal, 3 open-domain, 4 single-hop)")  # fmt: skip
-    lines.append(header)
-    for name, res in [*report["methods"].items(), *report.get("ablations", {}).items()]:
-        lines.append(f"{name:<22}" + "".join(f"{res[f'recall@{k}'][c]:>13.3f}" for k in ks for c in cats))
+    header = f"{'method':<24}" + "".join(f"{f'R@{k} ' + c:>13}" for k in ks for c in cats)
+    splits = report.get("splits", {})
+    tables = [(f"{name} split ({', '.join(splits[name]['conversations']) or 'none'})", splits[name])
+              for name in ("report", "tune") if name in splits]  # fmt: skip
+    tables.append(("all conversations", report))
+    for title, part in tables:
+        lines.append(f"LoCoMo evidence recall, {title}: {part['questions']} questions, categories 1-4 "
+                     "(1 multi-hop, 2 temporal, 3 open-domain, 4 single-hop)")  # fmt: skip
+        lines.append(header)
+        for name, res in [*part["methods"].items(), *part.get("ablations", {}).items()]:
+            lines.append(f"{name:<24}" + "".join(f"{res[f'recall@{k}'][c]:>13.3f}" for k in ks for c in cats))
+        lines.append("")
     if report.get("latency"):
         lines.append("")
         lines.append(f"{'backend':<10}{'size':>8}  {'method':<14}{'p50 ms':>9}{'p95 ms':>9}{'build s':>9}  complete")
