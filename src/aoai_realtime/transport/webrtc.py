@@ -13,6 +13,11 @@ microphone and the peer connection on a failed connect.
 Audio: :attr:`audio` sends pcm16 mono 24 kHz on the outgoing track, paced in real time (silence when there is
 nothing to send), and yields the incoming track as pcm16 mono 24 kHz (aiortc decodes Opus to 48 kHz stereo;
 PyAV's resampler converts). Over WebRTC there are no ``input_audio_buffer.append`` or audio delta events.
+
+Events: up to ``queue_size`` received events wait for :meth:`WebRTCTransport.recv`. aiortc delivers them through a
+callback that cannot make the service wait, so a reader that falls that far behind fails the call loudly
+(:class:`~aoai_realtime.errors.ConnectionClosed` with code 1008, logged) instead of losing an event; the end of the
+call is never lost, even behind a full queue (:mod:`._inbox`).
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ from ..endpoints import Endpoint
 from ..errors import AuthenticationError, ConnectError, ConnectionClosed, get_logger, redact
 from ..protocol.session import SessionConfig
 from ._ice import host_addresses
+from ._inbox import Inbox
 from .base import AudioChannel, Dialect
 
 __all__ = ["WebRTCTransport"]
@@ -154,7 +160,7 @@ class WebRTCTransport:
         self._ssl = ssl_context
         self._pc: RTCPeerConnection | None = None
         self._channel: Any = None
-        self._inbox: asyncio.Queue[bytes | ConnectionClosed] = asyncio.Queue(queue_size)
+        self._inbox = Inbox(queue_size)
         self._tasks: set[asyncio.Task[None]] = set()
         self._audio: WebRTCAudio | None = None
         self.call_id: str | None = None
@@ -167,7 +173,7 @@ class WebRTCTransport:
 
     async def connect(self) -> None:
         await self.close()
-        self._inbox = asyncio.Queue(self._queue_size)
+        self._inbox = Inbox(self._queue_size)
         try:
             await self._connect()
         except BaseException:
@@ -242,22 +248,32 @@ class WebRTCTransport:
             if not opened.done():
                 opened.set_result(None)
 
+        inbox = self._inbox  # this call's: a later connect() makes a new one
+
         @channel.on("message")  # type: ignore[untyped-decorator]
         def _on_message(message: str | bytes) -> None:
             data = message.encode() if isinstance(message, str) else message
-            try:
-                self._inbox.put_nowait(data)
-            except asyncio.QueueFull:
-                log.error("WebRTC event queue full (%d); dropping an event", self._queue_size)
+            if inbox.put(data):
+                return
+            if inbox.ended is None:
+                # Too far behind to catch up, and the service cannot be made to wait: fail, don't skip an event.
+                log.error("WebRTC: %d received events are waiting unread; closing the call", inbox.maxsize)
+                inbox.end(ConnectionClosed(
+                    f"{inbox.maxsize} received events were waiting unread, so the call was closed rather than "
+                    "lose one; read events faster (recv) or pass a larger queue_size", code=1008,
+                    reason="event queue full"))
+                channel.close()
+            elif inbox.refused == 1:
+                log.warning("WebRTC: events arrived after the call ended (%s); not delivered", inbox.ended)
 
         @channel.on("close")  # type: ignore[untyped-decorator]
         def _on_close() -> None:
-            self._end(ConnectionClosed("data channel closed", code=1006))
+            inbox.end(ConnectionClosed("data channel closed", code=1006))
 
         @pc.on("connectionstatechange")
         async def _on_state() -> None:
             if pc.connectionState in ("failed", "closed"):
-                self._end(ConnectionClosed(f"peer connection {pc.connectionState}", code=1006))
+                inbox.end(ConnectionClosed(f"peer connection {pc.connectionState}", code=1006))
 
         @pc.on("track")
         def _on_track(track: MediaStreamTrack) -> None:
@@ -284,8 +300,7 @@ class WebRTCTransport:
                 audio._deliver(None)
 
     def _end(self, closed: ConnectionClosed) -> None:
-        with contextlib.suppress(asyncio.QueueFull):
-            self._inbox.put_nowait(closed)
+        self._inbox.end(closed)
 
     # -- messages -------------------------------------------------------------------------------------------
 
@@ -296,11 +311,8 @@ class WebRTCTransport:
         channel.send(message.decode())
 
     async def recv(self) -> bytes:
-        item = await self._inbox.get()
-        if isinstance(item, ConnectionClosed):
-            self._end(item)  # stays closed for the next reader
-            raise item
-        return item
+        """The next event, in order; after the last one, raises the :class:`ConnectionClosed` that ended the call."""
+        return await self._inbox.get()
 
     async def close(self) -> None:
         pc, self._pc = self._pc, None
