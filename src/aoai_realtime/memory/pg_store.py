@@ -44,7 +44,9 @@ from .types import (
     Scope,
     StoreError,
     Vector,
+    check_name,
     check_session_chunks,
+    check_texts,
     validate_new_chunks,
 )
 
@@ -255,6 +257,7 @@ class PostgresStore:
             return await self._insert(cur, chunks, vecs)
 
     async def replace_session(self, scope: Scope, session_id: str, chunks: Sequence[NewChunk]) -> list[int]:
+        check_name(session_id, "session_id")
         check_session_chunks(scope, session_id, chunks)
         vecs = validate_new_chunks(chunks, self._dim)
         skey = scope_key(scope.owner, scope.tenant)
@@ -310,6 +313,7 @@ class PostgresStore:
         return ids
 
     async def delete_session(self, scope: Scope, session_id: str) -> int:
+        check_name(session_id, "session_id")
         async with self._pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
             return await self._delete(cur, scope_key(scope.owner, scope.tenant), session_id)
 
@@ -396,6 +400,7 @@ class PostgresStore:
     async def search_text(
         self, scope: Scope, terms: Sequence[str], k: int, *, speaker_weight: float = 0.5, context_weight: float = 0.3
     ) -> ScoredIds:
+        check_texts(terms, "search term")
         clean = list(dict.fromkeys(t for t in (_TERM.sub("", x.lower()) for x in terms) if t))
         if not clean or k <= 0:
             return []
@@ -505,6 +510,7 @@ class PostgresStore:
         return out
 
     async def search_entities(self, scope: Scope, names: Sequence[str], k: int, *, hops: int = 1) -> ScoredIds:
+        check_texts(names, "entity name")
         names = list(dict.fromkeys(names))
         if not names or k <= 0:
             return []

@@ -46,7 +46,9 @@ from .types import (
     Scope,
     StoreError,
     Vector,
+    check_name,
     check_session_chunks,
+    check_texts,
     validate_new_chunks,
 )
 from .vector_cache import ScopeVectors
@@ -283,6 +285,7 @@ class SQLiteStore:
         return await asyncio.to_thread(_add)
 
     async def replace_session(self, scope: Scope, session_id: str, chunks: Sequence[NewChunk]) -> list[int]:
+        check_name(session_id, "session_id")
         check_session_chunks(scope, session_id, chunks)
         vecs = validate_new_chunks(chunks, self._dim)
         skey = scope_key(scope.owner, scope.tenant)
@@ -342,6 +345,7 @@ class SQLiteStore:
         return ids
 
     async def delete_session(self, scope: Scope, session_id: str) -> int:
+        check_name(session_id, "session_id")
         def _delete_session() -> int:
             with self._write() as conn:
                 return self._delete(conn, scope_key(scope.owner, scope.tenant), session_id)
@@ -457,6 +461,7 @@ class SQLiteStore:
     async def search_text(
         self, scope: Scope, terms: Sequence[str], k: int, *, speaker_weight: float = 0.5, context_weight: float = 0.3
     ) -> ScoredIds:
+        check_texts(terms, "search term")
         weights = (1.0, float(speaker_weight), float(context_weight))
         return await asyncio.to_thread(self._text_sync, scope, list(terms), k, weights)
 
@@ -546,6 +551,7 @@ class SQLiteStore:
         return dfs
 
     async def search_entities(self, scope: Scope, names: Sequence[str], k: int, *, hops: int = 1) -> ScoredIds:
+        check_texts(names, "entity name")
         return await asyncio.to_thread(self._entities_sync, scope, list(dict.fromkeys(names)), k, hops)
 
     def _entities_sync(self, scope: Scope, names: list[str], k: int, hops: int) -> ScoredIds:

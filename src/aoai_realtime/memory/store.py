@@ -4,6 +4,9 @@ A store keeps chunks (text + metadata), their vectors, a full-text index and the
 the primitive queries hybrid retrieval fuses. Every query takes a :class:`Scope` and returns only rows of that
 scope; with ``k`` given it returns ``min(k, rows in scope that match)`` rows, however selective the scope is.
 Results are ``(chunk_id, score)`` pairs, best first; higher scores are better.
+
+Every entry point refuses input a database cannot hold (a NUL character, a lone surrogate; any control character
+in an owner, tenant or session id) with :class:`InvalidChunkError` before it reaches the driver.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Protocol, runtime_checkable
 
 from .text import entity_pairs, extract_entities
-from .types import Chunk, ChunkKind, NewChunk, Scope, Vector
+from .types import Chunk, ChunkKind, NewChunk, Scope, Vector, check_name
 
 __all__ = ["MemoryStore", "ScoredIds", "chunk_entities", "scope_key"]
 
@@ -97,7 +100,15 @@ class MemoryStore(Protocol):
 
 
 def scope_key(owner: str, tenant: str) -> str:
-    """The single string both back ends partition and filter on."""
+    """The single string both back ends partition and filter on: ``tenant``, U+001F, ``owner``.
+
+    The encoding is unambiguous because neither part may hold a control character (:func:`check_name`, also
+    enforced by :class:`Scope` and :func:`validate_new_chunks`): the key has exactly one U+001F, so no two
+    ``(owner, tenant)`` pairs share a key. Keys written before that rule stay readable unchanged; a row whose
+    tenant or owner held a control character (possible only then) can no longer be reached by any scope.
+    """
+    check_name(owner, "owner")
+    check_name(tenant, "tenant")
     return f"{tenant}\x1f{owner}"
 
 

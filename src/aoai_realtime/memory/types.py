@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import json
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -35,13 +37,22 @@ __all__ = [
     "Scope",
     "StoreError",
     "Vector",
+    "check_name",
     "check_session_chunks",
+    "check_text",
+    "check_texts",
     "validate_new_chunks",
 ]
 
 # A chunk is a turn, an insight or a summary: a few hundred words at most. Anything longer is a caller bug
 # (a whole transcript passed as one chunk) and would make BM25 and dense scores meaningless.
 MAX_TEXT_CHARS = 20_000
+
+
+# Text a database cannot store: NUL (PostgreSQL refuses it in text, FTS5 in queries) and lone surrogates (not
+# encodable as UTF-8). Scope fields also refuse every other control character: they are ids, not prose.
+_UNSTORABLE = re.compile(r"[\x00\ud800-\udfff]")
+_NOT_AN_ID = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 
 
 class MemoryError_(RealtimeError):
@@ -88,6 +99,10 @@ class Scope:
     def __post_init__(self) -> None:
         if not self.owner:
             raise InvalidChunkError("Scope.owner must be a non-empty string (the user or agent the memory belongs to)")
+        check_name(self.owner, "Scope.owner")
+        check_name(self.tenant, "Scope.tenant")
+        if self.session_id is not None:
+            check_name(self.session_id, "Scope.session_id")
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -144,6 +159,70 @@ class Hit:
     context: tuple[Chunk, ...] = ()
 
 
+def _describe(c: str) -> str:
+    if c == "\x00":
+        return "a NUL character"
+    kind = "a lone surrogate" if 0xD800 <= ord(c) <= 0xDFFF else "a control character"
+    return f"{kind} (U+{ord(c):04X})"
+
+
+def check_text(value: object, what: str, *, index: int | None = None) -> None:
+    """Raise :class:`InvalidChunkError` unless ``value`` is a string a database can store: no NUL character and
+    no lone surrogate (decode bytes with ``errors="replace"`` before passing them). ``what`` names the value."""
+    if not isinstance(value, str):
+        raise InvalidChunkError(f"{what} is a {type(value).__name__}, expected a string", index=index)
+    m = _UNSTORABLE.search(value)
+    if m is not None:
+        raise InvalidChunkError(
+            f"{what} contains {_describe(m.group())} at position {m.start()}: pass valid Unicode text without NUL",
+            index=index,
+        )
+
+
+def check_name(value: object, what: str, *, index: int | None = None) -> None:
+    """Raise :class:`InvalidChunkError` unless ``value`` is a string without control characters or lone
+    surrogates. Owners, tenants and session ids are checked with it: scope keys join them with a control
+    character, so refusing those keeps every scope's key distinct."""
+    if not isinstance(value, str):
+        raise InvalidChunkError(f"{what} is a {type(value).__name__}, expected a string", index=index)
+    m = _NOT_AN_ID.search(value)
+    if m is not None:
+        raise InvalidChunkError(
+            f"{what} contains {_describe(m.group())} at position {m.start()}: owner, tenant and session ids must be "
+            "printable text",
+            index=index,
+        )
+
+
+def check_texts(values: Sequence[str], what: str) -> None:
+    """:func:`check_text` on every item of a query list (search terms, entity names)."""
+    if isinstance(values, str):
+        raise InvalidChunkError(f"{what}s must be a list of strings, not one string")
+    for i, v in enumerate(values):
+        check_text(v, f"{what} {i}")
+
+
+def _check_meta(meta: Mapping[str, Any], i: int) -> None:
+    def walk(v: object) -> None:
+        if isinstance(v, str):
+            check_text(v, f"chunk {i} meta", index=i)
+        elif isinstance(v, Mapping):
+            for key, item in v.items():
+                walk(key)
+                walk(item)
+        elif isinstance(v, list | tuple):
+            for item in v:
+                walk(item)
+
+    walk(meta)
+    try:
+        json.dumps(dict(meta), allow_nan=False)
+    except (TypeError, ValueError) as e:
+        raise InvalidChunkError(
+            f"chunk {i} meta is not plain JSON ({e}): use strings, finite numbers, lists and dicts", index=i
+        ) from e
+
+
 def validate_new_chunks(chunks: Sequence[NewChunk], dim: int) -> list[npt.NDArray[np.float32]]:
     """Raise :class:`InvalidChunkError` for the first bad chunk, else return the embeddings as float32 arrays.
     Called before any write, so a bad batch leaves the store untouched."""
@@ -153,6 +232,11 @@ def validate_new_chunks(chunks: Sequence[NewChunk], dim: int) -> list[npt.NDArra
             raise InvalidChunkError(f"chunk {i} is a {type(c).__name__}, expected NewChunk", index=i)
         if not c.owner:
             raise InvalidChunkError(f"chunk {i} has an empty owner: every chunk needs a scope", index=i)
+        for field in ("owner", "tenant", "session_id"):
+            check_name(getattr(c, field), f"chunk {i} {field}", index=i)
+        for field in ("text", "speaker", "source", "ref", "context"):
+            check_text(getattr(c, field), f"chunk {i} {field}", index=i)
+        _check_meta(c.meta, i)
         if not c.text or not c.text.strip():
             raise InvalidChunkError(f"chunk {i} has empty text: nothing to remember", index=i)
         if len(c.text) > MAX_TEXT_CHARS:
