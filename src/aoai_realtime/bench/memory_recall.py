@@ -19,7 +19,7 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from pathlib import Path
 
 from ..errors import get_logger
-from ..memory.embeddings import EmbeddingProvider
+from ..memory.embeddings import EmbeddingProvider, embed_queries
 from ..memory.indexing import TranscriptTurn, index_transcript
 from ..memory.retrieval import HybridRetriever, RetrievalConfig
 from ..memory.store import MemoryStore
@@ -161,7 +161,7 @@ async def evaluate_locomo(
         _log.info("%s (%s split): %d turns, %d questions", conv.name, split, len(conv.turns), len(questions))
         if not questions:
             continue
-        vectors = await embedder.embed([q for q, _, _ in questions])
+        vectors = await embed_queries(embedder, [q for q, _, _ in questions])
         scope = Scope(owner=conv.name)
         for qi, (question, evidence_ids, category) in enumerate(questions):
             cat = str(category)

@@ -62,7 +62,13 @@ def ablation_methods() -> dict[str, RetrievalConfig]:
 
 
 def _embedder(opts: BenchOptions) -> tuple[EmbeddingProvider, CachedEmbedder]:
-    inner: EmbeddingProvider = LocalEmbedder() if opts.embedder == "local" else HashEmbedder(384)
+    inner: EmbeddingProvider
+    if opts.embedder == "e5":
+        from ..memory.e5 import E5Embedder
+
+        inner = E5Embedder()
+    else:
+        inner = LocalEmbedder() if opts.embedder == "local" else HashEmbedder(384)
     cache_dir = opts.cache_dir or default_cache_dir()
     cached = CachedEmbedder(inner, max_entries=200_000, path=cache_dir / "embeddings.sqlite")
     return inner, cached
@@ -163,7 +169,7 @@ async def run_memory_bench(
                             backend,
                             store,
                             sizes=opts.sizes,
-                            embedder=inner if opts.embedder == "local" else None,
+                            embedder=inner if opts.embedder != "hash" else None,
                             queries=opts.queries,
                             progress=progress,
                             step=step,

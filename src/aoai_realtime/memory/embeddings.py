@@ -30,7 +30,7 @@ from .types import EmbeddingError
 if TYPE_CHECKING:
     from .minilm import MiniLMEncoder
 
-__all__ = ["CachedEmbedder", "EmbeddingProvider", "HashEmbedder", "LocalEmbedder"]
+__all__ = ["CachedEmbedder", "EmbeddingProvider", "HashEmbedder", "LocalEmbedder", "embed_queries"]
 
 _log = get_logger(__name__)
 F32 = npt.NDArray[np.float32]
@@ -53,6 +53,16 @@ class EmbeddingProvider(Protocol):
     async def embed(self, texts: Sequence[str]) -> F32:
         """Return an ``(len(texts), dim)`` float32 array of unit vectors. Raises :class:`EmbeddingError`."""
         ...
+
+
+async def embed_queries(provider: EmbeddingProvider, texts: Sequence[str]) -> F32:
+    """Embed search queries: with the provider's ``embed_query`` when it has one (asymmetric models such as E5
+    embed queries and passages differently), else with ``embed``."""
+    embed_query = getattr(provider, "embed_query", None)
+    if embed_query is None:
+        return await provider.embed(texts)
+    out: F32 = await embed_query(texts)
+    return out
 
 
 class LocalEmbedder:
@@ -201,7 +211,16 @@ class CachedEmbedder:
             self._lru.popitem(last=False)
 
     async def embed(self, texts: Sequence[str]) -> F32:
-        keys = [self._key(t) for t in texts]
+        return await self._embed(texts, query=False)
+
+    async def embed_query(self, texts: Sequence[str]) -> F32:
+        """Queries, through the inner provider's ``embed_query`` when it has one (cached apart from passages)."""
+        if getattr(self._inner, "embed_query", None) is None:
+            return await self._embed(texts, query=False)
+        return await self._embed(texts, query=True)
+
+    async def _embed(self, texts: Sequence[str], *, query: bool) -> F32:
+        keys = [self._key("\x1fquery\x1f" + t if query else t) for t in texts]
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         missing: dict[str, str] = {}
         for i, k in enumerate(keys):
@@ -222,7 +241,8 @@ class CachedEmbedder:
             todo = list(missing.items())
             for start in range(0, len(todo), self._batch):
                 part = todo[start : start + self._batch]
-                vecs = await self._inner.embed([t for _, t in part])
+                part_texts = [t for _, t in part]
+                vecs = await (embed_queries(self._inner, part_texts) if query else self._inner.embed(part_texts))
                 if vecs.shape != (len(part), self.dim):
                     raise EmbeddingError(f"{self.model} returned shape {vecs.shape}, expected {(len(part), self.dim)}")
                 for (k, _), v in zip(part, vecs, strict=True):

@@ -25,7 +25,7 @@ from typing import Literal
 import numpy as np
 import numpy.typing as npt
 
-from .embeddings import EmbeddingProvider
+from .embeddings import EmbeddingProvider, embed_queries
 from .store import MemoryStore, ScoredIds
 from .text import extract_entities, query_terms, words
 from .types import Chunk, Hit, InvalidChunkError, Scope
@@ -183,7 +183,7 @@ class HybridRetriever:
     async def _dense(self, query: str, scope: Scope, n: int, query_vector: npt.NDArray[np.float32] | None) -> ScoredIds:
         if query_vector is None:
             assert self.embedder is not None
-            query_vector = (await self.embedder.embed([query]))[0]
+            query_vector = (await embed_queries(self.embedder, [query]))[0]
         return await self.store.search_dense(scope, query_vector, n)
 
     async def _speaker_boost(
