@@ -4,7 +4,9 @@ The offer arrives as ``application/sdp`` (Bearer ``ek_`` secret or the key) or a
 with ``sdp`` and ``session`` parts. The engine answers 201 with its SDP and ``Location:
 /v1/realtime/calls/rtc_...``, then runs one :class:`CallHub` per call:
 
-- events travel on the data channel the client opened (any label), one JSON message each;
+- events travel on the data channel the client opened (any label), one JSON message each, handled in order and
+  one at a time as on a WebSocket; a client more than :data:`DATA_QUEUE` events ahead of the session has its call
+  ended (logged) rather than an event skipped;
 - the caller's audio (Opus, decoded by aiortc to 48 kHz stereo) is downmixed and resampled to 24 kHz mono and
   fed to the session's input buffer and VAD;
 - assistant audio goes out on an audio track (:class:`OutputTrack`) paced in real time by the engine clock,
@@ -38,6 +40,7 @@ from starlette.responses import JSONResponse, Response
 
 from ..errors import ConnectionClosed, ProtocolError, get_logger
 from ..protocol.codec import check_depth
+from ..transport._inbox import Inbox
 from ._ice import is_loopback, restrict_host_addresses
 from .clock import Clock
 from .config import apply_update
@@ -48,13 +51,14 @@ from .record import Recorder
 if TYPE_CHECKING:
     from .session import EngineSession
 
-__all__ = ["WEBRTC_FILTER", "CallHub", "OutputTrack", "create_call", "hangup_call"]
+__all__ = ["DATA_QUEUE", "WEBRTC_FILTER", "CallHub", "OutputTrack", "create_call", "hangup_call"]
 
 log = get_logger(__name__)
 
 _FRAME_MS = 20
 _FRAME_BYTES = 24 * _FRAME_MS * 2  # pcm16 mono 24 kHz
 _MAX_QUEUED_MS = 10 * 60 * 1000
+DATA_QUEUE = 1024  # client events received on the data channel and not yet handled
 
 # What Azure's ``webrtcfilter=on`` lets through to the browser (reference 3.2): no session, response or error
 # events; those stay with the sideband, which holds the key.
@@ -172,11 +176,23 @@ def _make_track(base: type, owner: OutputTrack) -> Any:
 
 
 class _DataChannel:
-    """A data channel as an engine Channel (messages before ``open`` are queued by aiortc itself)."""
+    """A data channel as an engine Channel (messages before ``open`` are queued by aiortc itself).
 
-    def __init__(self, channel: Any) -> None:
+    aiortc hands over each message in a callback that cannot make the client wait: :meth:`deliver` queues it, and
+    when :data:`DATA_QUEUE` messages are already waiting it fails the channel (logged, closed) instead of dropping
+    one. :meth:`recv` returns them in order, then raises :class:`ConnectionClosed`.
+    """
+
+    def __init__(self, channel: Any, *, maxsize: int = DATA_QUEUE) -> None:
         self.channel = channel
-        self.inbox: asyncio.Queue[bytes | None] = asyncio.Queue(256)
+        self.inbox = Inbox(maxsize)
+
+    def deliver(self, message: bytes) -> None:
+        if self.inbox.put(message) or self.inbox.ended is not None:
+            return
+        log.error("data channel: %d client events waiting unhandled; closing the call", self.inbox.maxsize)
+        self.inbox.end(ConnectionClosed("too many client events waiting", code=1008, reason="event queue full"))
+        self.channel.close()
 
     async def send(self, message: bytes) -> None:
         if self.channel.readyState in ("closing", "closed"):
@@ -184,11 +200,7 @@ class _DataChannel:
         self.channel.send(message.decode("utf-8"))
 
     async def recv(self) -> bytes:
-        item = await self.inbox.get()
-        if item is None:
-            self.inbox.put_nowait(None)
-            raise ConnectionClosed("data channel closed", code=1000)
-        return item
+        return await self.inbox.get()
 
     async def close(self, code: int = 1000, reason: str = "") -> None:
         self.channel.close()
@@ -214,9 +226,20 @@ class CallHub:
         self._early: list[bytes] = []
 
     def spawn(self, coro: Any) -> None:
+        """Run ``coro`` for this call. If it fails, the failure is logged and the call ends (never swallowed)."""
         task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if task.cancelled() or task.exception() is None:
+            return
+        exc = task.exception()
+        log.error("call %s: %s failed; ending the call", self.call_id, task.get_coro().__qualname__,  # type: ignore[union-attr]
+                  exc_info=exc)
+        if not self._ended.is_set():
+            self.spawn(self.end())
 
     async def run(self) -> None:
         """Serve the call until hangup, expiry or the peer goes away."""
@@ -270,22 +293,30 @@ class CallHub:
         for data in self._early:
             channel.send(data.decode("utf-8"))
         self._early.clear()
-        self.data = _DataChannel(channel)
+        data_channel = self.data = _DataChannel(channel)
         hub = self
 
         @channel.on("message")  # type: ignore[untyped-decorator]
         def on_message(message: Any) -> None:
-            data = message.encode("utf-8") if isinstance(message, str) else bytes(message)
-            hub.spawn(hub._receive(data))
+            data_channel.deliver(message.encode("utf-8") if isinstance(message, str) else bytes(message))
 
         @channel.on("close")  # type: ignore[untyped-decorator]
         def on_close() -> None:
+            data_channel.inbox.end(ConnectionClosed("data channel closed", code=1000))
             hub.spawn(hub.end())
 
-    async def _receive(self, data: bytes) -> None:
-        if self.recorder is not None:
-            self.recorder.client(data)
-        await self.session.receive(data)
+        self.spawn(self._serve_data(data_channel))
+
+    async def _serve_data(self, data_channel: _DataChannel) -> None:
+        """Client events from the data channel, in order and one at a time (as a WebSocket's are served)."""
+        while True:
+            try:
+                data = await data_channel.recv()
+            except ConnectionClosed:
+                return
+            if self.recorder is not None:
+                self.recorder.client(data)
+            await self.session.receive(data)
 
     def on_track(self, track: Any) -> None:
         if track.kind == "audio":
