@@ -19,15 +19,17 @@ import binascii
 import re
 from collections.abc import Coroutine
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, cast
 
 from ..audio.g711 import WireAudio, wire_format
 from ..errors import ProtocolError, get_logger
 from ..protocol import decode_client_event
 from ..protocol import events as ev
+from ..protocol.dialect import session_update_to_ga
+from ..protocol.schema import RealtimeSession, apply_update, default_transcription_session, validate_response_params
 from .brain.base import Brain
 from .clock import Clock
-from .config import apply_update, beta_to_ga, default_session, default_transcription_session
+from .config import default_session
 from .conversation import BYTES_PER_MS, Conversation, Entry, pcm_ms, validate_new_item
 from .errors import RequestRejected
 from .ids import Ids
@@ -105,7 +107,7 @@ class EngineSession:
             session = default_session(model=options.model, session_id=self.id, expires_at=expires)
         if options.initial:
             session = apply_update(session, options.initial, require_type=False)
-        self.session = session
+        self.session: RealtimeSession = session
         self.conversation = Conversation()
         self.buffer = InputBuffer()
         self._odd_byte = b""  # half a sample carried to the next append
@@ -130,6 +132,11 @@ class EngineSession:
         self._configure_vad()
 
     @property
+    def wire_session(self) -> dict[str, Any]:
+        """The effective session as the wire carries it (``session.created/updated``)."""
+        return cast(dict[str, Any], self.session)
+
+    @property
     def transcribing(self) -> bool:
         """A transcription session (``?intent=transcription``): input audio is turn-detected, committed and
         transcribed; there are no responses."""
@@ -138,7 +145,7 @@ class EngineSession:
     # ---------------------------------------------------------------------------------------------- lifecycle
 
     async def __aenter__(self) -> EngineSession:
-        await self.emit(ev.SessionCreatedEvent(session=self.session))
+        await self.emit(ev.SessionCreatedEvent(session=self.wire_session))
         self.spawn(self._expire_after(self.options.max_duration_s))
         return self
 
@@ -303,14 +310,14 @@ class EngineSession:
 
     async def _on_session_update(self, update: dict[str, Any]) -> None:
         if self.options.dialect == "beta":
-            update = beta_to_ga(update)
+            update = session_update_to_ga(update)
         old_td = self.session["audio"]["input"]["turn_detection"]
         self.session = apply_update(
             self.session, update, voice_locked=self.voice_locked, require_type=self.options.dialect == "ga"
         )
         if self.session["audio"]["input"]["turn_detection"] != old_td:
             self._configure_vad()
-        await self.emit(ev.SessionUpdatedEvent(session=self.session))
+        await self.emit(ev.SessionUpdatedEvent(session=self.wire_session))
 
     def _configure_vad(self) -> None:
         td = self.session["audio"]["input"]["turn_detection"]
@@ -320,7 +327,7 @@ class EngineSession:
             return
         if self._vad is None:
             self._vad = self.speech.new_vad()
-        self._detector = TurnDetector(td, self._vad.frame_ms, judged=self._end_of_turn() is not None)
+        self._detector = TurnDetector(dict(td), self._vad.frame_ms, judged=self._end_of_turn() is not None)
         self._reset_vad()
 
     def _reset_vad(self) -> None:
@@ -387,7 +394,8 @@ class EngineSession:
     def wire_audio(self, pcm: bytes, content_type: str) -> bytes:
         """Stored pcm16 24 kHz as the wire format of its direction (input audio: the input format)."""
         direction = "input" if content_type == "input_audio" else "output"
-        settings = self.session["audio"].get(direction)  # a transcription session has no output
+        audio = self.session["audio"]
+        settings = audio["input"] if direction == "input" else audio.get("output")  # transcription: no output
         codec = WireAudio(settings["format"]["type"] if settings else "audio/pcm")
         return codec.from_pcm(pcm)
 
@@ -581,8 +589,6 @@ class EngineSession:
 
     async def create_response(self, params: dict[str, Any]) -> ResponseRun:
         """Start a response (``response.create`` or VAD). Raises RequestRejected like the service."""
-        from .config import validate_response_params
-
         params = validate_response_params(params)
         out_of_band = params.get("conversation") == "none"
         if not out_of_band and self._default_response is not None and not self._default_response.finished:
@@ -659,11 +665,12 @@ class EngineSession:
 
     def _schedule_idle(self, run: ResponseRun) -> None:
         td = self.session["audio"]["input"]["turn_detection"]
-        if not td or td.get("type") != "server_vad" or not td.get("idle_timeout_ms"):
+        timeout_ms = td.get("idle_timeout_ms") if td and td.get("type") == "server_vad" else None
+        if not timeout_ms:
             return
         self._cancel_idle()
         # the service starts counting when the reply's audio has finished playing
-        delay = td["idle_timeout_ms"] / 1000 + run.audio_ms / 1000
+        delay = timeout_ms / 1000 + run.audio_ms / 1000
         self._idle_task = self.spawn(self._idle_after(delay))
 
     def _cancel_idle(self) -> None:

@@ -1,7 +1,7 @@
 """Bytes to events and back. No I/O: a message in, a typed value out.
 
 ``decode_server_event`` / ``decode_client_event`` accept GA and beta (preview) messages; beta names are mapped
-onto GA (reference, section 1: ``response.audio.*`` -> ``response.output_audio.*``,
+onto GA by the table in :mod:`.dialect` (reference, section 1: ``response.audio.*`` -> ``response.output_audio.*``,
 ``response.audio_transcript.*`` -> ``response.output_audio_transcript.*``, ``response.text.*`` ->
 ``response.output_text.*``). ``conversation.item.created`` is a GA event of its own and stays itself.
 An unknown ``type`` decodes to :class:`UnknownEvent`. Anything else that is wrong raises
@@ -15,11 +15,12 @@ thousand levels it would raise ``RecursionError`` in any recursive reader) and i
 from __future__ import annotations
 
 import re
-from typing import Any, Literal, TypeAlias, Union
+from typing import Any, Union
 
 import msgspec
 
 from ..errors import ProtocolError
+from .dialect import BETA_TO_GA, GA_TO_BETA, Dialect
 from .events import (
     CLIENT_EVENT_TYPES,
     SERVER_EVENT_TYPES,
@@ -39,18 +40,6 @@ __all__ = [
     "encode",
     "server_event_types",
 ]
-
-Dialect: TypeAlias = Literal["ga", "beta"]
-
-BETA_TO_GA: dict[str, str] = {
-    "response.audio.delta": "response.output_audio.delta",
-    "response.audio.done": "response.output_audio.done",
-    "response.audio_transcript.delta": "response.output_audio_transcript.delta",
-    "response.audio_transcript.done": "response.output_audio_transcript.done",
-    "response.text.delta": "response.output_text.delta",
-    "response.text.done": "response.output_text.done",
-}
-GA_TO_BETA: dict[str, str] = {ga: beta for beta, ga in BETA_TO_GA.items()}
 
 _SERVER_BY_TYPE: dict[str, type[ServerEvent]] = {cls.TYPE: cls for cls in SERVER_EVENT_TYPES}
 _CLIENT_BY_TYPE: dict[str, type[ClientEvent]] = {cls.TYPE: cls for cls in CLIENT_EVENT_TYPES}

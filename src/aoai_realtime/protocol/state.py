@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from . import events as ev
-from .session import AUDIO_BYTES_PER_MS, ga_audio_format
+from .dialect import ga_audio_format
+from .schema import AUDIO_BYTES_PER_MS
 
 __all__ = ["BYTES_PER_MS", "ConversationState", "ItemState", "ResponseState", "session_audio_format"]
 
