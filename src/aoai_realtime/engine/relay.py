@@ -71,6 +71,8 @@ async def _relay(target: RelayTarget, channel: Channel, *, model: str | None, re
                 if recorder is not None:
                     recorder.server(data)
                 await channel.send(data)
+        except ConnectionClosed:
+            return  # the client went away; up() sees it too
         except WsClosed:
             pass
         close = upstream.close_code or 1000
@@ -91,6 +93,7 @@ async def _relay(target: RelayTarget, channel: Channel, *, model: str | None, re
         await upstream.close()
 
     async with upstream:
+        # Either direction ending ends the relay; an error in either is raised here, never left unretrieved.
         tasks = {asyncio.create_task(down()), asyncio.create_task(up())}
         try:
             await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
@@ -98,3 +101,6 @@ async def _relay(target: RelayTarget, channel: Channel, *, model: str | None, re
             for task in tasks:
                 task.cancel()
             await asyncio.wait(tasks)
+        for task in tasks:
+            if not task.cancelled() and task.exception() is not None:
+                task.result()
