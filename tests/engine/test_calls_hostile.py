@@ -64,7 +64,7 @@ class Call:
 async def data_channel_call(url: str, token: str, *, query: str = "") -> AsyncIterator[Call]:
     from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 
-    from aoai_realtime.engine._ice import loopback_only
+    from aoai_realtime.transport._ice import loopback_only
 
     pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
     try:

@@ -155,7 +155,7 @@ async def test_calls_route_refuses_bad_tokens_and_bodies(engine_url: str) -> Non
 async def test_multipart_offer_loopback_candidates_and_hangup(engine_url: str) -> None:
     from aiortc import RTCConfiguration, RTCPeerConnection
 
-    from aoai_realtime.engine._ice import loopback_only
+    from aoai_realtime.transport._ice import loopback_only
 
     pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
     try:

@@ -35,7 +35,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from ..errors import ConnectionClosed, ProtocolError, get_logger, redact
 from ..protocol.codec import check_depth
-from ._ice import is_loopback
+from ..transport._ice import is_loopback
 from .config import apply_update, default_session, default_transcription_session
 from .engine import Engine, serve_channel
 from .errors import RequestRejected

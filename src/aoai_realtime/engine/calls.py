@@ -22,7 +22,7 @@ with ``sdp`` and ``session`` parts. The engine answers 201 with its SDP and ``Lo
 - an offer aiortc cannot parse, or a ``session`` part that is not a valid session object, is a 400 with the
   service's error JSON, never a 500.
 
-Bound to a loopback address, the peer offers only 127.0.0.1 candidates (:mod:`._ice`).
+Bound to a loopback address, the peer offers only 127.0.0.1 candidates (:mod:`aoai_realtime.transport._ice`).
 """
 
 from __future__ import annotations
@@ -40,8 +40,8 @@ from starlette.responses import JSONResponse, Response
 
 from ..errors import ConnectionClosed, ProtocolError, get_logger
 from ..protocol.codec import check_depth
+from ..transport._ice import host_addresses, is_loopback
 from ..transport._inbox import Inbox
-from ._ice import is_loopback, restrict_host_addresses
 from .clock import Clock
 from .config import apply_update
 from .engine import Channel, Engine, encode_for
@@ -491,7 +491,7 @@ async def create_call(engine: Engine, request: Request) -> Response:
         await pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
         if audio_out is not None:
             pc.addTrack(track.track)
-        ctx = restrict_host_addresses(addresses) if addresses else contextlib.nullcontext()
+        ctx = host_addresses(addresses) if addresses else contextlib.nullcontext()
         with ctx:
             await pc.setLocalDescription(await pc.createAnswer())
     except Exception as exc:  # noqa: BLE001  # aiortc refuses an offer it cannot use with assorted errors
