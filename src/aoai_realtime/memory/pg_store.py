@@ -20,7 +20,7 @@ import math
 import re
 import time
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -103,12 +103,15 @@ def _v2(dim: int) -> list[str]:
 MIGRATIONS: list[tuple[int, Callable[[int], list[str]], bool]] = [(1, _v1, False), (2, _v2, True)]
 
 
-async def _index_entities(cur: Any, rows: Sequence[tuple[int, str, str]]) -> None:
-    """Batch-write entities, mentions and relations for ``(chunk_id, scope_key, text)`` rows."""
+async def _index_entities(
+    cur: Any, rows: Sequence[tuple[int, str, str]], metas: Sequence[Mapping[str, Any]] | None = None
+) -> None:
+    """Batch-write entities, mentions and relations for ``(chunk_id, scope_key, text)`` rows (``metas``: the
+    chunks' meta, in the same order, for a parser's graph; see :func:`~.store.chunk_entities`)."""
     df: dict[tuple[str, str], int] = defaultdict(int)
     per_chunk: list[tuple[int, str, list[str], list[tuple[str, str]]]] = []
-    for cid, skey, text in rows:
-        ents, pairs = chunk_entities(text)
+    for i, (cid, skey, text) in enumerate(rows):
+        ents, pairs = chunk_entities(text, metas[i] if metas else None)
         for e in ents:
             df[(skey, e)] += 1
         per_chunk.append((cid, skey, ents, pairs))
@@ -302,7 +305,9 @@ class PostgresStore:
         )
         if self._graph:
             await _index_entities(
-                cur, [(cid, scope_key(c.owner, c.tenant), c.text) for cid, c in zip(ids, chunks, strict=True)]
+                cur,
+                [(cid, scope_key(c.owner, c.tenant), c.text) for cid, c in zip(ids, chunks, strict=True)],
+                [c.meta for c in chunks],
             )
         for skey, n in touched.items():
             await cur.execute(

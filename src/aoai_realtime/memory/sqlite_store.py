@@ -20,7 +20,7 @@ import queue
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -122,8 +122,8 @@ def _v2(conn: Any, dim: int) -> None:
 MIGRATIONS: list[tuple[int, Callable[[Any, int], None]]] = [(1, _v1), (2, _v2)]
 
 
-def _index_entities(conn: Any, chunk_id: int, skey: str, text: str) -> None:
-    ents, pairs = chunk_entities(text)
+def _index_entities(conn: Any, chunk_id: int, skey: str, text: str, meta: Mapping[str, Any] | None = None) -> None:
+    ents, pairs = chunk_entities(text, meta)
     if not ents:
         return
     ids: dict[str, int] = {}
@@ -333,7 +333,7 @@ class SQLiteStore:
                 (cid, skey, c.session_id, v.tobytes()),
             )
             if self._graph:
-                _index_entities(conn, cid, skey, c.text)
+                _index_entities(conn, cid, skey, c.text, c.meta)
             touched[skey] += 1
             ids.append(cid)
         for skey, n in touched.items():

@@ -117,9 +117,17 @@ def scope_token(value: str) -> str:
     return "z" + hashlib.sha1(value.encode()).hexdigest()[:20]
 
 
-def chunk_entities(text: str) -> tuple[list[str], list[tuple[str, str]]]:
+def chunk_entities(text: str, meta: Mapping[str, Any] | None = None) -> tuple[list[str], list[tuple[str, str]]]:
     """Entities (names and two-word phrases) to index for a chunk, and co-occurrence relations between its
-    capitalised names (phrases are left out of relations to keep the graph small)."""
+    capitalised names (phrases are left out of relations to keep the graph small). When ``meta["graph"]`` holds a
+    parser's reading of the chunk (``{"entities": [...], "relations": [[source, relation, target], ...]}``, see
+    :mod:`.graph`), its entities and its relations' (source, target) pairs are indexed instead."""
+    graph = (meta or {}).get("graph")
+    if isinstance(graph, Mapping):
+        ents = list(dict.fromkeys(str(e) for e in graph.get("entities", ()) if isinstance(e, str) and e))[:48]
+        kept = set(ents)
+        rels = [r for r in graph.get("relations", ()) if isinstance(r, list | tuple) and len(r) == 3]
+        return ents, [(str(r[0]), str(r[2])) for r in rels if r[0] in kept and r[2] in kept and r[0] != r[2]]
     names = extract_entities(text, extra_noun_phrases=False)
     ents = extract_entities(text, extra_noun_phrases=True)
     return ents, entity_pairs(names)
