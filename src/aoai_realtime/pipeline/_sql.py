@@ -160,6 +160,17 @@ WHERE call_id = :call_id AND step = :step AND claim_token = :token AND state = '
 RETURNING state
 """
 
+# A time that is not a finite number (a hand edit, a bad migration) makes a step never due: SQLite sorts text
+# after every number, PostgreSQL NaN after every number. Such a row would sit open forever, so each claim fails
+# it with the reason (and cascade fails its dependents). {bad} is the dialect's "not a finite number" test on
+# {col}, written so the open-rows partial indexes serve it; {show} renders the bad value.
+FAIL_CORRUPT: Final = """
+UPDATE pipeline_steps
+SET state = 'failed', last_error = 'CorruptRow: {col} ' || {show} || ' is not a time; the step cannot be scheduled',
+    next_attempt_at = :now, lease_expires_at = NULL, updated_at = :now
+WHERE {states} AND {bad}
+"""
+
 SELECT_CALL: Final = "SELECT transcript, metadata FROM pipeline_calls WHERE call_id = :call_id"
 
 SELECT_EFFECTS: Final = """
@@ -211,6 +222,21 @@ def claim(dialect: str) -> str:
 
 def reap(dialect: str) -> str:
     return REAP_EXPIRED.replace("{lock}", "FOR UPDATE SKIP LOCKED" if dialect == "postgres" else "")
+
+
+def fail_corrupt(dialect: str) -> list[str]:
+    """The statements that fail open steps whose ``next_attempt_at`` or ``lease_expires_at`` is not a time."""
+    out = []
+    for col, states in (("next_attempt_at", "state IN ('pending', 'generating')"),
+                        ("lease_expires_at", "state = 'generating'")):  # fmt: skip
+        if dialect == "sqlite":
+            # Text and blobs compare above every number, so ">= 9e999" (infinity) catches them and +inf.
+            bad, show = f"({col} >= 9e999 OR {col} <= -9e999)", f"quote({col})"
+        else:
+            bad, show = f"{col} IN ('NaN', 'Infinity', '-Infinity')", f"quote_literal({col})"
+        out.append(FAIL_CORRUPT.replace("{col}", col).replace("{states}", states)
+                   .replace("{bad}", bad).replace("{show}", show))  # fmt: skip
+    return out
 
 
 _PARAM = re.compile(r"(?<![:\w]):([a-z_]+)\b")

@@ -112,5 +112,8 @@ async def _print_status(store: StepStore) -> None:
     counts = await store.state_counts()
     typer.echo("  ".join(f"{s.value}={counts.get(s, 0)}" for s in StepState))
     for row in await store.steps():
-        if row.state is StepState.FAILED:
+        if row.problem is not None:
+            typer.echo(f"corrupt  {row.call_id}  {row.step}  {row.state.value}: {row.problem} "
+                       "(a running worker marks it failed)")  # fmt: skip
+        elif row.state is StepState.FAILED:
             typer.echo(f"failed  {row.call_id}  {row.step}  attempts={row.attempts}  {row.last_error}")

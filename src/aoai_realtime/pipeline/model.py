@@ -9,6 +9,8 @@ retry policy, clocks, and the pipeline error tree.
           ├── PermanentStepError    raised BY a step: fail now, a retry cannot help
           ├── ClaimLost             raised BY a step: its claim is no longer current (a zombie); nothing written
           └── StepStoreError        the steps database failed or is in an unexpected state
+               └── CorruptRow       one step's rows are damaged (missing call or effect, a time that is not
+                                    a number): that step is failed with the reason, the others carry on
 
 A step's life (the table below is the contract both stores implement in SQL, and what the tests check)::
 
@@ -38,6 +40,7 @@ __all__ = [
     "Claim",
     "ClaimLost",
     "Clock",
+    "CorruptRow",
     "Effect",
     "FakeClock",
     "IllegalTransition",
@@ -80,6 +83,12 @@ class ClaimLost(PipelineError):
 
 class StepStoreError(PipelineError):
     """The steps database failed or holds something this code does not understand."""
+
+
+class CorruptRow(StepStoreError):
+    """A step's own rows are damaged: its call record is missing or unreadable, an effect it depends on is
+    missing, or one of its times is not a number. Retrying cannot help, so the worker fails that step with this
+    message (``last_error``) and carries on with the others; repair or delete the rows, then re-deliver the call."""
 
 
 class StepState(enum.StrEnum):
@@ -225,6 +234,9 @@ class StepRow:
     last_error: str | None
     created_at: float
     updated_at: float
+    problem: str | None = None
+    """Set when the row is damaged (e.g. ``next_attempt_at 'soon' is not a time``); its numbers are then NaN.
+    A worker's next claim fails such a row with this reason."""
 
 
 async def _always_held() -> bool:

@@ -21,6 +21,7 @@ from .store import (
     decode_call,
     dependency_rows,
     encode_call,
+    missing_call,
     row_to_claim,
     row_to_step,
     step_rows,
@@ -42,6 +43,7 @@ def _q(sql: str) -> str:
 _CLAIM = _q(_sql.claim("postgres"))
 _REAP = _q(_sql.reap("postgres"))
 _CASCADE = _q(_sql.CASCADE_FAILED)
+_FAIL_CORRUPT = [_q(s) for s in _sql.fail_corrupt("postgres")]
 
 
 class PostgresStepStore:
@@ -143,7 +145,10 @@ class PostgresStepStore:
             self._next_reap = now + self._reap_interval
 
             async def reap(conn: Conn) -> None:
-                if (await conn.execute(_REAP, {"now": now})).rowcount:
+                failed = (await conn.execute(_REAP, {"now": now})).rowcount
+                for stmt in _FAIL_CORRUPT:
+                    failed += (await conn.execute(stmt, {"now": now})).rowcount
+                if failed:
                     await _cascade(conn, now, None)
 
             await self._tx(reap)
@@ -198,7 +203,7 @@ class PostgresStepStore:
     async def load_call(self, call_id: str) -> CallRecord:
         rows = await self._fetchall(_sql.SELECT_CALL, {"call_id": call_id})
         if not rows:
-            raise StepStoreError(f"no call {call_id!r} in the steps store")
+            raise missing_call(call_id)
         return decode_call(call_id, rows[0][0], rows[0][1])
 
     async def effects(self, call_id: str, step: str) -> list[StoredEffect]:

@@ -18,6 +18,7 @@ from .model import (
     CallRecord,
     Claim,
     Clock,
+    CorruptRow,
     PermanentStepError,
     Pipeline,
     StepContext,
@@ -107,6 +108,8 @@ class Worker:
                 if renewer is not None:
                     renewer.cancel()
                     await asyncio.wait([renewer])
+        except CorruptRow as exc:
+            return await self._record_failure(claim, exc)  # this step's rows are damaged: fail it, carry on
         except StepStoreError:
             raise  # the store is down: nothing can be recorded; the lease will expire and the step be retried
         except Exception as exc:  # noqa: BLE001 - boundary: a failure of step code is recorded on the step
@@ -122,12 +125,13 @@ class Worker:
         for name in names:
             effects = await self.store.effects(call.call_id, name)
             if not effects:
-                raise StepStoreError(f"step {name!r} of call {call.call_id!r} is generated but has no effect")
+                raise CorruptRow(f"step {name!r} of call {call.call_id!r} is generated but its effect is missing")
             deps[name] = effects[0]
         return deps
 
     async def _record_failure(self, claim: Claim, exc: Exception) -> StepOutcome:
-        permanent = isinstance(exc, PermanentStepError) or (isinstance(exc, LLMError) and not exc.retryable)
+        permanent = isinstance(exc, PermanentStepError | CorruptRow)
+        permanent = permanent or (isinstance(exc, LLMError) and not exc.retryable)
         error = redact(f"{type(exc).__name__}: {exc}")[:_MAX_ERROR_CHARS]
         now = self.clock.now()
         retry_at = now + self.pipeline.retry.delay(claim.attempt, self._rng)

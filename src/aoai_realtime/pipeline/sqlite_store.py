@@ -20,6 +20,7 @@ from .store import (
     decode_call,
     dependency_rows,
     encode_call,
+    missing_call,
     row_to_claim,
     row_to_step,
     step_rows,
@@ -28,6 +29,8 @@ from .store import (
 __all__ = ["SQLiteStepStore"]
 
 T = TypeVar("T")
+
+_FAIL_CORRUPT = _sql.fail_corrupt("sqlite")
 
 
 class SQLiteStepStore:
@@ -111,7 +114,10 @@ class SQLiteStepStore:
         token = uuid.uuid4().hex
 
         def body(conn: sqlite3.Connection) -> Claim | None:
-            if conn.execute(_sql.reap("sqlite"), {"now": now}).rowcount:
+            failed = conn.execute(_sql.reap("sqlite"), {"now": now}).rowcount
+            for stmt in _FAIL_CORRUPT:
+                failed += conn.execute(stmt, {"now": now}).rowcount
+            if failed:
                 _cascade(conn, now, None)
             row = conn.execute(
                 _sql.claim("sqlite"), {"token": token, "now": now, "call_id": call_id, "step": step}
@@ -155,7 +161,7 @@ class SQLiteStepStore:
     async def load_call(self, call_id: str) -> CallRecord:
         row = await self._run(lambda c: c.execute(_sql.SELECT_CALL, {"call_id": call_id}).fetchone())
         if row is None:
-            raise StepStoreError(f"no call {call_id!r} in the steps store")
+            raise missing_call(call_id)
         return decode_call(call_id, row[0], row[1])
 
     async def effects(self, call_id: str, step: str) -> list[StoredEffect]:

@@ -5,13 +5,14 @@ clock drives both stores the same way."""
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
 import msgspec
 
 from ..llm.types import Turn
-from .model import CallRecord, Claim, Effect, Pipeline, StepRow, StepState, StoredEffect
+from .model import CallRecord, Claim, CorruptRow, Effect, Pipeline, StepRow, StepState, StoredEffect
 
 __all__ = ["EffectCount", "StepStore"]
 
@@ -61,11 +62,15 @@ class StepStore(Protocol):
         exhausted or ``permanent``. Returns the new state, or None if the claim is no longer current."""
         ...
 
-    async def load_call(self, call_id: str) -> CallRecord: ...
+    async def load_call(self, call_id: str) -> CallRecord:
+        """The recorded call. Raises :class:`CorruptRow` when it is missing (its steps outlived it) or unreadable."""
+        ...
 
     async def effects(self, call_id: str, step: str) -> list[StoredEffect]: ...
 
-    async def steps(self, call_id: str | None = None) -> list[StepRow]: ...
+    async def steps(self, call_id: str | None = None) -> list[StepRow]:
+        """Every step row (of one call), for inspection. A damaged row comes back with ``problem`` set."""
+        ...
 
     async def effect_counts(self) -> dict[str, EffectCount]: ...
 
@@ -94,25 +99,51 @@ def encode_call(call: CallRecord) -> tuple[str, str]:
 
 
 def decode_call(call_id: str, transcript: str, metadata: str) -> CallRecord:
-    turns = msgspec.json.decode(transcript, type=list[Turn])
-    meta = msgspec.json.decode(metadata, type=dict[str, str])
+    """Decode a stored call; :class:`CorruptRow` if its JSON is damaged."""
+    try:
+        turns = msgspec.json.decode(transcript, type=list[Turn])
+        meta = msgspec.json.decode(metadata, type=dict[str, str])
+    except (msgspec.DecodeError, msgspec.ValidationError, TypeError) as exc:
+        raise CorruptRow(f"the record of call {call_id!r} cannot be read ({exc})") from None
     return CallRecord(call_id=call_id, transcript=tuple(turns), metadata=meta)
 
 
+def missing_call(call_id: str) -> CorruptRow:
+    return CorruptRow(f"no call {call_id!r} in the steps store: its steps outlived the call record (deleted?)")
+
+
+def _number(value: Any, column: str, problems: list[str], *, whole: bool = False) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = math.nan
+    if not math.isfinite(number) or (whole and not number.is_integer()):
+        problems.append(f"{column} {value!r} is not {'a count' if whole else 'a time'}")
+        return math.nan
+    return number
+
+
 def row_to_step(row: Sequence[Any]) -> StepRow:
+    """A :class:`StepRow`; never raises on damaged numbers (they become NaN and ``problem`` says which)."""
     (call_id, step, state, token, lease, attempts, max_attempts, next_at, error, created, updated) = row
+    problems: list[str] = []
+    next_attempt_at = _number(next_at, "next_attempt_at", problems)
+    lease_at = None if lease is None else _number(lease, "lease_expires_at", problems)
+    counts = [_number(v, c, problems, whole=True) for v, c in ((attempts, "attempts"), (max_attempts, "max_attempts"))]
+    created_at, updated_at = _number(created, "created_at", problems), _number(updated, "updated_at", problems)
     return StepRow(
         call_id=str(call_id),
         step=str(step),
         state=StepState(state),
         claim_token=None if token is None else str(token),
-        lease_expires_at=None if lease is None else float(lease),
-        attempts=int(attempts),
-        max_attempts=int(max_attempts),
-        next_attempt_at=float(next_at),
+        lease_expires_at=lease_at,
+        attempts=-1 if math.isnan(counts[0]) else int(counts[0]),
+        max_attempts=-1 if math.isnan(counts[1]) else int(counts[1]),
+        next_attempt_at=next_attempt_at,
         last_error=None if error is None else str(error),
-        created_at=float(created),
-        updated_at=float(updated),
+        created_at=created_at,
+        updated_at=updated_at,
+        problem="; ".join(problems) or None,
     )
 
 
