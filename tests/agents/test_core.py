@@ -18,7 +18,7 @@ from aoai_realtime.agents.core import (
     VoiceCore,
 )
 from aoai_realtime.agents.metrics import PriceTable, Usage
-from aoai_realtime.agents.state import AssistantState
+from aoai_realtime.agents.state import AssistantState, IllegalTransition
 from aoai_realtime.agents.tools import ToolCall, ToolPolicy, ToolResult
 from aoai_realtime.protocol import events as ev
 
@@ -173,6 +173,23 @@ def test_webrtc_stopped_drains_and_flushes() -> None:
     feed(core, ev.OutputAudioBufferStopped(response_id="r1"))
     assert core.state is S.LISTENING
     assert core.transcript.entry("a1").text == "all of it"  # type: ignore[union-attr]
+
+
+def test_a_late_stopped_after_barge_in_changes_nothing() -> None:
+    core, _ = make("webrtc")
+    user_turn(core)
+    feed(core, response_created("r1"), message_added("r1", "a1"), said("r1", "a1", "hello there"),
+         ev.OutputAudioBufferStarted(response_id="r1"), speech_started("u2"))
+    assert core.state is S.LISTENING
+    assert not any(isinstance(a, StateChanged) for a in feed(core, ev.OutputAudioBufferStopped(response_id="r1")))
+    assert core.state is S.LISTENING
+
+
+def test_a_trigger_the_table_does_not_allow_raises_instead_of_being_skipped() -> None:
+    core = VoiceCore(CoreConfig(mode="webrtc"), clock=FakeClock())  # never connected: idle
+    with pytest.raises(IllegalTransition, match=r"'idle'.*'playback_started'"):
+        core.handle(ev.OutputAudioBufferStarted(response_id="r1"))
+    assert core.state is S.IDLE
 
 
 def settle(core: VoiceCore, call_id: str, name: str = "t", rid: str = "r1") -> list[Any]:

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
 from aoai_realtime.agents.state import (
+    NO_EFFECT,
     TRANSITIONS,
     AssistantState,
     IllegalTransition,
@@ -28,7 +29,11 @@ def test_every_pair_follows_the_table(state: AssistantState, trigger: Trigger) -
     if (state, trigger) in TRANSITIONS:
         assert machine.fire(trigger) == (state, TRANSITIONS[(state, trigger)])
         assert machine.state is TRANSITIONS[(state, trigger)]
+    elif (state, trigger) in NO_EFFECT:
+        assert machine.can(trigger)
+        assert machine.fire(trigger) == (state, state)
     else:
+        assert not machine.can(trigger)
         with pytest.raises(IllegalTransition) as info:
             machine.fire(trigger)
         assert state.value in str(info.value) and trigger.value in str(info.value)
@@ -46,6 +51,11 @@ def test_the_issue_transitions_are_declared() -> None:
     # speaking never ends on its own at response end: only drained playback or the user leave it
     leaving = {t for (s, t), target in TRANSITIONS.items() if s is S.SPEAKING and target is not S.SPEAKING}
     assert leaving == {T.PLAYBACK_DRAINED, T.SPEECH_STARTED, T.FAILED, T.CLOSE}
+
+
+def test_no_effect_pairs_are_not_transitions_and_are_few() -> None:
+    assert not NO_EFFECT & TRANSITIONS.keys()
+    assert {t for _, t in NO_EFFECT} == {T.PLAYBACK_DRAINED}  # only a late end of playback is expected to be moot
 
 
 def test_every_state_is_reachable_from_idle_and_close_always_returns_to_idle() -> None:
@@ -83,7 +93,9 @@ class MachineAgainstTable(RuleBasedStateMachine):
     @rule(trigger=st.sampled_from(list(Trigger)))
     def fire(self, trigger: Trigger) -> None:
         expected = TRANSITIONS.get((self.model, trigger))
-        if expected is None:
+        if (self.model, trigger) in NO_EFFECT:
+            assert self.machine.fire(trigger) == (self.model, self.model)
+        elif expected is None:
             with pytest.raises(IllegalTransition):
                 self.machine.fire(trigger)
         else:

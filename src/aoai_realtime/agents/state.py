@@ -1,7 +1,9 @@
 """The speaking state machine of a voice assistant, declared as data.
 
 :data:`TRANSITIONS` maps ``(state, trigger)`` to the next state; nothing else decides a transition. The docs
-diagram (:func:`mermaid`) and the exhaustive tests read the same table (the h11 pattern).
+diagram (:func:`mermaid`) and the exhaustive tests read the same table (the h11 pattern). :data:`NO_EFFECT` lists
+the few pairs the service produces that change nothing (each with its reason); any other pair raises
+:class:`IllegalTransition`, naming the state and the trigger.
 
 Where the triggers come from (reference, sections 4.2, 4.4, 4.8):
 
@@ -25,6 +27,7 @@ from types import MappingProxyType
 from ..errors import RealtimeError
 
 __all__ = [
+    "NO_EFFECT",
     "TRANSITIONS",
     "AssistantState",
     "IllegalTransition",
@@ -95,7 +98,15 @@ _TABLE: dict[tuple[AssistantState, Trigger], AssistantState] = {
 }
 
 TRANSITIONS: Mapping[tuple[AssistantState, Trigger], AssistantState] = MappingProxyType(_TABLE)
-"""Every legal transition. A ``(state, trigger)`` pair that is not a key is illegal."""
+"""Every legal transition. A ``(state, trigger)`` pair that is not a key (nor in :data:`NO_EFFECT`) is illegal."""
+
+NO_EFFECT: frozenset[tuple[AssistantState, Trigger]] = frozenset({
+    # WebRTC: the ``output_audio_buffer.stopped`` of a response the user talked over arrives after the barge-in
+    # has already moved the assistant to listening (or, once the user stopped, to thinking).
+    (S.LISTENING, T.PLAYBACK_DRAINED),
+    (S.THINKING, T.PLAYBACK_DRAINED),
+})
+"""Pairs that are legal and change nothing. Disjoint from :data:`TRANSITIONS`."""
 
 
 class IllegalTransition(RealtimeError):
@@ -126,12 +137,15 @@ class StateMachine:
         return self._state
 
     def can(self, trigger: Trigger) -> bool:
-        """Whether ``trigger`` has a transition from the current state."""
-        return (self._state, trigger) in TRANSITIONS
+        """Whether ``trigger`` is legal in the current state (a transition, or a declared no-op)."""
+        return (self._state, trigger) in TRANSITIONS or (self._state, trigger) in NO_EFFECT
 
     def fire(self, trigger: Trigger) -> tuple[AssistantState, AssistantState]:
-        """Apply ``trigger``; return ``(old, new)``. Raises :class:`IllegalTransition` if there is none."""
+        """Apply ``trigger``; return ``(old, new)`` (equal for a :data:`NO_EFFECT` pair). Raises
+        :class:`IllegalTransition` for any other pair not in :data:`TRANSITIONS`; the state is then unchanged."""
         old = self._state
+        if (old, trigger) in NO_EFFECT:
+            return old, old
         try:
             new = TRANSITIONS[(old, trigger)]
         except KeyError:
