@@ -49,6 +49,9 @@ def bench_memory(
     tune: Annotated[
         str, typer.Option(help="Conversations of the tune split, comma-separated (the rest are the report split).")
     ] = "conv-26,conv-30,conv-41",
+    graph: Annotated[
+        str, typer.Option(help="Graph entities: spacy (parser: entities and relations) or names (capitalised words).")
+    ] = "names",
 ) -> None:
     """LoCoMo evidence recall (BM25, dense, hybrid) and retrieval latency at 1k/10k/100k chunks."""
     from .memory_run import BenchOptions, render_text, run_memory_bench
@@ -58,6 +61,8 @@ def bench_memory(
         raise typer.BadParameter("k values must be >= 1", param_hint="--k")
     if embedder not in ("local", "e5", "hash"):
         raise typer.BadParameter("use local, e5 or hash", param_hint="--embedder")
+    if graph not in ("spacy", "names"):
+        raise typer.BadParameter("use spacy or names", param_hint="--graph")
     opts = BenchOptions(
         locomo=locomo,
         ks=ks,
@@ -71,6 +76,7 @@ def bench_memory(
         ablations=ablations,
         latency=latency,
         tune=frozenset(_csv(tune)),
+        graph=graph,
     )
     from ..memory.types import MemoryError_
 

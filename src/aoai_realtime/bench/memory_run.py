@@ -8,6 +8,7 @@ without embedding the query, and index build time (see :mod:`.latency`).
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import os
 import tempfile
@@ -16,7 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from ..memory.embeddings import CachedEmbedder, EmbeddingProvider, HashEmbedder, LocalEmbedder
-from ..memory.retrieval import RetrievalConfig
+from ..memory.graph import ChunkGraph
+from ..memory.retrieval import HybridRetriever, RetrievalConfig
+from ..memory.types import EmbeddingError
 from .memory_latency import measure_latency
 from .memory_recall import TUNE_CONVERSATIONS, Step, default_methods, evaluate_locomo
 
@@ -43,6 +46,7 @@ class BenchOptions:
     ablations: bool = False
     latency: bool = True
     tune: frozenset[str] = TUNE_CONVERSATIONS
+    graph: str = "names"  # "names" (the stores' capitalisation rule) or "spacy" (parser entities and relations)
 
 
 def ablation_methods() -> dict[str, RetrievalConfig]:
@@ -57,6 +61,7 @@ def ablation_methods() -> dict[str, RetrievalConfig]:
         "hybrid-no-context": dataclasses.replace(h, bm25_context_weight=0.0),
         "hybrid+recency": dataclasses.replace(h, recency=True),
         "hybrid-rrf": dataclasses.replace(h, fusion="rrf"),
+        "hybrid-graph-1hop": dataclasses.replace(h, graph_hops=1),
         "graph": RetrievalConfig.only("graph"),
     }
 
@@ -94,6 +99,17 @@ class _PgServer:
 
     def close(self) -> None:
         self._server.cleanup()
+
+
+async def _chunk_graph(kind: str) -> ChunkGraph | None:
+    if kind == "names":
+        return None
+    from ..memory.graph import default_chunk_graph
+
+    graph = await asyncio.to_thread(default_chunk_graph)
+    if graph is None:
+        raise EmbeddingError("--graph spacy needs the graph extra: pip install 'aoai-realtime[graph]'")
+    return graph
 
 
 async def _open_store(backend: str, root: Path, name: str, pg: _PgServer | None, opts: BenchOptions) -> Any:
@@ -140,10 +156,13 @@ async def run_memory_bench(
             if "postgres" in used and not opts.pg_uri:
                 pg = _PgServer(root)
             store = await _open_store(opts.recall_backend, root, "recall", pg, opts)
+            chunk_graph = await _chunk_graph(opts.graph)
+            notes.append(f"graph: entities and relations by {chunk_graph.name if chunk_graph else 'the name rule'}")
             try:
                 recall = await evaluate_locomo(
-                    opts.locomo, store=store, embedder=cached, methods=methods, ks=opts.ks, tune=opts.tune, step=step
-                )
+                    opts.locomo, store=store, embedder=cached, methods=methods, ks=opts.ks, tune=opts.tune, step=step,
+                    retriever=HybridRetriever(store, cached, graph=chunk_graph), index_options={"graph": chunk_graph},
+                )  # fmt: skip
             finally:
                 await store.close()
                 cached.close()

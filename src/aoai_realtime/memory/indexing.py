@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .embeddings import EmbeddingProvider
 from .store import MemoryStore
 from .types import ChunkKind, InvalidChunkError, NewChunk
+
+if TYPE_CHECKING:
+    from .graph import ChunkGraph
 
 __all__ = ["TranscriptTurn", "embedding_text", "index_texts", "index_transcript", "text_chunks", "transcript_chunks"]
 
@@ -51,11 +54,14 @@ async def index_transcript(
     kind: ChunkKind = ChunkKind.TURN,
     previous_turn_context: bool = True,
     neighbour_search_context: bool = True,
+    graph: ChunkGraph | None = None,
 ) -> list[int]:
     """Embed and store ``turns`` (in spoken order) as chunks of one session; return their ids.
 
     With ``previous_turn_context`` a turn's vector also covers the turn before it; with
     ``neighbour_search_context`` the previous and next turns are indexed as low-weight search-only context.
+    With ``graph`` (e.g. :func:`~aoai_realtime.memory.graph.default_chunk_graph`) each turn's entities and
+    relations are read by a parser and indexed for the retriever's graph signal (else the stores' name rule).
 
     Empty turns are skipped. This adds chunks: indexing the same session twice stores it twice. To (re-)index
     a session idempotently, build its chunks with :func:`transcript_chunks` (and :func:`text_chunks`) and pass
@@ -71,6 +77,7 @@ async def index_transcript(
         kind=kind,
         previous_turn_context=previous_turn_context,
         neighbour_search_context=neighbour_search_context,
+        graph=graph,
     )
     return await store.add_chunks(chunks) if chunks else []
 
@@ -86,6 +93,7 @@ async def transcript_chunks(
     kind: ChunkKind = ChunkKind.TURN,
     previous_turn_context: bool = True,
     neighbour_search_context: bool = True,
+    graph: ChunkGraph | None = None,
 ) -> list[NewChunk]:
     """The chunks :func:`index_transcript` writes, embedded but not stored (for ``store.replace_session``)."""
     kept = [(i, t) for i, t in enumerate(turns) if t.text and t.text.strip()]
@@ -97,6 +105,10 @@ async def transcript_chunks(
         texts.append(embedding_text(t.speaker, t.text, prev if previous_turn_context else None))
         prev = (t.speaker, t.text)
     vectors = await embedder.embed(texts)
+    metas: list[Mapping[str, Any]] = [t.meta for _, t in kept]
+    if graph is not None:
+        read = await graph.annotate([(t.speaker, t.text) for _, t in kept])
+        metas = [{**m, "graph": g} for m, g in zip(metas, read, strict=True)]
     return [
         NewChunk(
             owner=owner,
@@ -110,7 +122,7 @@ async def transcript_chunks(
             source=source,
             kind=kind,
             ref=t.ref,
-            meta=t.meta,
+            meta=metas[j],
             context=_neighbour_text(kept, j) if neighbour_search_context else "",
         )
         for j, (i, t) in enumerate(kept)
@@ -133,11 +145,14 @@ async def index_texts(
     kind: ChunkKind = ChunkKind.INSIGHT,
     source: str = "",
     ts: float = 0.0,
+    graph: ChunkGraph | None = None,
 ) -> list[int]:
-    """Embed and store free-standing texts (insights, summaries) in one transaction; return their ids."""
+    """Embed and store free-standing texts (insights, summaries) in one transaction; return their ids.
+    ``graph``: as for :func:`index_transcript`."""
     chunks = await text_chunks(
-        embedder, texts, owner=owner, tenant=tenant, session_id=session_id, kind=kind, source=source, ts=ts
-    )
+        embedder, texts, owner=owner, tenant=tenant, session_id=session_id, kind=kind, source=source, ts=ts,
+        graph=graph,
+    )  # fmt: skip
     return await store.add_chunks(chunks)
 
 
@@ -151,14 +166,27 @@ async def text_chunks(
     kind: ChunkKind = ChunkKind.INSIGHT,
     source: str = "",
     ts: float = 0.0,
+    graph: ChunkGraph | None = None,
 ) -> list[NewChunk]:
-    """The chunks :func:`index_texts` writes, embedded but not stored."""
+    """The chunks :func:`index_texts` writes, embedded but not stored. ``graph``: as for :func:`index_transcript`
+    (no speaker: "I" in these texts is not resolved)."""
     if any(not t or not t.strip() for t in texts):
         raise InvalidChunkError("cannot index an empty text")
     vectors = await embedder.embed(list(texts))
+    metas: list[Mapping[str, Any]] = [{} for _ in texts]
+    if graph is not None:
+        metas = [{"graph": g} for g in await graph.annotate([("", t) for t in texts])]
     return [
         NewChunk(
-            owner=owner, tenant=tenant, session_id=session_id, text=t, embedding=v, kind=kind, source=source, ts=ts
+            owner=owner,
+            tenant=tenant,
+            session_id=session_id,
+            text=t,
+            embedding=v,
+            kind=kind,
+            source=source,
+            ts=ts,
+            meta=m,
         )
-        for t, v in zip(texts, vectors, strict=True)
+        for t, v, m in zip(texts, vectors, metas, strict=True)
     ]

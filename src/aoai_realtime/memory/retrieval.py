@@ -20,7 +20,7 @@ import asyncio
 import dataclasses
 from collections import defaultdict
 from collections.abc import Sequence
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -29,6 +29,9 @@ from .embeddings import EmbeddingProvider, embed_queries
 from .store import MemoryStore, ScoredIds
 from .text import extract_entities, query_terms, words
 from .types import Chunk, Hit, InvalidChunkError, Scope
+
+if TYPE_CHECKING:
+    from .graph import ChunkGraph
 
 __all__ = ["HybridRetriever", "RetrievalConfig"]
 
@@ -84,10 +87,20 @@ class RetrievalConfig:
 class HybridRetriever:
     """Runs the configured signals against a store and fuses them. Stateless apart from its dependencies."""
 
-    def __init__(self, store: MemoryStore, embedder: EmbeddingProvider | None, config: RetrievalConfig | None = None):
+    def __init__(
+        self,
+        store: MemoryStore,
+        embedder: EmbeddingProvider | None,
+        config: RetrievalConfig | None = None,
+        *,
+        graph: ChunkGraph | None = None,
+    ):
+        """``graph``: the parser the chunks were indexed with (see :mod:`.graph`), so the query's entities are
+        found the same way; without it the query's entities are its names (the stores' own rule)."""
         self.store = store
         self.embedder = embedder
         self.config = config or RetrievalConfig()
+        self.graph = graph
         if self.config.dense and embedder is None:
             raise InvalidChunkError("dense retrieval needs an embedder: pass one or set dense=False")
 
@@ -142,8 +155,7 @@ class HybridRetriever:
                     )
                 )
             if cfg.graph:
-                ents = extract_entities(query)
-                tasks["graph"] = tg.create_task(self.store.search_entities(scope, ents, n, hops=cfg.graph_hops))
+                tasks["graph"] = tg.create_task(self._graph_signal(query, scope, n, cfg))
         return {name: t.result() for name, t in tasks.items()}
 
     async def _finish(
@@ -179,6 +191,10 @@ class HybridRetriever:
             for cid, score in best
             if cid in chunks
         ]
+
+    async def _graph_signal(self, query: str, scope: Scope, n: int, cfg: RetrievalConfig) -> ScoredIds:
+        ents = await self.graph.query_entities(query) if self.graph is not None else extract_entities(query)
+        return await self.store.search_entities(scope, ents, n, hops=cfg.graph_hops) if ents else []
 
     async def _dense(self, query: str, scope: Scope, n: int, query_vector: npt.NDArray[np.float32] | None) -> ScoredIds:
         if query_vector is None:
