@@ -54,6 +54,10 @@ def register(app: typer.Typer, bench_app: typer.Typer | None = None) -> None:
 
         if (tls_cert is None) != (tls_key is None):
             raise typer.BadParameter("give both --tls-cert and --tls-key", param_hint="--tls-cert/--tls-key")
+        if speech not in ("full", "light", "fake"):
+            raise typer.BadParameter(f"{speech!r} is not one of full, light, fake", param_hint="--speech")
+        if tls_cert is not None and tls_key is not None:
+            _check_tls(tls_cert, tls_key)
         if replay is not None:
             from .replay import Replay
 
@@ -70,18 +74,20 @@ def register(app: typer.Typer, bench_app: typer.Typer | None = None) -> None:
             from .tls import self_signed
 
             tls_cert, tls_key = self_signed(tempfile.mkdtemp(prefix="aoai-engine-tls-"))
-            typer.echo(f"self-signed certificate: {tls_cert}  (trust it, e.g. NODE_EXTRA_CA_CERTS={tls_cert})")
+            typer.echo(f"self-signed certificate: {tls_cert}  (trust it: aoai-realtime talk --ca-file {tls_cert}; "
+                       f"node: NODE_EXTRA_CA_CERTS={tls_cert})")
         key = api_key or os.environ.get("AOAI_ENGINE_API_KEY")
         generated = key is None
         key = key or "sk-local-" + secrets.token_urlsafe(18)
-        if speech not in ("full", "light", "fake"):
-            raise typer.BadParameter("use full, light or fake", param_hint="--speech")
-        typer.echo(f"loading speech ({speech})...")
+        from ..progress import activity
+
+        with activity(f"loading speech ({speech})"):
+            speech_port = speech_for(speech)
         config = EngineConfig(
             api_key=key,
             brain=brain_factory(brain),
             relay=relay_target(brain),
-            speech=speech_for(speech),
+            speech=speech_port,
             max_session_s=max_session_minutes * 60,
             record_dir=record,
             record_max_bytes=int(record_max_mb * 1024 * 1024),
@@ -101,6 +107,20 @@ def register(app: typer.Typer, bench_app: typer.Typer | None = None) -> None:
             ssl_certfile=str(tls_cert) if tls_cert else None, ssl_keyfile=str(tls_key) if tls_key else None,
         ))  # fmt: skip
         server.run(sockets=[listener])
+
+
+def _check_tls(cert: Path, key: Path) -> None:
+    """Refuse (usage error naming the file) a certificate or key that is missing or not a PEM pair."""
+    import ssl
+
+    for path, option in ((cert, "--tls-cert"), (key, "--tls-key")):
+        if not path.is_file():
+            raise typer.BadParameter(f"no such file: {path}", param_hint=option)
+    try:
+        ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(cert, key)
+    except (ssl.SSLError, OSError) as exc:
+        raise typer.BadParameter(f"{cert} and {key} are not a PEM certificate and its private key ({exc})",
+                                 param_hint="--tls-cert/--tls-key") from None
 
 
 def _listen(host: str, port: int) -> socket.socket:
