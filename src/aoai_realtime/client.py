@@ -46,12 +46,11 @@ from .errors import (
     ConnectionClosed,
     ProtocolError,
     ServerError,
-    SessionExpired,
     TransportError,
     get_logger,
 )
 from .protocol import events as ev
-from .protocol.codec import decode_server_event, encode
+from .protocol.connection import ClientConnection, ClientState, LocalProtocolError, config_rejected
 from .protocol.session import SessionConfig
 from .protocol.state import ConversationState
 from .transport.base import Transport
@@ -93,8 +92,95 @@ _END = object()
 _OVERFLOW = object()
 
 
+class _Fanout:
+    """Where received events go: ``on`` handlers, ``wait_for`` waiters and ``events()`` queues, in that order."""
+
+    def __init__(self) -> None:
+        self.handlers: dict[str, list[Handler]] = {}
+        self.subscribers: set[asyncio.Queue[Any]] = set()
+        self.waiters: list[tuple[str, Callable[[Any], bool] | None, asyncio.Future[Any]]] = []
+        self.handler_tasks: set[asyncio.Task[None]] = set()
+
+    def dispatch(self, event: AnyServerEvent | Reconnected) -> None:
+        type_ = event.type
+        for handler in (*self.handlers.get(type_, ()), *self.handlers.get("*", ())):
+            try:
+                result = handler(event)
+                if inspect.isawaitable(result):
+                    task = asyncio.ensure_future(result)
+                    self.handler_tasks.add(task)
+                    task.add_done_callback(self._handler_done)
+            except Exception:  # boundary: a user's handler must not break the session
+                log.exception("handler for %s raised", type_)
+        if self.waiters:
+            still = []
+            for waiter in self.waiters:
+                wtype, predicate, fut = waiter
+                if fut.done():
+                    continue
+                if wtype == type_ and (predicate is None or predicate(event)):
+                    fut.set_result(event)
+                else:
+                    still.append(waiter)
+            self.waiters = still
+        for queue in list(self.subscribers):
+            try:
+                queue.put_nowait(event)
+            except asyncio.QueueFull:
+                # One consumer that stopped reading must not stall the session for everyone: it is cut
+                # off with an error it will see, the others go on.
+                self.subscribers.discard(queue)
+                _push_end(queue, _OVERFLOW)
+
+    def _handler_done(self, task: asyncio.Task[None]) -> None:
+        self.handler_tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("async handler raised", exc_info=task.exception())
+
+    async def cancel_handlers(self) -> None:
+        pending = [t for t in self.handler_tasks if t is not asyncio.current_task()]
+        for task in pending:
+            task.cancel()
+        if pending:
+            await asyncio.gather(*pending, return_exceptions=True)
+
+    def expect(
+        self, event_type: str, predicate: Callable[[Any], bool] | None, failure: BaseException | None
+    ) -> asyncio.Future[Any]:
+        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        if failure is not None:
+            fut.set_exception(failure)
+        else:
+            self.waiters.append((event_type, predicate, fut))
+        return fut
+
+    def drop_waiter(self, fut: asyncio.Future[Any]) -> None:
+        self.waiters = [w for w in self.waiters if w[2] is not fut]
+
+    def end_all(self, exc: BaseException) -> None:
+        """End every iterator (each sees the client's failure, if any) and fail every waiter with ``exc``."""
+        for queue in list(self.subscribers):
+            _push_end(queue, _END)
+        for _, _, fut in self.waiters:
+            if not fut.done():
+                fut.set_exception(exc)
+        self.waiters.clear()
+
+
+def _push_end(queue: asyncio.Queue[Any], marker: object) -> None:
+    # The marker must get through even to a full queue: drop the oldest queued event to make room.
+    while True:
+        try:
+            queue.put_nowait(marker)
+            return
+        except asyncio.QueueFull:
+            queue.get_nowait()
+
+
 class RealtimeClient:
-    """A Realtime session over an injected transport. See the module docstring."""
+    """A Realtime session over an injected transport: a thin asyncio driver of the sans-I/O
+    :class:`~aoai_realtime.protocol.connection.ClientConnection`, which holds the lifecycle, the handshake, the
+    conversation and the effective session. See the module docstring."""
 
     def __init__(
         self,
@@ -110,24 +196,30 @@ class RealtimeClient:
         if queue_size < 1:
             raise ConfigError("queue_size must be at least 1", field="queue_size")
         self.transport = transport
-        self._session_config = session
-        self._session_overrides: dict[str, Any] = {}
         self._reconnect = reconnect
         self._connect_timeout = connect_timeout
         self._queue_size = queue_size
         self._sleep = sleep
         self._rng = rng or random.Random()
-        self._handlers: dict[str, list[Handler]] = {}
-        self._subscribers: set[asyncio.Queue[Any]] = set()
-        self._waiters: list[tuple[str, Callable[[Any], bool] | None, asyncio.Future[Any]]] = []
+        self._conn = ClientConnection(dialect=transport.dialect, config=session,
+                                      new_event_id=lambda: f"evt_session_{self._rng.getrandbits(48):012x}")  # fmt: skip
+        self._fanout = _Fanout()
         self._reader: asyncio.Task[None] | None = None
-        self._handler_tasks: set[asyncio.Task[None]] = set()
-        self._connected = asyncio.Event()
-        self._closing = False
-        self._failure: BaseException | None = None
-        self._expired = False
-        self.conversation = ConversationState()
-        self.session: dict[str, Any] = {}
+
+    @property
+    def state(self) -> ClientState:
+        """Where the connection is in its lifecycle (``protocol.connection.CLIENT_TRANSITIONS``)."""
+        return self._conn.state
+
+    @property
+    def conversation(self) -> ConversationState:
+        """The conversation of the current session, rebuilt from its events (empty again after a reconnect)."""
+        return self._conn.conversation
+
+    @property
+    def session(self) -> dict[str, Any]:
+        """The effective session, as the service last reported it (``session.created/updated``)."""
+        return self._conn.session
 
     # -- lifecycle ------------------------------------------------------------------------------------------
 
@@ -142,110 +234,58 @@ class RealtimeClient:
 
     @property
     def connected(self) -> bool:
-        return self._connected.is_set()
+        return self._conn.state is ClientState.OPEN
 
     async def connect(self) -> None:
         """Connect, wait for ``session.created``, send the session config and wait for ``session.updated``.
 
         On any failure everything opened is closed again and the error is raised (ConnectError,
-        AuthenticationError, ServerError for a rejected config, TimeoutError wrapped in ConnectError).
+        AuthenticationError, ServerError for a rejected config, a timeout as ConnectError).
         """
         if self.connected:
             return
-        self._closing = False
-        self._failure = None
-        self._expired = False
+        self._conn.dialect = self.transport.dialect
+        self._conn.connect()
         try:
-            await self._open_session()
-        except BaseException:
-            await self._teardown()
+            await self._handshake()
+        except BaseException as exc:
+            self._conn.fail(exc)
+            await self._teardown(closing=False)
             raise
+        self._reader = asyncio.create_task(self._read_loop(), name="realtime-reader")
 
-    async def _open_session(self) -> None:
-        self.conversation = ConversationState()
-        created = self._expect("session.created")
+    async def _handshake(self) -> None:
+        """The one handshake, for a connect and for every reconnect: open the transport, then feed the core
+        until it says the session is open (it has its config), sending what the core asks to send."""
+        conn = self._conn
+        await self.transport.connect()
+        conn.connection_made()
         try:
-            await self.transport.connect()
-            self._reader = asyncio.create_task(self._read_loop(), name="realtime-reader")
-            await self._await_or_fail(created, "session.created")
-            self._connected.set()
-            payload = self._session_payload()
-            if payload is not None:
-                await self._apply_session(payload)
-        finally:
-            if not created.done():
-                created.cancel()
-            self._drop_waiter(created)
-
-    def _session_payload(self) -> dict[str, Any] | None:
-        cfg = self._session_config
-        base: dict[str, Any] | None
-        if cfg is None:
-            base = None
-        elif isinstance(cfg, SessionConfig):
-            base = cfg.to_wire(self.transport.dialect)
-        else:
-            base = dict(cfg)
-        if not self._session_overrides:
-            return base
-        merged = dict(base or ({"type": "realtime"} if self.transport.dialect == "ga" else {}))
-        _deep_merge(merged, self._session_overrides)
-        return merged
-
-    async def _apply_session(self, session: dict[str, Any]) -> dict[str, Any]:
-        event_id = f"evt_session_{self._rng.getrandbits(48):012x}"
-        updated = self._expect("session.updated")
-        rejected = self._expect("error", lambda e: e.error.event_id == event_id)
-        try:
-            await self.send(ev.SessionUpdateEvent(session=session, event_id=event_id))
-            done, _ = await asyncio.wait(
-                {updated, rejected, *self._reader_set()},
-                timeout=self._connect_timeout,
-                return_when=asyncio.FIRST_COMPLETED,
-            )
-            if rejected in done:
-                raise _config_rejected("the service", rejected.result().error, event_id)
-            if updated in done:
-                result: dict[str, Any] = updated.result().session
-                return result
-            self._raise_reader_failure()
-            raise ConnectError(f"no session.updated within {self._connect_timeout:g} s after session.update")
-        finally:
-            for fut in (updated, rejected):
-                if not fut.done():
-                    fut.cancel()
-                self._drop_waiter(fut)
-
-    def _reader_set(self) -> set[asyncio.Task[None]]:
-        return {self._reader} if self._reader is not None else set()
-
-    def _raise_reader_failure(self) -> None:
-        if self._reader is not None and self._reader.done():
-            failure = self._failure
-            if failure is None and not self._reader.cancelled():
-                failure = self._reader.exception()
-            if isinstance(failure, AuthenticationError):
-                raise failure
-            if isinstance(failure, TransportError):
-                raise ConnectError(f"connection ended during setup: {failure}") from failure
-            raise ConnectError("connection ended during setup")
-
-    async def _await_or_fail(self, fut: asyncio.Future[Any], what: str) -> Any:
-        done, _ = await asyncio.wait(
-            {fut, *self._reader_set()}, timeout=self._connect_timeout, return_when=asyncio.FIRST_COMPLETED
-        )
-        if fut in done:
-            return fut.result()
-        self._raise_reader_failure()
-        raise ConnectError(f"no {what} within {self._connect_timeout:g} s of connecting; is this a Realtime endpoint?")
+            async with asyncio.timeout(self._connect_timeout):
+                while conn.state is not ClientState.OPEN:
+                    try:
+                        event = conn.receive_data(await self.transport.recv())
+                    except ProtocolError as exc:
+                        log.warning("skipping a malformed server message: %s", exc)
+                        continue
+                    for data in conn.data_to_send():
+                        await self.transport.send(data)
+                    await self._dispatch(event)
+                    if conn.state is ClientState.FAILED and conn.failure is not None:
+                        raise conn.failure
+        except TimeoutError as exc:
+            raise ConnectError(
+                f"no {conn.awaiting} within {self._connect_timeout:g} s of connecting; is this a Realtime endpoint?"
+            ) from exc
+        except ConnectionClosed as closed:
+            raise ConnectError(f"connection ended during setup: {closed}") from closed
 
     async def close(self) -> None:
         """Close the connection and end every :meth:`events` iterator. Idempotent; handlers are kept."""
-        self._closing = True
-        await self._teardown()
+        self._conn.close()
+        await self._teardown(closing=True)
 
-    async def _teardown(self) -> None:
-        self._connected.clear()
+    async def _teardown(self, *, closing: bool) -> None:
         reader, self._reader = self._reader, None
         if reader is not None and reader is not asyncio.current_task():
             reader.cancel()
@@ -253,19 +293,9 @@ class RealtimeClient:
                 await reader
         with contextlib.suppress(Exception):
             await self.transport.close()
-        if self._closing:
-            # Async handlers still running belong to this client: they do not outlive close().
-            pending = [t for t in self._handler_tasks if t is not asyncio.current_task()]
-            for task in pending:
-                task.cancel()
-            if pending:
-                await asyncio.gather(*pending, return_exceptions=True)
-            for queue in list(self._subscribers):
-                self._push_end(queue)
-            for _, _, fut in self._waiters:
-                if not fut.done():
-                    fut.set_exception(ConnectionClosed("client closed", code=1000))
-            self._waiters.clear()
+        if closing:
+            await self._fanout.cancel_handlers()  # async handlers still running do not outlive close()
+            self._end_all(ConnectionClosed("client closed", code=1000))
 
     # -- receiving ------------------------------------------------------------------------------------------
 
@@ -275,13 +305,11 @@ class RealtimeClient:
                 try:
                     raw = await self.transport.recv()
                 except ConnectionClosed as closed:
-                    if self._closing:
-                        return
                     if await self._on_connection_lost(closed):
                         continue
                     return
                 try:
-                    event = decode_server_event(raw)
+                    event = self._conn.receive_data(raw)
                 except ProtocolError as exc:
                     log.warning("skipping a malformed server message: %s", exc)
                     continue
@@ -293,26 +321,28 @@ class RealtimeClient:
             self._fail(exc)
 
     async def _on_connection_lost(self, closed: ConnectionClosed) -> bool:
-        """Reconnect if allowed; return True when a new session took over."""
-        self._connected.clear()
-        if self._expired or (closed.code == 1001 and "maximum duration" in closed.reason):
-            self._fail(SessionExpired(closed.reason or "session expired", code=closed.code, reason=closed.reason))
-            return False
+        """Reconnect if the core says so; return True when a new session took over."""
         policy = self._reconnect
-        if policy is None or _is_auth_close(closed) or not self.session:  # never had a session: don't retry
-            self._fail(closed)
+        state = self._conn.connection_lost(closed.code, closed.reason, may_retry=policy is not None)
+        if state is ClientState.CLOSED:
+            return False
+        if state is not ClientState.RECONNECTING or policy is None:
+            self._end_all(self._conn.failure or closed)
             return False
         for attempt in range(policy.max_attempts):
             await self._sleep(policy.delay(attempt, self._rng))
-            if self._closing:
+            if self._conn.state is ClientState.CLOSED:
                 return False
+            with contextlib.suppress(Exception):
+                await self.transport.close()
             try:
-                await self._reconnect_once()
+                await self._handshake()
             except (AuthenticationError, ServerError) as exc:  # retrying cannot help: a revoked key, a refused config
                 self._fail(exc)
                 return False
-            except (ConnectError, ConnectionClosed, ProtocolError, TimeoutError) as exc:
+            except (TransportError, ProtocolError, TimeoutError) as exc:
                 log.warning("reconnect attempt %d failed: %s", attempt + 1, exc)
+                self._conn.connection_lost(None, str(exc), may_retry=True)
                 continue
             await self._dispatch(Reconnected(attempt=attempt + 1))
             return True
@@ -320,96 +350,15 @@ class RealtimeClient:
                                     code=closed.code, reason=closed.reason))
         return False
 
-    async def _reconnect_once(self) -> None:
-        with contextlib.suppress(Exception):
-            await self.transport.close()
-        await self.transport.connect()
-        self.conversation = ConversationState()
-        # This runs inside the reader task, so read the greeting directly rather than through dispatch waiters.
-        raw = await asyncio.wait_for(self.transport.recv(), self._connect_timeout)
-        created = decode_server_event(raw)
-        if not isinstance(created, ev.SessionCreatedEvent):
-            raise ConnectError(f"expected session.created after reconnecting, got {created.type!r}")
-        await self._dispatch(created)
-        self._connected.set()
-        payload = self._session_payload()
-        if payload is None:
-            return
-        # As in connect(): the new session counts only once it has the config, so that whoever hears Reconnected
-        # talks to a configured session (no window in which to wait for a session.updated that already went by).
-        event_id = f"evt_session_{self._rng.getrandbits(48):012x}"
-        await self.transport.send(
-            encode(ev.SessionUpdateEvent(session=payload, event_id=event_id), self.transport.dialect)
-        )
-        while True:
-            event = decode_server_event(await asyncio.wait_for(self.transport.recv(), self._connect_timeout))
-            await self._dispatch(event)
-            if isinstance(event, ev.SessionUpdatedEvent):
-                return
-            if isinstance(event, ev.RealtimeErrorEvent) and event.error.event_id == event_id:
-                raise _config_rejected("the new session", event.error, event_id)
-
     def _fail(self, exc: BaseException) -> None:
-        self._connected.clear()
-        if self._failure is None:
-            self._failure = exc
-        for queue in list(self._subscribers):
-            self._push_end(queue)
-        for _, _, fut in self._waiters:
-            if not fut.done():
-                fut.set_exception(exc)
-        self._waiters.clear()
+        self._conn.fail(exc)
+        self._end_all(self._conn.failure or exc)
 
-    def _push_end(self, queue: asyncio.Queue[Any], marker: object = _END) -> None:
-        # The marker must get through even to a full queue: drop the oldest queued event to make room.
-        while True:
-            try:
-                queue.put_nowait(marker)
-                return
-            except asyncio.QueueFull:
-                queue.get_nowait()
+    def _end_all(self, exc: BaseException) -> None:
+        self._fanout.end_all(exc)
 
     async def _dispatch(self, event: AnyServerEvent | Reconnected) -> None:
-        if isinstance(event, ev.ServerEvent):
-            self.conversation.apply(event)
-            if isinstance(event, ev.SessionCreatedEvent | ev.SessionUpdatedEvent):
-                self.session = event.session
-            elif isinstance(event, ev.RealtimeErrorEvent) and event.error.code == "session_expired":
-                self._expired = True
-        type_ = event.type
-        for handler in (*self._handlers.get(type_, ()), *self._handlers.get("*", ())):
-            try:
-                result = handler(event)
-                if inspect.isawaitable(result):
-                    task = asyncio.ensure_future(result)
-                    self._handler_tasks.add(task)
-                    task.add_done_callback(self._handler_done)
-            except Exception:  # boundary: a user's handler must not break the session
-                log.exception("handler for %s raised", type_)
-        if self._waiters:
-            still = []
-            for waiter in self._waiters:
-                wtype, predicate, fut = waiter
-                if fut.done():
-                    continue
-                if wtype == type_ and (predicate is None or predicate(event)):
-                    fut.set_result(event)
-                else:
-                    still.append(waiter)
-            self._waiters = still
-        for queue in list(self._subscribers):
-            try:
-                queue.put_nowait(event)
-            except asyncio.QueueFull:
-                # One consumer that stopped reading must not stall the session for everyone: it is cut
-                # off with an error it will see, the others go on.
-                self._subscribers.discard(queue)
-                self._push_end(queue, _OVERFLOW)
-
-    def _handler_done(self, task: asyncio.Task[None]) -> None:
-        self._handler_tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.error("async handler raised", exc_info=task.exception())
+        self._fanout.dispatch(event)
 
     # -- public receiving API -------------------------------------------------------------------------------
 
@@ -418,12 +367,12 @@ class RealtimeClient:
 
         Async handlers run as tasks the client keeps until they finish. Returns the handler (decorator use).
         """
-        self._handlers.setdefault(event_type, []).append(handler)
+        self._fanout.handlers.setdefault(event_type, []).append(handler)
         return handler
 
     def off(self, event_type: str, handler: Handler) -> None:
         """Remove a handler added with :meth:`on`. Removing one that is not there does nothing."""
-        handlers = self._handlers.get(event_type, [])
+        handlers = self._fanout.handlers.get(event_type, [])
         with contextlib.suppress(ValueError):
             handlers.remove(handler)
 
@@ -435,10 +384,10 @@ class RealtimeClient:
         ``queue_size`` events behind.
         """
         queue: asyncio.Queue[Any] = asyncio.Queue(self._queue_size)
-        self._subscribers.add(queue)
+        self._fanout.subscribers.add(queue)
         try:
             while True:
-                failure = self._failure
+                failure = self._conn.failure
                 if failure is not None and queue.empty():
                     raise failure
                 item = await queue.get()
@@ -448,13 +397,13 @@ class RealtimeClient:
                         "session could go on; read events faster, or raise queue_size"
                     )
                 if item is _END:
-                    failure = self._failure
-                    if failure is not None and not self._closing:
+                    failure = self._conn.failure
+                    if failure is not None and self._conn.state is not ClientState.CLOSED:
                         raise failure
                     return
                 yield item
         finally:
-            self._subscribers.discard(queue)
+            self._fanout.subscribers.discard(queue)
 
     @overload
     async def wait_for(
@@ -482,33 +431,50 @@ class RealtimeClient:
             self._drop_waiter(fut)
 
     def _expect(self, event_type: str, predicate: Callable[[Any], bool] | None = None) -> asyncio.Future[Any]:
-        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        if self._failure is not None:
-            fut.set_exception(self._failure)
-            return fut
-        self._waiters.append((event_type, predicate, fut))
-        return fut
+        return self._fanout.expect(event_type, predicate, self._conn.failure)
 
     def _drop_waiter(self, fut: asyncio.Future[Any]) -> None:
-        self._waiters = [w for w in self._waiters if w[2] is not fut]
+        self._fanout.drop_waiter(fut)
 
     # -- sending --------------------------------------------------------------------------------------------
 
     async def send(self, event: ev.ClientEvent) -> None:
-        """Send one client event. Raises ConnectionClosed when not connected."""
-        if self._failure is not None:
-            raise ConnectionClosed(f"not connected: {self._failure}") from self._failure
-        await self.transport.send(encode(event, self.transport.dialect))
+        """Send one client event. Raises ConnectionClosed when the session is not open (not connected yet,
+        reconnecting, closed or failed)."""
+        failure = self._conn.failure
+        if failure is not None:
+            raise ConnectionClosed(f"not connected: {failure}") from failure
+        try:
+            data = self._conn.send(event)
+        except LocalProtocolError as exc:
+            raise ConnectionClosed(f"not connected: {exc}") from exc
+        await self.transport.send(data)
 
     async def update_session(self, session: SessionConfig | Mapping[str, Any]) -> dict[str, Any]:
         """Send a partial session update and wait until the service confirms it; returns the effective session.
 
         The update is remembered and re-sent after a reconnect. A rejection raises ServerError naming ``param``.
         """
-        payload = session.to_wire(self.transport.dialect) if isinstance(session, SessionConfig) else dict(session)
-        result = await self._apply_session(payload)
-        _deep_merge(self._session_overrides, payload)
-        return result
+        payload = session.to_wire(self._conn.dialect) if isinstance(session, SessionConfig) else dict(session)
+        event_id = self._conn.new_event_id()
+        updated = self._expect("session.updated")
+        rejected = self._expect("error", lambda e: e.error.event_id == event_id)
+        try:
+            await self.send(ev.SessionUpdateEvent(session=payload, event_id=event_id))
+            done, _ = await asyncio.wait({updated, rejected}, timeout=self._connect_timeout,
+                                         return_when=asyncio.FIRST_COMPLETED)  # fmt: skip
+            if rejected in done:
+                raise config_rejected("the service", rejected.result().error, event_id)
+            if not done:
+                raise ConnectError(f"no session.updated within {self._connect_timeout:g} s after session.update")
+            result: dict[str, Any] = updated.result().session
+            self._conn.remember_update(payload)
+            return result
+        finally:
+            for fut in (updated, rejected):
+                if not fut.done():
+                    fut.cancel()
+                self._drop_waiter(fut)
 
     async def append_audio(self, pcm: bytes) -> None:
         """Append audio to the input buffer (``input_audio_buffer.append``) in the session's input format:
@@ -562,32 +528,3 @@ class RealtimeClient:
     async def clear_output_audio(self) -> None:
         """``output_audio_buffer.clear`` (WebRTC/SIP): cut off the audio the service is still playing."""
         await self.send(ev.OutputAudioBufferClearEvent())
-
-
-def _is_auth_close(closed: ConnectionClosed) -> bool:
-    # OpenAI closes a socket with a bad key with 3000 "invalid_request_error.invalid_api_key" (reference 3.1).
-    return closed.code in (3000, 4001, 4003) or "invalid_api_key" in closed.reason
-
-
-def _config_rejected(who: str, err: ev.ErrorDetails, event_id: str) -> ServerError:
-    """The error for a ``session.update`` the service answered with ``error`` (``param`` names the field)."""
-    return ServerError(
-        f"{who} rejected the session config: {err.message}",
-        type=err.type,
-        code=_opt(err.code),
-        param=_opt(err.param),
-        event_id=event_id,
-    )
-
-
-def _opt(value: object) -> str | None:
-    return value if isinstance(value, str) else None
-
-
-def _deep_merge(into: dict[str, Any], update: Mapping[str, Any]) -> None:
-    for key, value in update.items():
-        current = into.get(key)
-        if isinstance(current, dict) and isinstance(value, Mapping):
-            _deep_merge(current, value)
-        else:
-            into[key] = dict(value) if isinstance(value, Mapping) else value

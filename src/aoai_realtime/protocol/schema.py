@@ -95,6 +95,7 @@ class RequestRejected(RealtimeError):
         self.code = code
         self.param = param
         self.type = type
+        self.event_id: str | None = None  # the refused client event's, when known
 
 
 class AudioFormatValue(TypedDict, total=False):
