@@ -66,7 +66,8 @@ def ablation_methods() -> dict[str, RetrievalConfig]:
     }
 
 
-def _embedder(opts: BenchOptions) -> tuple[EmbeddingProvider, CachedEmbedder]:
+def bench_embedder(opts: BenchOptions) -> tuple[EmbeddingProvider, CachedEmbedder]:
+    """The model ``opts.embedder`` names, and the same wrapped in the on-disk cache (the caller closes it)."""
     inner: EmbeddingProvider
     if opts.embedder == "e5":
         from ..memory.e5 import E5Embedder
@@ -101,7 +102,8 @@ class _PgServer:
         self._server.cleanup()
 
 
-async def _chunk_graph(kind: str) -> ChunkGraph | None:
+async def bench_chunk_graph(kind: str) -> ChunkGraph | None:
+    """The parser graph for ``--graph spacy`` (None for ``names``); loads spaCy in a worker thread."""
     if kind == "names":
         return None
     from ..memory.graph import default_chunk_graph
@@ -139,7 +141,7 @@ async def run_memory_bench(
 ) -> dict[str, Any]:
     """Run the benchmark and return the report (the ``--json`` object). ``progress`` gets a line per stage of the
     latency part; ``step(phase, done, total)`` counts indexed turns and asked questions of the recall part."""
-    inner, cached = _embedder(opts)
+    inner, cached = bench_embedder(opts)
     notes = [
         f"recall: {opts.recall_backend} back end, embedder {cached.model}, one chunk per turn "
         "(photo captions included), each conversation in its own scope",
@@ -156,7 +158,7 @@ async def run_memory_bench(
             if "postgres" in used and not opts.pg_uri:
                 pg = _PgServer(root)
             store = await _open_store(opts.recall_backend, root, "recall", pg, opts)
-            chunk_graph = await _chunk_graph(opts.graph)
+            chunk_graph = await bench_chunk_graph(opts.graph)
             notes.append(f"graph: entities and relations by {chunk_graph.name if chunk_graph else 'the name rule'}")
             try:
                 recall = await evaluate_locomo(
@@ -217,7 +219,7 @@ def render_text(report: dict[str, Any], ks: Sequence[int]) -> str:
     header = f"{'method':<24}" + "".join(f"{f'R@{k} ' + c:>13}" for k in ks for c in cats)
     splits = report.get("splits", {})
     tables = [(f"{name} split ({', '.join(splits[name]['conversations']) or 'none'})", splits[name])
-              for name in ("report", "tune") if name in splits]  # fmt: skip
+              for name in ("report", "tune") if splits.get(name, {}).get("questions")]  # fmt: skip
     tables.append(("all conversations", report))
     for title, part in tables:
         lines.append(f"LoCoMo evidence recall, {title}: {part['questions']} questions, categories 1-4 "
