@@ -91,3 +91,19 @@ async def test_without_a_reading_the_stores_keep_their_name_rule(make_store: Sto
     store = await make_store(dim=DIM)
     await index_texts(store, HashEmbedder(DIM), ["Lena visits Porto in October."], owner="o")
     assert len(await store.search_entities(Scope(owner="o"), ["porto"], 5)) == 1
+
+
+async def test_save_insight_is_read_into_the_graph(make_store: StoreFactory) -> None:
+    from aoai_realtime.memory import memory_tools
+
+    fact = "Her daughter Mia takes violin lessons."
+    reader = _Reader({fact: {"entities": ["mia", "violin lesson"], "relations": [["mia", "take", "violin lesson"]]}},
+                     query=["violin lesson"])  # fmt: skip
+    store = await make_store(dim=DIM)
+    retrieve, save, _ = memory_tools(store, HashEmbedder(DIM), Scope(owner="o", session_id="c1"),
+                                     config=RetrievalConfig.only("graph"), graph=reader)  # fmt: skip
+    saved = await save(fact, topic="family")
+    assert saved["ok"] is True
+    assert (await store.get_chunks([saved["id"]]))[0].meta["graph"]["entities"] == ["mia", "violin lesson"]
+    found = await retrieve("Which instrument does the child play?")  # no name in it: the reader's entity finds it
+    assert [r["text"] for r in found["results"]] == [fact]

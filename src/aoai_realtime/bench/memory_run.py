@@ -194,6 +194,7 @@ async def run_memory_bench(
                             queries=opts.queries,
                             progress=progress,
                             step=step,
+                            graph=chunk_graph,
                         )
                     finally:
                         await store.close()

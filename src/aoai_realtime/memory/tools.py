@@ -12,7 +12,7 @@ import asyncio
 import dataclasses
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import get_logger, redact
 from .embeddings import EmbeddingProvider
@@ -20,6 +20,9 @@ from .indexing import index_texts
 from .retrieval import HybridRetriever, RetrievalConfig
 from .store import MemoryStore
 from .types import Chunk, ChunkKind, MemoryError_, Scope
+
+if TYPE_CHECKING:
+    from .graph import ChunkGraph
 
 __all__ = ["MemoryToolkit", "memory_tools"]
 
@@ -55,6 +58,9 @@ class MemoryToolkit:
     k: int = 5
     config: RetrievalConfig = dataclasses.field(default_factory=RetrievalConfig)
     clock: Callable[[], float] = time.time
+    graph: ChunkGraph | None = None
+    """The parser that reads saved insights into the graph and the queries' entities (the one the calls were
+    indexed with, e.g. :func:`~aoai_realtime.memory.graph.default_chunk_graph`); None: the stores' name rule."""
 
     async def _guard(self, name: str, work: Callable[[], Awaitable[ToolResult]]) -> ToolResult:
         try:
@@ -82,7 +88,9 @@ class MemoryToolkit:
             if not query or not query.strip():
                 return {"ok": False, "error": "query is empty: say what to look for"}
             scope = dataclasses.replace(self.scope, session_id=None)
-            hits = await HybridRetriever(self.store, self.embedder, self.config).retrieve(query, scope, self.k)
+            hits = await HybridRetriever(self.store, self.embedder, self.config, graph=self.graph).retrieve(
+                query, scope, self.k
+            )
             return {"ok": True, "results": [_chunk_view(h.chunk) | {"score": round(h.score, 3)} for h in hits]}
 
         return await self._guard("retrieve_knowledge", work)
@@ -111,6 +119,7 @@ class MemoryToolkit:
                 kind=ChunkKind.INSIGHT,
                 source=f"insight:{topic}" if topic else "insight",
                 ts=self.clock(),
+                graph=self.graph,
             )
             return {"ok": True, "saved": clean, "id": ids[0]}
 
@@ -143,10 +152,19 @@ def memory_tools(
     k: int = 5,
     config: RetrievalConfig | None = None,
     clock: Callable[[], float] = time.time,
+    graph: ChunkGraph | None = None,
 ) -> list[Callable[..., Awaitable[ToolResult]]]:
     """The three memory tools bound to ``scope``, as plain async callables (bound methods with type hints and
-    docstrings): ``[retrieve_knowledge, save_insight, get_session_context]``."""
+    docstrings): ``[retrieve_knowledge, save_insight, get_session_context]``. ``graph``: see
+    :attr:`MemoryToolkit.graph`."""
     kit = MemoryToolkit(
-        store=store, embedder=embedder, scope=scope, budget=budget, k=k, config=config or RetrievalConfig(), clock=clock
+        store=store,
+        embedder=embedder,
+        scope=scope,
+        budget=budget,
+        k=k,
+        config=config or RetrievalConfig(),
+        clock=clock,
+        graph=graph,
     )
     return [kit.retrieve_knowledge, kit.save_insight, kit.get_session_context]
