@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -113,18 +112,18 @@ class Engine:
         if secrets.compare_digest(credential.encode(), self.config.api_key.encode()):
             return "key"
         secret = self._secrets.get(credential)
-        if secret is not None and secret.expires_at > time.time():
+        if secret is not None and secret.expires_at > self.config.clock.wall():
             return "ephemeral"
         return None
 
     def secret_session(self, value: str) -> dict[str, Any] | None:
         """The session config a live ephemeral secret was minted with."""
         secret = self._secrets.get(value)
-        return secret.session if secret is not None and secret.expires_at > time.time() else None
+        return secret.session if secret is not None and secret.expires_at > self.config.clock.wall() else None
 
     def mint_secret(self, session: dict[str, Any], seconds: int) -> Secret:
         """A new ``ek_`` secret valid for ``seconds``, bound to ``session`` (GA shape)."""
-        now = time.time()
+        now = self.config.clock.wall()
         for value in [v for v, s in self._secrets.items() if s.expires_at <= now]:
             del self._secrets[value]  # drop expired secrets so the table stays small
         secret = Secret(
@@ -154,7 +153,7 @@ class Engine:
             transport=transport,
             max_duration_s=self.config.max_session_s,
             initial=initial,
-            created_at=int(time.time()),
+            created_at=int(self.config.clock.wall()),
         )
         return EngineSession(
             options,
