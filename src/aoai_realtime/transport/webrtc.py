@@ -26,7 +26,6 @@ import asyncio
 import contextlib
 import fractions
 import ssl
-import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
@@ -36,6 +35,7 @@ from aiortc.mediastreams import MediaStreamError
 from av import AudioFrame, AudioResampler
 
 from ..auth import Auth, EphemeralToken
+from ..clock import Clock, SystemClock
 from ..endpoints import Endpoint
 from ..errors import AuthenticationError, ConnectError, ConnectionClosed, get_logger, redact
 from ..protocol.session import SessionConfig
@@ -57,8 +57,9 @@ class _OutgoingAudio(MediaStreamTrack):
 
     kind = "audio"
 
-    def __init__(self, max_buffer_ms: int) -> None:
+    def __init__(self, max_buffer_ms: int, clock: Clock) -> None:
         super().__init__()
+        self._clock = clock
         self._buffer = bytearray()
         self._max_bytes = max_buffer_ms * RATE // 1000 * 2
         self._start: float | None = None
@@ -78,12 +79,12 @@ class _OutgoingAudio(MediaStreamTrack):
         if self.readyState != "live":
             raise MediaStreamError
         if self._start is None:
-            self._start = time.monotonic()
+            self._start = self._clock.now()
         else:
             self._pts += FRAME_SAMPLES
-            wait = self._start + self._pts / RATE - time.monotonic()
+            wait = self._start + self._pts / RATE - self._clock.now()
             if wait > 0:
-                await asyncio.sleep(wait)
+                await self._clock.sleep(wait)
         chunk = bytes(self._buffer[:FRAME_BYTES])
         del self._buffer[:FRAME_BYTES]
         chunk = chunk.ljust(FRAME_BYTES, b"\0")
@@ -128,7 +129,8 @@ class WebRTCAudio:
 
 
 class WebRTCTransport:
-    """A Realtime call over WebRTC. ``connect()`` again after ``close()`` places a new call."""
+    """A Realtime call over WebRTC. ``connect()`` again after ``close()`` places a new call. ``clock`` paces the
+    outgoing audio track (default: the event loop's clock)."""
 
     dialect: Dialect = "ga"
 
@@ -145,6 +147,7 @@ class WebRTCTransport:
         queue_size: int = 1024,
         max_outgoing_buffer_ms: int = 10_000,
         ssl_context: ssl.SSLContext | None = None,
+        clock: Clock | None = None,
     ) -> None:
         if endpoint.dialect != "ga":
             raise ConnectError("WebRTC needs a GA endpoint (/realtime/calls); the preview API has none here")
@@ -158,6 +161,7 @@ class WebRTCTransport:
         self._queue_size = queue_size
         self._max_out_ms = max_outgoing_buffer_ms
         self._ssl = ssl_context
+        self._clock = clock or SystemClock()  # paces the outgoing audio track
         self._pc: RTCPeerConnection | None = None
         self._channel: Any = None
         self._inbox = Inbox(queue_size)
@@ -186,7 +190,7 @@ class WebRTCTransport:
         async with aiohttp.ClientSession(timeout=timeout, connector=connector) as http:
             token = await self._token(http)
             pc = self._pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
-            outgoing = _OutgoingAudio(self._max_out_ms)
+            outgoing = _OutgoingAudio(self._max_out_ms, self._clock)
             self._audio = WebRTCAudio(outgoing, queue_frames=max(16, self._queue_size))
             pc.addTrack(outgoing)
             channel = self._channel = pc.createDataChannel(self._label)
