@@ -53,6 +53,21 @@ class Entry:
                     part["audio"] = base64.b64encode(with_audio(bytes(pcm), str(part.get("type")))).decode("ascii")
         return msgspec.convert(wire, ev.Item)
 
+    def truncate_audio(self, content_index: int, audio_end_ms: int) -> None:
+        """Cut the audio of content part ``content_index`` at ``audio_end_ms`` and drop its transcript, as the
+        service does (reference 4.4). Raises RequestRejected past the end of the audio."""
+        pcm = self.audio.get(content_index, bytearray())
+        duration = pcm_ms(len(pcm))
+        if audio_end_ms > duration:
+            raise RequestRejected(
+                f"Audio content of {duration}ms is already shorter than {audio_end_ms}ms",
+                code="invalid_value",
+                param="audio_end_ms",
+            )
+        del pcm[audio_end_ms * BYTES_PER_MS :]
+        self.wire["content"][content_index]["transcript"] = ""
+        self.audio_ms_played = audio_end_ms
+
     def text(self) -> str:
         """The item's text: typed text, or the transcript of its audio ("" if unknown)."""
         parts = []
@@ -111,6 +126,46 @@ class Conversation:
             self._order.insert(self._order.index(previous_item_id) + 1, entry.id)
         self._items[entry.id] = entry
         return before
+
+    def truncate(self, item_id: str, content_index: int, audio_end_ms: int) -> None:
+        """``conversation.item.truncate``: only an assistant item's output audio, within its length."""
+        entry = self.get(item_id)
+        if entry is None:
+            raise RequestRejected(
+                f"Error truncating item: the item with id '{item_id}' does not exist.",
+                code="item_truncate_invalid_item_id",
+                param="item_id",
+            )
+        content = entry.wire.get("content") or []
+        if entry.wire.get("role") != "assistant" or not any(p.get("type") == "output_audio" for p in content):
+            raise RequestRejected(
+                "Only model output audio messages can be truncated", code="unsupported_content_type", param="item_id"
+            )
+        if not 0 <= content_index < len(content) or content[content_index].get("type") != "output_audio":
+            raise RequestRejected(
+                f"Invalid value: {content_index}. No audio content at this index.",
+                code="invalid_value",
+                param="content_index",
+            )
+        if audio_end_ms < 0:
+            raise RequestRejected(
+                f"Invalid 'audio_end_ms': integer below minimum value. Expected a value >= 0, but got {audio_end_ms}"
+                " instead.",
+                code="integer_below_min_value",
+                param="audio_end_ms",
+            )
+        entry.truncate_audio(content_index, audio_end_ms)
+
+    def retrieve(self, item_id: str) -> Entry:
+        """``conversation.item.retrieve``: the entry, or RequestRejected."""
+        entry = self.get(item_id)
+        if entry is None:
+            raise RequestRejected(
+                f"Error retrieving item: the item with id '{item_id}' does not exist.",
+                code="item_retrieve_invalid_item_id",
+                param="item_id",
+            )
+        return entry
 
     def delete(self, item_id: str) -> None:
         if item_id not in self._items:

@@ -28,7 +28,7 @@ from .conversation import Entry, pcm_ms, validate_new_item
 from .errors import RequestRejected
 
 if TYPE_CHECKING:
-    from .session import EngineSession
+    from .host import SessionHost as EngineSession
 
 __all__ = ["ResponseRun", "run_response"]
 

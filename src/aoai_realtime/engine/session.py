@@ -1,6 +1,9 @@
 """One Realtime session on the engine: the service's semantics, with no sockets.
 
-:class:`EngineSession` takes decoded client events (or raw messages) and puts server events in a bounded
+:class:`EngineSession` drives the protocol core's :class:`~aoai_realtime.protocol.connection.ServerConnection`
+(decoding and refusing client messages, the session schema and dialect, the lifecycle) and adds what needs
+time and tasks: responses (:mod:`.responses`), transcription passes (:mod:`.transcripts`) and the input audio
+with its turn detection (:mod:`.input_audio`). It takes client messages and puts server events in a bounded
 outbox, in the order the service sends them (reference 4). Drivers (WebSocket, WebRTC, in-memory) only move
 bytes: they feed :meth:`EngineSession.receive` and send what :meth:`EngineSession.next_event` returns until it
 returns ``None`` (then close with :attr:`EngineSession.close_code` / ``close_reason``).
@@ -14,52 +17,33 @@ session; every timer (maximum duration, idle timeout, scripted pauses, WebRTC pa
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
-import re
 from collections.abc import Coroutine
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol, cast
+from typing import Any, Literal
 
-from ..audio.g711 import WireAudio, wire_format
-from ..errors import ProtocolError, get_logger
-from ..protocol import decode_client_event
+import msgspec
+
+from ..audio.g711 import WireAudio
+from ..errors import get_logger
 from ..protocol import events as ev
-from ..protocol.dialect import session_update_to_ga
+from ..protocol.connection import ServerConnection, ServerState
 from ..protocol.schema import RealtimeSession, apply_update, default_transcription_session, validate_response_params
 from .brain.base import Brain
 from .clock import Clock
 from .config import default_session
-from .conversation import BYTES_PER_MS, Conversation, Entry, pcm_ms, validate_new_item
+from .conversation import Conversation, Entry, pcm_ms, validate_new_item
 from .errors import RequestRejected
+from .host import AudioOut
 from .ids import Ids
-from .ports import EndOfTurnPort, SpeechPort, VadPort
+from .input_audio import MAX_APPEND_BYTES, InputAudio
+from .ports import SpeechPort
 from .responses import ResponseRun, run_response
 from .transcripts import Transcripts
-from .turns import InputBuffer, TurnDecision, TurnDetector, VadState
+from .turns import InputBuffer
 
-__all__ = ["AudioOut", "EngineSession", "SessionOptions"]
+__all__ = ["MAX_APPEND_BYTES", "AudioOut", "EngineSession", "SessionOptions"]
 
 log = get_logger(__name__)
-
-_CLIENT_TYPES = tuple(sorted(cls.TYPE for cls in ev.CLIENT_EVENT_TYPES))
-MAX_APPEND_BYTES = 15 * 1024 * 1024  # the service's limit on one input_audio_buffer.append (reference 3.3)
-_KEEP_SILENCE_MS = 1000  # silence kept before the VAD prefix when turn detection trims the buffer
-
-
-class AudioOut(Protocol):
-    """Where assistant audio goes on WebRTC (a paced media track) instead of ``output_audio.delta`` events.
-
-    ``write`` queues audio (may wait when the queue is full); ``clear`` drops what is unplayed and returns
-    ``(response_id, item_id, played_ms_of_that_item)`` or None; ``wait_drained`` returns once everything
-    queued so far has been played.
-    """
-
-    async def write(self, response_id: str, item_id: str, pcm: bytes) -> None: ...
-
-    def clear(self) -> tuple[str, str, int] | None: ...
-
-    async def wait_drained(self) -> None: ...
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -80,7 +64,7 @@ class SessionOptions:
 
 
 class EngineSession:
-    """The session core. See the module docstring for the driver contract."""
+    """The session core's asyncio driver. See the module docstring for the driver contract."""
 
     def __init__(
         self,
@@ -101,69 +85,88 @@ class EngineSession:
         self.id = self.ids.new("sess")
         self.conversation_id = self.ids.new("conv")
         expires = options.created_at + int(options.max_duration_s) if options.created_at else 0
+        session: RealtimeSession
         if options.kind == "transcription" or (options.initial or {}).get("type") == "transcription":
             session = default_transcription_session(session_id=self.id, expires_at=expires)
         else:
             session = default_session(model=options.model, session_id=self.id, expires_at=expires)
         if options.initial:
             session = apply_update(session, options.initial, require_type=False)
-        self.session: RealtimeSession = session
+        self.core = ServerConnection(session, dialect=options.dialect)
         self.conversation = Conversation()
-        self.buffer = InputBuffer()
-        self._odd_byte = b""  # half a sample carried to the next append
-        self._buffer_full_reported = False
-        self._wire_in: WireAudio | None = None
-        self.voice_locked = False
-        self.close_code: int | None = None
-        self.close_reason = ""
         self._outbox: asyncio.Queue[ev.ServerEvent | None] = asyncio.Queue(options.outbox_size)
         self._tasks: set[asyncio.Task[Any]] = set()
         self._responses: dict[str, ResponseRun] = {}
         self._default_response: ResponseRun | None = None
-        self._vad: VadPort | None = None
-        self._detector: TurnDetector | None = None
-        self._vad_origin_ms = 0
-        self._vad_frames = 0
-        self._speech_item_id: str | None = None
-        self._speech_start_ms = 0
-        self._idle_task: asyncio.Task[None] | None = None
         self.transcripts = Transcripts(self)
-        self._closed = False
-        self._configure_vad()
+        self.input = InputAudio(self, max_bytes=options.max_input_buffer_bytes)
+        self.input.configure()
+
+    @property
+    def session(self) -> RealtimeSession:
+        """The effective session (typed GA shape; the wire dict is :attr:`wire_session`)."""
+        return self.core.session
 
     @property
     def wire_session(self) -> dict[str, Any]:
-        """The effective session as the wire carries it (``session.created/updated``)."""
-        return cast(dict[str, Any], self.session)
+        return self.core.wire_session
+
+    @property
+    def buffer(self) -> InputBuffer:
+        return self.input.buffer
+
+    @property
+    def voice_locked(self) -> bool:
+        return self.core.voice_locked
+
+    @voice_locked.setter
+    def voice_locked(self, value: bool) -> None:
+        self.core.voice_locked = value
+
+    @property
+    def close_code(self) -> int | None:
+        return self.core.close_code
+
+    @property
+    def close_reason(self) -> str:
+        return self.core.close_reason
 
     @property
     def transcribing(self) -> bool:
         """A transcription session (``?intent=transcription``): input audio is turn-detected, committed and
         transcribed; there are no responses."""
-        return bool(self.session.get("type") == "transcription")
+        return self.session.get("type") == "transcription"
+
+    @property
+    def response_active(self) -> bool:
+        return self._default_response is not None
 
     # ---------------------------------------------------------------------------------------------- lifecycle
 
     async def __aenter__(self) -> EngineSession:
-        await self.emit(ev.SessionCreatedEvent(session=self.wire_session))
+        await self.emit(self.core.start())
         self.spawn(self._expire_after(self.options.max_duration_s))
         return self
 
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
 
+    @property
+    def closed(self) -> bool:
+        return self.core.state in (ServerState.EXPIRED, ServerState.CLOSED)
+
     async def aclose(self) -> None:
         """Stop everything the session runs and end the outbox. Idempotent."""
-        if self._closed:
+        if self.core.state is ServerState.CLOSED:
             return
-        self._closed = True
+        self.core.close()
         tasks = list(self._tasks)
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        self._put_nowait_sentinel()
+        self._end_outbox()
 
-    def _put_nowait_sentinel(self) -> None:
+    def _end_outbox(self) -> None:
         while True:
             try:
                 self._outbox.put_nowait(None)
@@ -183,10 +186,6 @@ class EngineSession:
         if not task.cancelled() and task.exception() is not None:
             log.error("engine session task failed", exc_info=task.exception())
 
-    @property
-    def closed(self) -> bool:
-        return self._closed
-
     async def next_event(self) -> ev.ServerEvent | None:
         """The next server event to send, or ``None`` once the session has ended (then close the socket)."""
         return await self._outbox.get()
@@ -204,33 +203,19 @@ class EngineSession:
 
     async def emit(self, event: ev.ServerEvent) -> None:
         """Queue a server event with a fresh ``event_id`` (waits while the outbox is full)."""
-        if self._closed:
-            return
-        import msgspec
+        if not self.closed:
+            await self._put(event)
 
+    async def _put(self, event: ev.ServerEvent) -> None:
         await self._outbox.put(msgspec.structs.replace(event, event_id=self.ids.new("event")))
 
     async def reject(self, exc: RequestRejected, client_event_id: str | None) -> None:
-        await self.emit(
-            ev.RealtimeErrorEvent(
-                error=ev.ErrorDetails(
-                    type=exc.type, code=exc.code, message=exc.message, param=exc.param, event_id=client_event_id
-                )
-            )
-        )
+        await self.emit(ServerConnection.error_event(exc, client_event_id))
 
     async def _expire_after(self, seconds: float) -> None:
         await self.clock.sleep(seconds)
-        minutes = round(seconds / 60)
-        reason = f"Your session hit the maximum duration of {minutes} minutes."
-        await self.emit(
-            ev.RealtimeErrorEvent(
-                error=ev.ErrorDetails(type="invalid_request_error", code="session_expired", message=reason)
-            )
-        )
-        self.close_code, self.close_reason = 1001, reason
-        self._closed = True
-        self._put_nowait_sentinel()
+        await self._put(self.core.expire(seconds))  # the last event: the session is expired from here on
+        self._end_outbox()
         for task in list(self._tasks):
             if task is not asyncio.current_task():
                 task.cancel()
@@ -238,17 +223,19 @@ class EngineSession:
     # ---------------------------------------------------------------------------------------------- inbound
 
     async def receive(self, data: bytes | str) -> None:
-        """Handle one raw client message (JSON). Malformed input becomes an ``error`` event."""
+        """Handle one raw client message (JSON). A message the service would refuse becomes an ``error`` event."""
+        if self.closed:
+            return
         try:
-            event = decode_client_event(data)
-        except ProtocolError as exc:
-            await self.reject(_decode_rejection(str(exc), exc.event_type), _event_id_of(data))
+            event = self.core.receive_data(data)
+        except RequestRejected as exc:
+            await self.reject(exc, None)
             return
         await self.handle(event)
 
     async def handle(self, event: ev.ClientEvent | ev.UnknownEvent) -> None:
         """Handle one decoded client event."""
-        if self._closed:
+        if self.closed:
             return
         event_id = event.event_id if isinstance(event.event_id, str) else None
         try:
@@ -258,38 +245,31 @@ class EngineSession:
 
     async def _dispatch(self, event: ev.ClientEvent | ev.UnknownEvent) -> None:
         if isinstance(event, ev.UnknownEvent):
-            options = ", ".join(f"'{t}'" for t in _CLIENT_TYPES)
-            raise RequestRejected(
-                f"Invalid value: '{event.type}'. Supported values are: {options}.", code="invalid_value", param="type"
-            )
-        if isinstance(event, ev.InputAudioBufferAppendEvent):
-            await self._on_append(event.audio)
+            raise ServerConnection.refusal(event)
+        elif isinstance(event, ev.InputAudioBufferAppendEvent):
+            await self.input.append(event.audio)
         elif isinstance(event, ev.SessionUpdateEvent):
-            await self._on_session_update(event.session)
+            old_td = self.session["audio"]["input"]["turn_detection"]
+            updated = self.core.update_session(event.session)
+            if self.session["audio"]["input"]["turn_detection"] != old_td:
+                self.input.configure()
+            await self.emit(updated)
         elif isinstance(event, ev.InputAudioBufferCommitEvent):
-            await self._commit(None, manual=True)
+            await self.input.commit(None, manual=True)
         elif isinstance(event, ev.InputAudioBufferClearEvent):
-            self.buffer.clear()
-            self._odd_byte = b""
-            self._buffer_full_reported = False
-            self._reset_vad()
-            await self.emit(ev.InputAudioBufferClearedEvent())
+            await self.input.clear()
         elif isinstance(event, ev.ConversationItemCreateEvent):
             await self._on_item_create(event)
         elif isinstance(event, ev.ConversationItemDeleteEvent):
             self.conversation.delete(event.item_id)
             await self.emit(ev.ConversationItemDeletedEvent(item_id=event.item_id))
         elif isinstance(event, ev.ConversationItemRetrieveEvent):
-            entry = self.conversation.get(event.item_id)
-            if entry is None:
-                raise RequestRejected(
-                    f"Error retrieving item: the item with id '{event.item_id}' does not exist.",
-                    code="item_retrieve_invalid_item_id",
-                    param="item_id",
-                )
+            entry = self.conversation.retrieve(event.item_id)
             await self.emit(ev.ConversationItemRetrieved(item=entry.to_item(with_audio=self.wire_audio)))
         elif isinstance(event, ev.ConversationItemTruncateEvent):
-            await self._on_truncate(event.item_id, event.content_index, event.audio_end_ms)
+            self.conversation.truncate(event.item_id, event.content_index, event.audio_end_ms)
+            await self.emit(ev.ConversationItemTruncatedEvent(item_id=event.item_id, content_index=event.content_index,
+                                                              audio_end_ms=event.audio_end_ms))  # fmt: skip
         elif isinstance(event, ev.ResponseCreateEvent):
             if self.transcribing:
                 # The service's exact wording for this is not documented; the meaning is.
@@ -299,235 +279,34 @@ class EngineSession:
                     code="response_not_supported",
                     param="type",
                 )
-            params = event.response if isinstance(event.response, dict) else {}
-            await self.create_response(params)
+            await self.create_response(event.response if isinstance(event.response, dict) else {})
         elif isinstance(event, ev.ResponseCancelEvent):
             await self._on_cancel(event.response_id if isinstance(event.response_id, str) else None)
         elif isinstance(event, ev.OutputAudioBufferClearEvent):
-            await self._on_output_clear()
+            if self.audio_out is None:
+                raise RequestRejected("output_audio_buffer.clear is only supported for WebRTC and SIP sessions.",
+                                      code="invalid_value", param="type")  # fmt: skip
+            await self.clear_output_audio()
 
-    # ---------------------------------------------------------------------------------------------- session
+    # ---------------------------------------------------------------------------------------------- audio
 
-    async def _on_session_update(self, update: dict[str, Any]) -> None:
-        if self.options.dialect == "beta":
-            update = session_update_to_ga(update)
-        old_td = self.session["audio"]["input"]["turn_detection"]
-        self.session = apply_update(
-            self.session, update, voice_locked=self.voice_locked, require_type=self.options.dialect == "ga"
-        )
-        if self.session["audio"]["input"]["turn_detection"] != old_td:
-            self._configure_vad()
-        await self.emit(ev.SessionUpdatedEvent(session=self.wire_session))
-
-    def _configure_vad(self) -> None:
-        td = self.session["audio"]["input"]["turn_detection"]
-        if td is None or self.speech.new_vad is None:
-            self._vad = None
-            self._detector = None
-            return
-        if self._vad is None:
-            self._vad = self.speech.new_vad()
-        self._detector = TurnDetector(dict(td), self._vad.frame_ms, judged=self._end_of_turn() is not None)
-        self._reset_vad()
-
-    def _reset_vad(self) -> None:
-        if self._vad is not None:
-            self._vad.reset()
-        if self._detector is not None:
-            self._detector = TurnDetector(self._detector.config, self._detector.frame_ms, judged=self._detector.judged)
-        self._vad_origin_ms = self.buffer.now_ms
-        self._vad_frames = 0
-        self._speech_item_id = None
-
-    # ---------------------------------------------------------------------------------------------- input audio
-
-    async def _on_append(self, audio_b64: str) -> None:
-        if len(audio_b64) > MAX_APPEND_BYTES:
-            raise RequestRejected(
-                f"Invalid 'audio': string too long. Expected a string with maximum length {MAX_APPEND_BYTES}, but "
-                f"got a string with length {len(audio_b64)} instead. Send audio in smaller appends.",
-                code="string_above_max_length",
-                param="audio",
-            )
-        try:
-            pcm = base64.b64decode(audio_b64, validate=True)
-        except (binascii.Error, ValueError) as exc:
-            raise RequestRejected(
-                "Invalid 'audio'. Expected base64-encoded audio bytes.", code="invalid_value", param="audio"
-            ) from exc
-        pcm = self._input_codec().to_pcm(pcm)
-        self._trim_silence()
-        if not self._room_for(len(pcm)):
-            raise self._buffer_full()
-        await self.push_audio(pcm)
-
-    def _room_for(self, nbytes: int) -> bool:
-        return len(self.buffer) + nbytes <= self.options.max_input_buffer_bytes
-
-    def _buffer_full(self) -> RequestRejected:
-        limit_s = self.options.max_input_buffer_bytes / (BYTES_PER_MS * 1000)
-        return RequestRejected(
-            f"The input audio buffer is full: it holds {self.buffer.buffered_ms / 1000:.1f} s of uncommitted audio "
-            f"and keeps at most {limit_s:.1f} s. Commit it (input_audio_buffer.commit) or clear it before "
-            "appending more, or turn on turn detection.",
-            code="input_audio_buffer_full",
-            param="audio",
-        )
-
-    def _trim_silence(self) -> None:
-        """With turn detection on and nobody speaking, drop silence no turn can reach (keeps memory bounded on a
-        long WebRTC call; the service commits speech only)."""
-        if self._detector is None or self._detector.state is not VadState.SILENCE or self._speech_item_id:
-            return
-        keep_ms = self._detector.prefix_ms + _KEEP_SILENCE_MS
-        if self.buffer.buffered_ms > keep_ms + 5 * _KEEP_SILENCE_MS:
-            self.buffer.drop_before(self.buffer.now_ms - keep_ms)
-
-    def _input_codec(self) -> WireAudio:
-        """The decoder for the session's input format (G.711 becomes pcm16 24 kHz), kept across appends so its
-        resampler state carries over; a new one when ``session.update`` changes the format."""
-        fmt = wire_format(self.session["audio"]["input"]["format"]["type"])
-        if self._wire_in is None or self._wire_in.format != fmt:
-            self._wire_in = WireAudio(fmt)
-        return self._wire_in
+    async def push_audio(self, pcm: bytes) -> None:
+        """Input audio (pcm16 24 kHz mono) from a WebRTC track."""
+        await self.input.push(pcm)
 
     def wire_audio(self, pcm: bytes, content_type: str) -> bytes:
         """Stored pcm16 24 kHz as the wire format of its direction (input audio: the input format)."""
-        direction = "input" if content_type == "input_audio" else "output"
         audio = self.session["audio"]
-        settings = audio["input"] if direction == "input" else audio.get("output")  # transcription: no output
+        settings = audio["input"] if content_type == "input_audio" else audio.get("output")  # transcription: none
         codec = WireAudio(settings["format"]["type"] if settings else "audio/pcm")
         return codec.from_pcm(pcm)
-
-    async def push_audio(self, pcm: bytes) -> None:
-        """Input audio (pcm16 24 kHz mono) from ``input_audio_buffer.append`` or a WebRTC track."""
-        if self._closed:
-            return
-        if self._odd_byte:
-            pcm = self._odd_byte + pcm
-        self._odd_byte = pcm[-1:] if len(pcm) % 2 else b""
-        if self._odd_byte:
-            pcm = pcm[:-1]
-        self._trim_silence()
-        if not self._room_for(len(pcm)):
-            # WebRTC audio (appends are checked before they get here): report once, then drop until a commit
-            if not self._buffer_full_reported:
-                self._buffer_full_reported = True
-                await self.reject(self._buffer_full(), None)
-            return
-        self.buffer.append(pcm)
-        if self._vad is None or self._detector is None:
-            return
-        for probability in self._vad.process(pcm):
-            frame_start = self._vad_origin_ms + self._vad_frames * self._vad.frame_ms
-            self._vad_frames += 1
-            decision = self._detector.step(probability, frame_start, self.buffer.start_ms)
-            if decision is not None and decision.kind == "check":
-                decision = await self._judge_turn(decision)
-            if decision is None:
-                continue
-            if decision.kind == "started":
-                await self._on_speech_started(decision.ms)
-            else:
-                await self._on_speech_stopped(decision.ms, decision.at_ms)
-        early_after = self.transcripts.early_after_ms
-        pause = None if early_after is None or self._detector is None else self._detector.pause_began_ms(early_after)
-        if pause is not None:
-            self.transcripts.pause(self._speech_start_ms, pause)
-
-    def _end_of_turn(self) -> EndOfTurnPort | None:
-        judge = getattr(self.speech, "end_of_turn", None)  # optional member of the speech bundle
-        return judge if isinstance(judge, EndOfTurnPort) else None
-
-    async def _judge_turn(self, check: TurnDecision) -> TurnDecision | None:
-        """semantic_vad: end the turn if the end-of-turn model hears a finished phrase (``None``: keep listening)."""
-        judge = self._end_of_turn()
-        detector = self._detector
-        if judge is None or detector is None:
-            return None
-        pcm = self.buffer.peek(self._speech_start_ms, check.at_ms)
-        try:
-            score = await asyncio.to_thread(judge.probability, pcm)
-        except Exception as exc:  # noqa: BLE001  # a broken model must not end the session: the silence timeout decides
-            log.warning("end-of-turn model failed; waiting for the silence timeout instead: %s", exc)
-            return None
-        if self._detector is not detector or detector.state is not VadState.SPEECH:
-            return None  # the session was reconfigured or cleared meanwhile
-        return detector.end_turn() if score >= detector.end_threshold else None
-
-    async def _on_speech_started(self, start_ms: int) -> None:
-        self._cancel_idle()
-        self._speech_item_id = self.ids.new("item")
-        self._speech_start_ms = start_ms
-        await self.emit(ev.InputAudioBufferSpeechStartedEvent(item_id=self._speech_item_id, audio_start_ms=start_ms))
-        td = self.session["audio"]["input"]["turn_detection"]
-        active = self._default_response
-        if td and td.get("interrupt_response", True):
-            if active is not None and not active.finished:
-                await self.cancel_response(active, "turn_detected")
-            # WebRTC: the reply may be fully generated but still playing; the service cuts it off too
-            await self.clear_output_audio()
-
-    async def _on_speech_stopped(self, end_ms: int, decided_at: int) -> None:
-        item_id = self._speech_item_id or self.ids.new("item")
-        self._speech_item_id = None
-        await self.emit(ev.InputAudioBufferSpeechStoppedEvent(item_id=item_id, audio_end_ms=end_ms))
-        await self._commit(item_id, manual=False, from_ms=self._speech_start_ms, to_ms=decided_at, pause_ms=end_ms)
-        td = self.session["audio"]["input"]["turn_detection"]
-        if td and td.get("create_response", True) and self._default_response is None and not self.transcribing:
-            await self.create_response({})
-
-    async def _commit(
-        self,
-        item_id: str | None,
-        *,
-        manual: bool,
-        from_ms: int | None = None,
-        to_ms: int | None = None,
-        pause_ms: int | None = None,
-    ) -> str:
-        if manual and self.buffer.buffered_ms < 100:
-            raise RequestRejected(
-                "Error committing input audio buffer: buffer too small. Expected at least 100ms of audio, "
-                f"but buffer only has {self.buffer.buffered_ms:.2f}ms of audio.",
-                code="input_audio_buffer_commit_empty",
-            )
-        pcm, _start = self.buffer.take(from_ms, to_ms)
-        self._buffer_full_reported = False
-        if manual:
-            self._reset_vad()
-        item_id = item_id or self.ids.new("item")
-        entry = Entry(
-            wire={
-                "id": item_id,
-                "object": "realtime.item",
-                "type": "message",
-                "role": "user",
-                "status": "completed",
-                "content": [{"type": "input_audio", "transcript": None}],
-            },
-            audio={0: bytearray(pcm)},
-        )
-        previous = self.conversation.add(entry)
-        await self.emit(ev.InputAudioBufferCommittedEvent(item_id=item_id, previous_item_id=previous))
-        await self.emit(ev.ConversationItemAdded(item=entry.to_item(), previous_item_id=previous))
-        await self.emit(ev.ConversationItemDone(item=entry.to_item(), previous_item_id=previous))
-        self.transcripts.start(entry, pcm, from_ms=from_ms, pause_ms=pause_ms)
-        return item_id
-
-    # ---------------------------------------------------------------------------------------------- transcription
 
     async def transcript_of(self, entry: Entry) -> str:
         """The user's words in an audio item (waits for the engine's own STT; "" without one)."""
         return await self.transcripts.text_of(entry)
 
-    # ---------------------------------------------------------------------------------------------- items
-
     async def _on_item_create(self, event: ev.ConversationItemCreateEvent) -> None:
-        import msgspec
-
-        raw = msgspec.to_builtins(event.item)
-        entry = validate_new_item(raw, self.ids.new("item"))
+        entry = validate_new_item(msgspec.to_builtins(event.item), self.ids.new("item"))
         for index, audio in entry.audio.items():  # given in the session's input format; kept as pcm16 24 kHz
             codec = WireAudio(self.session["audio"]["input"]["format"]["type"])
             entry.audio[index] = bytearray(codec.to_pcm(bytes(audio)))
@@ -539,51 +318,6 @@ class EngineSession:
         previous = self.conversation.add(entry, previous_id)
         await self.emit(ev.ConversationItemAdded(item=entry.to_item(), previous_item_id=previous))
         await self.emit(ev.ConversationItemDone(item=entry.to_item(), previous_item_id=previous))
-
-    async def _on_truncate(self, item_id: str, content_index: int, audio_end_ms: int) -> None:
-        entry = self.conversation.get(item_id)
-        if entry is None:
-            raise RequestRejected(
-                f"Error truncating item: the item with id '{item_id}' does not exist.",
-                code="item_truncate_invalid_item_id",
-                param="item_id",
-            )
-        content = entry.wire.get("content") or []
-        if entry.wire.get("role") != "assistant" or not any(p.get("type") == "output_audio" for p in content):
-            raise RequestRejected(
-                "Only model output audio messages can be truncated", code="unsupported_content_type", param="item_id"
-            )
-        if not 0 <= content_index < len(content) or content[content_index].get("type") != "output_audio":
-            raise RequestRejected(
-                f"Invalid value: {content_index}. No audio content at this index.",
-                code="invalid_value",
-                param="content_index",
-            )
-        if audio_end_ms < 0:
-            raise RequestRejected(
-                f"Invalid 'audio_end_ms': integer below minimum value. Expected a value >= 0, but got {audio_end_ms}"
-                " instead.",
-                code="integer_below_min_value",
-                param="audio_end_ms",
-            )
-        self.truncate_entry(entry, content_index, audio_end_ms)
-        await self.emit(
-            ev.ConversationItemTruncatedEvent(item_id=item_id, content_index=content_index, audio_end_ms=audio_end_ms)
-        )
-
-    def truncate_entry(self, entry: Entry, content_index: int, audio_end_ms: int) -> None:
-        """Cut an assistant item's audio at ``audio_end_ms`` and drop its transcript (as the service does)."""
-        pcm = entry.audio.get(content_index, bytearray())
-        duration = pcm_ms(len(pcm))
-        if audio_end_ms > duration:
-            raise RequestRejected(
-                f"Audio content of {duration}ms is already shorter than {audio_end_ms}ms",
-                code="invalid_value",
-                param="audio_end_ms",
-            )
-        del pcm[audio_end_ms * 48 :]
-        entry.wire["content"][content_index]["transcript"] = ""
-        entry.audio_ms_played = audio_end_ms
 
     # ---------------------------------------------------------------------------------------------- responses
 
@@ -598,7 +332,7 @@ class EngineSession:
                 "is finished before creating a new one.",
                 code="conversation_already_has_active_response",
             )
-        self._cancel_idle()
+        self.input.cancel_idle()
         run = ResponseRun(id=self.ids.new("resp"), params=params, out_of_band=out_of_band)
         self._responses[run.id] = run
         if not out_of_band:
@@ -608,6 +342,10 @@ class EngineSession:
         await run.created.wait()
         return run
 
+    async def respond(self) -> None:
+        """Turn detection ended a turn (or the idle timeout fired): start a response."""
+        await self.create_response({})
+
     async def _run(self, run: ResponseRun) -> None:
         try:
             await run_response(self, run)
@@ -615,8 +353,8 @@ class EngineSession:
             self._responses.pop(run.id, None)
             if self._default_response is run:
                 self._default_response = None
-                if run.status in ("completed", "incomplete") and not self._closed:
-                    self._schedule_idle(run)
+                if run.status in ("completed", "incomplete") and not self.closed:
+                    self.input.schedule_idle(run.audio_ms)
 
     async def cancel_response(self, run: ResponseRun, reason: str) -> None:
         """Cancel a running response; returns once its ``response.done`` (cancelled) is queued."""
@@ -625,6 +363,14 @@ class EngineSession:
         run.cancel_reason = reason
         run.task.cancel()
         await asyncio.wait({run.task})
+
+    async def interrupt(self) -> None:
+        """The user started speaking (turn detection with ``interrupt_response``)."""
+        active = self._default_response
+        if active is not None and not active.finished:
+            await self.cancel_response(active, "turn_detected")
+        # WebRTC: the reply may be fully generated but still playing; the service cuts it off too
+        await self.clear_output_audio()
 
     async def _on_cancel(self, response_id: str | None) -> None:
         if response_id is not None:
@@ -637,15 +383,6 @@ class EngineSession:
             raise RequestRejected("Cancellation failed: no active response found", code="response_cancel_not_active")
         await self.cancel_response(run, "client_cancelled")
 
-    async def _on_output_clear(self) -> None:
-        if self.audio_out is None:
-            raise RequestRejected(
-                "output_audio_buffer.clear is only supported for WebRTC and SIP sessions.",
-                code="invalid_value",
-                param="type",
-            )
-        await self.clear_output_audio()
-
     async def clear_output_audio(self) -> None:
         """Drop unplayed WebRTC audio, truncate its item to what was heard, emit ``output_audio_buffer.cleared``."""
         if self.audio_out is None:
@@ -657,62 +394,6 @@ class EngineSession:
         entry = self.conversation.get(item_id)
         if entry is not None and entry.audio:
             played_ms = min(played_ms, pcm_ms(len(entry.audio.get(0, b""))))
-            self.truncate_entry(entry, 0, played_ms)
+            entry.truncate_audio(0, played_ms)
             await self.emit(ev.ConversationItemTruncatedEvent(item_id=item_id, content_index=0, audio_end_ms=played_ms))
         await self.emit(ev.OutputAudioBufferCleared(response_id=response_id))
-
-    # ---------------------------------------------------------------------------------------------- idle timeout
-
-    def _schedule_idle(self, run: ResponseRun) -> None:
-        td = self.session["audio"]["input"]["turn_detection"]
-        timeout_ms = td.get("idle_timeout_ms") if td and td.get("type") == "server_vad" else None
-        if not timeout_ms:
-            return
-        self._cancel_idle()
-        # the service starts counting when the reply's audio has finished playing
-        delay = timeout_ms / 1000 + run.audio_ms / 1000
-        self._idle_task = self.spawn(self._idle_after(delay))
-
-    def _cancel_idle(self) -> None:
-        if self._idle_task is not None and self._idle_task is not asyncio.current_task():
-            self._idle_task.cancel()
-        self._idle_task = None
-
-    async def _idle_after(self, delay: float) -> None:
-        await self.clock.sleep(delay)
-        if self._speech_item_id is not None or self._default_response is not None:
-            return
-        self._idle_task = None
-        item_id = self.ids.new("item")
-        start = self.buffer.start_ms
-        await self.emit(
-            ev.InputAudioBufferTimeoutTriggered(item_id=item_id, audio_start_ms=start, audio_end_ms=self.buffer.now_ms)
-        )
-        await self._commit(item_id, manual=False)
-        self._reset_vad()
-        if not self.transcribing:
-            await self.create_response({})
-
-
-def _event_id_of(data: bytes | str) -> str | None:
-    match = re.search(rb'"event_id"\s*:\s*"([^"]{1,128})"', data.encode() if isinstance(data, str) else data)
-    return match.group(1).decode(errors="replace") if match else None
-
-
-def _decode_rejection(message: str, event_type: str | None) -> RequestRejected:
-    missing = re.search(r"missing required field `([^`]+)`", message)
-    if missing:
-        name = missing.group(1)
-        return RequestRejected(f"Missing required parameter: '{name}'.", code="missing_required_parameter", param=name)
-    wrong = re.search(r"Expected `([^`]+)`, got `([^`]+)`(?: - at `\$\.([^`]+)`)?", message)
-    if wrong and event_type:
-        param = wrong.group(3) or "type"
-        return RequestRejected(
-            f"Invalid type for '{param}': expected {wrong.group(1)}, but got {wrong.group(2)} instead.",
-            code="invalid_type",
-            param=param,
-        )
-    return RequestRejected(
-        "We could not parse the JSON body of your request. Send one JSON object per message, with a 'type'.",
-        code="invalid_json",
-    )

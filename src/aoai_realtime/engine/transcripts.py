@@ -22,7 +22,7 @@ from ..protocol import events as ev
 from .conversation import Entry, pcm_ms
 
 if TYPE_CHECKING:
-    from .session import EngineSession
+    from .host import SessionHost as EngineSession
 
 __all__ = ["EARLY_PASS_AFTER_MS", "Transcripts"]
 

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import enum
 import itertools
+import re
 import secrets
 import typing
 from collections.abc import Callable, Mapping
@@ -372,9 +373,7 @@ class ServerConnection:
         except ProtocolError as exc:
             raise _rejection(data) from exc
         if isinstance(event, ev.UnknownEvent):
-            options = ", ".join(f"'{t}'" for t in _CLIENT_TYPES)
-            raise _with_event_id(RequestRejected(f"Invalid value: '{event.type}'. Supported values are: {options}.",
-                                                 code="invalid_value", param="type"), event.data)  # fmt: skip
+            raise unknown_type(event)
         return event
 
     def update_session(self, update: Any) -> ev.SessionUpdatedEvent:
@@ -398,6 +397,11 @@ class ServerConnection:
         self._fire(ServerTrigger.CLOSE)
 
     @staticmethod
+    def refusal(event: ev.UnknownEvent) -> RequestRejected:
+        """The service's refusal of a client event of a ``type`` it does not have."""
+        return unknown_type(event)
+
+    @staticmethod
     def error_event(exc: RequestRejected, client_event_id: str | None) -> ev.RealtimeErrorEvent:
         event_id = exc.event_id or client_event_id
         details = ev.ErrorDetails(type=exc.type, code=exc.code, message=exc.message, param=exc.param, event_id=event_id)
@@ -419,10 +423,18 @@ def encode_server_event(event: ev.ServerEvent, dialect: Dialect) -> bytes | None
     return encode(event)
 
 
+def unknown_type(event: ev.UnknownEvent) -> RequestRejected:
+    options = ", ".join(f"'{t}'" for t in _CLIENT_TYPES)
+    refusal = RequestRejected(f"Invalid value: '{event.type}'. Supported values are: {options}.",
+                              code="invalid_value", param="type")  # fmt: skip
+    return _with_event_id(refusal, event.data)
+
+
 # -- refusing a client message by its structure ---------------------------------------------------------------
 
 _dict_decoder = msgspec.json.Decoder(dict[str, Any])
 _UnionType = type(int | str)
+_EVENT_ID = re.compile(rb'"event_id"\s*:\s*"([^"\\]{1,128})"')
 
 
 def _with_event_id(exc: RequestRejected, raw: Mapping[str, Any]) -> RequestRejected:
@@ -441,6 +453,9 @@ def _rejection(data: bytes | str) -> RequestRejected:
     try:
         raw = _dict_decoder.decode(data)
     except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
+        # Too deep, a number no type holds, broken JSON: the service still names the request it refuses.
+        found = _EVENT_ID.search(data.encode() if isinstance(data, str) else data)
+        not_json.event_id = found.group(1).decode(errors="replace") if found else None
         return not_json
     event_type = raw.get("type")
     if not isinstance(event_type, str):
