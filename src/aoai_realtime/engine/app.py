@@ -267,6 +267,7 @@ def create_app(engine: Engine) -> Starlette:
         Route("/openai/v1/realtime/calls", calls, methods=["POST"]),
         Route("/v1/realtime/calls/{call_id}/hangup", hangup, methods=["POST"]),
         Route("/openai/v1/realtime/calls/{call_id}/hangup", hangup, methods=["POST"]),
+        Route("/favicon.ico", lambda _request: Response(status_code=204)),  # a browser's ask: no icon, no 404
     ]
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
