@@ -178,3 +178,22 @@ def test_secrets_in_tool_errors_are_redacted() -> None:
 
     result = asyncio.run(ToolRunner(ToolSet([leaky])).run(ToolCall("c", "leaky", "")))
     assert "abcdefghijklmnop" not in result.output
+
+
+async def test_timeouts_run_on_the_injected_clock() -> None:
+    from aoai_realtime.clock import FakeClock
+
+    @tool(timeout=2.0)
+    async def stuck() -> str:
+        """Never answers."""
+        await asyncio.Event().wait()
+        return "never"
+
+    clock = FakeClock()
+    runner = ToolRunner(ToolSet([stuck]), clock=clock)
+    running = asyncio.ensure_future(runner.run(ToolCall("c1", "stuck", "")))
+    await clock.advance(1.999)
+    assert not running.done()  # not before the tool's 2 s on the clock the runner was given
+    await clock.advance(0.001)
+    result = await running
+    assert result.status == "timeout" and result.latency_ms == 2000.0

@@ -25,11 +25,11 @@ import enum
 import functools
 import inspect
 import json
-import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal, overload
 
+from ..clock import Clock, as_clock
 from ..errors import ConfigError, ToolError, get_logger
 from ..protocol.arbiter import ToolCall, tool_error_output
 from .schema import JsonSchema, parse_docstring, schema_for_function, validate
@@ -186,7 +186,9 @@ class ToolRunner:
     """Runs tool calls and turns every outcome into a :class:`ToolResult`. :meth:`run` never raises except
     when the task running it is itself cancelled (shutdown).
 
-    ``default_timeout`` (seconds) applies to tools without their own ``timeout``.
+    ``default_timeout`` (seconds) applies to tools without their own ``timeout``. ``clock`` (a
+    :class:`~aoai_realtime.clock.Clock`, or a function giving monotonic seconds) times the calls and their
+    timeouts; default: the event loop's.
     """
 
     def __init__(
@@ -194,13 +196,13 @@ class ToolRunner:
         tools: ToolSet,
         *,
         default_timeout: float = 10.0,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Clock | Callable[[], float] | None = None,
     ) -> None:
         if default_timeout <= 0:
             raise ConfigError(f"default_timeout must be > 0 seconds, got {default_timeout}", field="default_timeout")
         self.tools = tools
         self.default_timeout = default_timeout
-        self._clock = clock
+        self._clock = as_clock(clock)
         self._running: dict[str, asyncio.Task[Any]] = {}
 
     @property
@@ -221,10 +223,10 @@ class ToolRunner:
         return t.timeout if t is not None and t.timeout is not None else self.default_timeout
 
     async def run(self, call: ToolCall) -> ToolResult:
-        started = self._clock()
+        started = self._clock.now()
 
         def result(status: ToolStatus, output: str) -> ToolResult:
-            return ToolResult(call, status, output, (self._clock() - started) * 1000.0)
+            return ToolResult(call, status, output, (self._clock.now() - started) * 1000.0)
 
         t = self.tools.get(call.name)
         if t is None:
@@ -245,27 +247,27 @@ class ToolRunner:
         task = asyncio.ensure_future(self._invoke(t, kwargs))
         self._running[call.call_id] = task
         timeout = self.timeout_for(call.name)
+        timer = asyncio.ensure_future(self._clock.sleep(timeout))
         try:
-            async with asyncio.timeout(timeout):
-                value = await task
-        except TimeoutError:
-            return result("timeout", tool_error_output("timeout", f"tool {call.name!r} took longer than {timeout:g} s"))
-        except asyncio.CancelledError:
-            current = asyncio.current_task()
-            if current is not None and current.cancelling():
-                raise  # we are being shut down, not the tool
-            message = f"tool {call.name!r} was cancelled (the user interrupted)"
-            return result("cancelled", tool_error_output("cancelled", message))
-        except ToolError as exc:
-            return result("error", tool_error_output("tool_error", str(exc)))
-        except Exception as exc:  # a tool's bug must still answer the model
-            log.warning("tool %r raised %s", call.name, type(exc).__name__, exc_info=True)
-            return result("error", tool_error_output("tool_error", f"{type(exc).__name__}: {exc}"))
+            # CancelledError here is our own task being shut down (not the tool): it propagates
+            await asyncio.wait({task, timer}, return_when=asyncio.FIRST_COMPLETED)
         finally:
             self._running.pop(call.call_id, None)
+            timer.cancel()
             if not task.done():
                 task.cancel()
-        return result("ok", _ok_output(value))
+        if not task.done():
+            return result("timeout", tool_error_output("timeout", f"tool {call.name!r} took longer than {timeout:g} s"))
+        if task.cancelled():
+            message = f"tool {call.name!r} was cancelled (the user interrupted)"
+            return result("cancelled", tool_error_output("cancelled", message))
+        failure = task.exception()
+        if isinstance(failure, ToolError):
+            return result("error", tool_error_output("tool_error", str(failure)))
+        if failure is not None:  # a tool's bug must still answer the model
+            log.warning("tool %r raised %s", call.name, type(failure).__name__, exc_info=failure)
+            return result("error", tool_error_output("tool_error", f"{type(failure).__name__}: {failure}"))
+        return result("ok", _ok_output(task.result()))
 
     @staticmethod
     async def _invoke(t: Tool, kwargs: dict[str, Any]) -> Any:

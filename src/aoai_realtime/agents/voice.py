@@ -129,7 +129,7 @@ class VoiceAssistant:
         self._player_given = player is not None
         self._call_changed = asyncio.Event()  # WebRTC: the client placed a new call, or a new client took over
         self._encoder: WireAudio | None = None  # pcm16 -> G.711 when the session's input format is G.711
-        self._runner = ToolRunner(self.tools, default_timeout=self.config.tool_timeout, clock=self.clock.now)
+        self._runner = ToolRunner(self.tools, default_timeout=self.config.tool_timeout, clock=self.clock)
         self.core: VoiceCore = self._new_core("websocket")
         self._tasks = Supervisor("voice-assistant", on_failure=self._failed)
         self.notifier = Notifier(state=lambda: self.core.state, idle=lambda: self.idle, spawn=self._tasks.spawn)
