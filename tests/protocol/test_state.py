@@ -69,3 +69,24 @@ def test_function_calls_and_deletes() -> None:
     s.apply(ev.ConversationItemDeletedEvent(event_id="3", item_id="f1"))
     assert s.item("f1") is None
     assert s.ordered_items() == []
+
+
+def test_audio_length_follows_the_sessions_output_format() -> None:
+    # G.711 output: 8 bytes on the wire per millisecond, not 48; barge-in truncates against this length.
+    s = ConversationState()
+    s.apply(ev.SessionUpdatedEvent(event_id="s", session={"audio": {"output": {"format": {"type": "audio/pcmu"}}}}))
+    s.apply(ev.ResponseOutputItemAddedEvent(event_id="1", response_id="r", output_index=0,
+                                            item=_msg("a1", "assistant", "in_progress")))
+    chunk = base64.b64encode(b"\xff" * 160).decode()  # 20 ms of u-law
+    for _ in range(10):
+        s.apply(ev.ResponseAudioDeltaEvent(event_id="d", response_id="r", item_id="a1", output_index=0,
+                                           content_index=0, delta=chunk))
+    assert s.audio_ms("a1") == 200
+    s.apply(ev.ConversationItemTruncatedEvent(event_id="t", item_id="a1", content_index=0, audio_end_ms=120))
+    assert s.audio_ms("a1") == 120
+    s.apply(ev.SessionUpdatedEvent(event_id="s2", session={"output_audio_format": "pcm16"}))  # beta shape
+    s.apply(ev.ResponseOutputItemAddedEvent(event_id="2", response_id="r2", output_index=0,
+                                            item=_msg("a2", "assistant", "in_progress")))
+    s.apply(ev.ResponseAudioDeltaEvent(event_id="d", response_id="r2", item_id="a2", output_index=0,
+                                       content_index=0, delta=base64.b64encode(bytes(960)).decode()))
+    assert s.audio_ms("a2") == 20 and s.audio_ms("a1") == 120  # each item keeps the format it was made in

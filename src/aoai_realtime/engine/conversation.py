@@ -18,6 +18,7 @@ from typing import Any
 import msgspec
 
 from ..protocol import events as ev
+from ..protocol.state import ConversationState
 from .errors import RequestRejected
 
 __all__ = ["Conversation", "Entry", "pcm_ms", "validate_new_item"]
@@ -79,53 +80,73 @@ class Entry:
 
 
 class Conversation:
-    """The default conversation: items in order, inserted after ``previous_item_id`` when given."""
+    """The default conversation, held in the one conversation model of the protocol core.
+
+    Order and item facts live in :attr:`state`, a :class:`~aoai_realtime.protocol.state.ConversationState`
+    fed the conversation events the engine emits (``conversation.item.added``, ``.deleted``, ``.truncated``),
+    the same model and the same code a client rebuilds the conversation with, so the two cannot disagree on
+    where an item is. Beside it the engine keeps what only it has: each item's full wire shape and its audio
+    bytes (:class:`Entry`), for ``item.retrieve``, truncation and the brain's context.
+    """
 
     def __init__(self) -> None:
-        self._order: list[str] = []
+        self.state = ConversationState()
         self._items: dict[str, Entry] = {}
 
     def __contains__(self, item_id: object) -> bool:
         return item_id in self._items
 
     def __len__(self) -> int:
-        return len(self._order)
+        return len(self._items)
+
+    def ids(self) -> list[str]:
+        return [item.id for item in self.state.ordered_items()]
 
     def entries(self) -> list[Entry]:
-        return [self._items[i] for i in self._order]
+        return [self._items[i] for i in self.ids()]
 
     def get(self, item_id: str) -> Entry | None:
         return self._items.get(item_id)
 
     def last_id(self) -> str | None:
-        return self._order[-1] if self._order else None
+        return self.state.last_item_id()
 
     def previous_of(self, item_id: str) -> str | None:
-        index = self._order.index(item_id)
-        return self._order[index - 1] if index > 0 else None
+        order = self.ids()
+        index = order.index(item_id)
+        return order[index - 1] if index > 0 else None
 
     def add(self, entry: Entry, previous_item_id: str | None = None) -> str | None:
         """Insert ``entry`` after ``previous_item_id`` (``None`` = append, ``"root"`` = first).
 
-        Returns the id of the item now before it. Raises RequestRejected for an unknown previous id.
+        Returns the id of the item now before it (the ``previous_item_id`` of the event to emit). Raises
+        RequestRejected for an unknown previous id.
         """
         if previous_item_id is None:
             before = self.last_id()
-            self._order.append(entry.id)
         elif previous_item_id == "root":
             before = None
-            self._order.insert(0, entry.id)
+        elif previous_item_id not in self._items:
+            raise RequestRejected(
+                f"Error adding item: the previous item with id '{previous_item_id}' does not exist.",
+                code="item_not_found",
+                param="previous_item_id",
+            )
         else:
-            if previous_item_id not in self._items:
-                raise RequestRejected(
-                    f"Error adding item: the previous item with id '{previous_item_id}' does not exist.",
-                    code="item_not_found",
-                    param="previous_item_id",
-                )
             before = previous_item_id
-            self._order.insert(self._order.index(previous_item_id) + 1, entry.id)
         self._items[entry.id] = entry
+        self.state.apply(ev.ConversationItemAdded(item=entry.to_item(), previous_item_id=before))
         return before
+
+    def delete(self, item_id: str) -> None:
+        if item_id not in self._items:
+            raise RequestRejected(
+                f"Error deleting item: the item with id '{item_id}' does not exist.",
+                code="item_delete_invalid_item_id",
+                param="item_id",
+            )
+        del self._items[item_id]
+        self.state.apply(ev.ConversationItemDeletedEvent(item_id=item_id))
 
     def truncate(self, item_id: str, content_index: int, audio_end_ms: int) -> None:
         """``conversation.item.truncate``: only an assistant item's output audio, within its length."""
@@ -154,7 +175,14 @@ class Conversation:
                 code="integer_below_min_value",
                 param="audio_end_ms",
             )
+        self.cut_audio(entry, content_index, audio_end_ms)
+
+    def cut_audio(self, entry: Entry, content_index: int, audio_end_ms: int) -> None:
+        """Truncate ``entry``'s audio at ``audio_end_ms`` (checked by the caller: a client's truncate, or what a
+        WebRTC listener heard before a barge-in)."""
         entry.truncate_audio(content_index, audio_end_ms)
+        self.state.apply(ev.ConversationItemTruncatedEvent(item_id=entry.id, content_index=content_index,
+                                                           audio_end_ms=audio_end_ms))  # fmt: skip
 
     def retrieve(self, item_id: str) -> Entry:
         """``conversation.item.retrieve``: the entry, or RequestRejected."""
@@ -166,16 +194,6 @@ class Conversation:
                 param="item_id",
             )
         return entry
-
-    def delete(self, item_id: str) -> None:
-        if item_id not in self._items:
-            raise RequestRejected(
-                f"Error deleting item: the item with id '{item_id}' does not exist.",
-                code="item_delete_invalid_item_id",
-                param="item_id",
-            )
-        del self._items[item_id]
-        self._order.remove(item_id)
 
 
 _ROLE_CONTENT = {

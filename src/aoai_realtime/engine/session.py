@@ -394,6 +394,6 @@ class EngineSession:
         entry = self.conversation.get(item_id)
         if entry is not None and entry.audio:
             played_ms = min(played_ms, pcm_ms(len(entry.audio.get(0, b""))))
-            entry.truncate_audio(0, played_ms)
+            self.conversation.cut_audio(entry, 0, played_ms)
             await self.emit(ev.ConversationItemTruncatedEvent(item_id=item_id, content_index=0, audio_end_ms=played_ms))
         await self.emit(ev.OutputAudioBufferCleared(response_id=response_id))

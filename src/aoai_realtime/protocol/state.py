@@ -1,8 +1,10 @@
 """The conversation as the service holds it, rebuilt from server events. No I/O, no clock.
 
 Feed every server event to :meth:`ConversationState.apply`; read items in conversation order, the active
-response, each assistant item's audio length and transcript. The client keeps one to know what can be truncated
-and where a late user transcript belongs; the engine keeps one to emit what the client will accept.
+response, each assistant item's audio length and transcript. This is the one conversation model: the client
+keeps one (:class:`~aoai_realtime.protocol.connection.ClientConnection`) to know what can be truncated and where
+a late user transcript belongs; the engine's conversation (``engine/conversation.py``) orders its items with one
+fed the conversation events it emits, and keeps only the items' wire shapes and audio bytes beside it.
 
 Ordering follows the service (reference 4.2, 4.5): an item is placed after ``previous_item_id`` when given
 (``null`` or ``"root"`` puts it first), otherwise appended. Transcripts of user audio arrive late and
