@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from ..pricing import PriceTable
 from .app import STATIC_DIR, create_app
+from .calls import CallEntry, CallRegistry, MemoryCallRegistry, RedisCallRegistry
 from .hooks import CallHooks, CallRecord, CallStart, ToolCallRecord, TranscriptTurn
 from .limits import CallGate, MemoryCallGate, RateLimits, RateLimitSettings, RedisCallGate, TrustedProxies, client_ip
 from .personas import Persona, User, build_session
@@ -17,12 +18,15 @@ __all__ = [
     "STATIC_DIR",
     "ApiError",
     "AuthHook",
+    "CallEntry",
     "CallGate",
     "CallHooks",
     "CallPolicy",
     "CallRecord",
+    "CallRegistry",
     "CallStart",
     "MemoryCallGate",
+    "MemoryCallRegistry",
     "Minted",
     "NewCall",
     "Persona",
@@ -31,6 +35,7 @@ __all__ = [
     "RateLimits",
     "RealtimeServer",
     "RedisCallGate",
+    "RedisCallRegistry",
     "ServerSettings",
     "ServerTool",
     "Sideband",

@@ -22,6 +22,7 @@ sideband ends with one ``call_ended`` (its transcript turns and tool calls).
 import asyncio
 import dataclasses
 import inspect
+import re
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable
 from contextlib import asynccontextmanager
@@ -36,6 +37,7 @@ from starlette.exceptions import HTTPException
 from starlette.types import Message
 
 from ..errors import ConfigError, get_logger, redact
+from .calls import CallEntry, CallRegistry, MemoryCallRegistry, RedisCallRegistry
 from .hooks import CallHooks, CallStart, safe_call_ended, safe_session_context
 from .limits import (
     CallGate,
@@ -60,6 +62,8 @@ AuthHook = Callable[[Request], Awaitable[User | None] | User | None]
 """Returns the authenticated user, or ``None`` (or raises :class:`ApiError`) to refuse with 401."""
 
 _NO_STORE = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
+# A call needs an audio section or a data channel (m=application): a text-only browser call has only the latter.
+_MEDIA_SECTION = re.compile(r"^m=(audio|application) ", re.MULTILINE)
 _SESSION_BODY_LIMIT = 4096
 
 
@@ -68,8 +72,10 @@ class ServerSettings:
     """Everything the router needs besides its collaborators. Defaults are the safe ones.
 
     ``trusted_proxies``: addresses/networks of your reverse proxies; only their ``X-Forwarded-For`` counts.
-    ``call_gate_url``: ``redis://...`` to share the concurrent-call cap between processes (``None`` keeps it in
-    this process). Use the same Redis in ``rate_limits.storage_uri`` for the budgets.
+    ``call_gate_url``: ``redis://...`` to share the concurrent-call cap and the registry of live calls between
+    processes (``None`` keeps both in this process). Use the same Redis in ``rate_limits.storage_uri`` for the
+    budgets. ``call_heartbeat_s``: how often an instance renews its calls in the shared registry; a call whose
+    instance missed three renewals is hung up by another instance and its slot freed.
     """
 
     prefix: str = "/api/realtime"
@@ -82,8 +88,11 @@ class ServerSettings:
     max_calls_per_user: int = 2
     call_policy: CallPolicy = field(default_factory=CallPolicy)
     max_sdp_bytes: int = 32 * 1024
+    call_heartbeat_s: float = 10.0
 
     def __post_init__(self) -> None:
+        if not 0 < self.call_heartbeat_s <= 300:
+            raise ConfigError("call_heartbeat_s must be within 0..300 seconds", field="call_heartbeat_s")
         if not 10 <= self.token_ttl_s <= 7200:
             raise ConfigError("token_ttl_s must be 10..7200 seconds (client_secrets limits)", field="token_ttl_s")
         if "*" in self.cors_origins:
@@ -195,6 +204,7 @@ class RealtimeServer:
         personas: Iterable[Persona],
         tools: ToolRegistry | None = None,
         call_gate: CallGate | None = None,
+        call_registry: CallRegistry | None = None,
         hooks: CallHooks | None = None,
     ) -> None:
         self.settings = settings
@@ -217,6 +227,12 @@ class RealtimeServer:
         if call_gate is None:
             call_gate = RedisCallGate(settings.call_gate_url) if settings.call_gate_url else MemoryCallGate()
         self.call_gate = call_gate
+        if call_registry is None:
+            url = settings.call_gate_url
+            call_registry = RedisCallRegistry(url) if url else MemoryCallRegistry()
+        self.call_registry = call_registry
+        self.instance_id = uuid.uuid4().hex[:12]
+        self._heartbeat: asyncio.Task[None] | None = None
         self.calls: dict[str, _LiveCall] = {}
         self.model = settings.model or upstream.endpoint.model or "gpt-realtime"
         self.router = self._build_router()
@@ -225,9 +241,15 @@ class RealtimeServer:
 
     async def start(self) -> None:
         await self.upstream.start()
+        if self._heartbeat is None:
+            self._heartbeat = asyncio.get_running_loop().create_task(self._keep_calls_alive())
 
     async def close(self) -> None:
-        """Hang up every live call, then close the upstream session and the call gate."""
+        """Hang up every live call, then close the upstream session, the call gate and the call registry."""
+        if self._heartbeat is not None:
+            self._heartbeat.cancel()
+            await asyncio.gather(self._heartbeat, return_exceptions=True)
+            self._heartbeat = None
         for call in list(self.calls.values()):
             await call.sideband.hang_up()
         tasks = [c.task for c in self.calls.values() if c.task is not None]
@@ -235,6 +257,7 @@ class RealtimeServer:
             await asyncio.gather(*tasks, return_exceptions=True)
         await self.upstream.close()
         await self.call_gate.close()
+        await self.call_registry.close()
         await self.limits.close()
 
     @asynccontextmanager
@@ -359,17 +382,23 @@ class RealtimeServer:
                 offer = raw.decode("utf-8")
             except UnicodeDecodeError:
                 raise ApiError(400, "invalid_sdp", "the SDP offer is not UTF-8 text") from None
-            if not offer.startswith("v=0") or "m=audio" not in offer:
-                raise ApiError(400, "invalid_sdp", "the body is not an SDP offer with an audio section")
+            if not offer.startswith("v=0") or not _MEDIA_SECTION.search(offer):
+                raise ApiError(400, "invalid_sdp", "the body is not an SDP offer with an audio or data-channel section")
             return await self._start_call(user, chosen, offer)
 
         @router.delete("/calls/{call_id}", status_code=204, response_class=Response, responses=errors)
         async def hang_up(call_id: Annotated[str, Path(max_length=128)], user: AnyUser) -> Response:
-            """Hang up one of the user's own calls."""
+            """Hang up one of the user's own calls, whichever server instance runs it."""
             call = self.calls.get(call_id)
-            if call is None or call.user_id != user.id:
+            if call is not None and call.user_id == user.id:
+                await call.sideband.hang_up()
+                return Response(status_code=204, headers=_NO_STORE)
+            entry = await self._registered(call_id)
+            if entry is None or entry.user_id != user.id:
                 raise ApiError(404, "not_found", "no such call of yours")
-            await call.sideband.hang_up()
+            # Another instance runs its sideband: end the call upstream; that sideband then closes and cleans up.
+            await self.call_registry.request_hangup(call_id)
+            await self.upstream.hangup(call_id, missing_ok=True)
             return Response(status_code=204, headers=_NO_STORE)
 
         return router
@@ -411,6 +440,14 @@ class RealtimeServer:
         except BaseException:
             await self.call_gate.release(user.id, slot)
             raise
+        try:
+            entry = CallEntry(call_id=call.call_id, user_id=user.id, instance=self.instance_id, slot=slot)
+            await self.call_registry.add(entry, heartbeat_ttl_s=3 * s.call_heartbeat_s)
+        except Exception as exc:  # noqa: BLE001 - an unregistered call could not be hung up elsewhere: end it
+            logger.error("call %s could not be registered (%s); hanging it up", call.call_id, type(exc).__name__)
+            await self.upstream.hangup(call.call_id, missing_ok=True)
+            await self.call_gate.release(user.id, slot)
+            raise ApiError(503, "registry_unavailable", "the call could not be set up; retry later") from None
         sideband = Sideband(
             upstream=self.upstream,
             registry=self.tools,
@@ -439,10 +476,46 @@ class RealtimeServer:
         finally:
             try:
                 self.calls.pop(call_id, None)
+                # The slot first: once the registry forgets the call, its slot is free (what other instances see).
                 await self.call_gate.release(live.user_id, live.slot)
+                await self._unregister(call_id, live)
             finally:
                 # Exactly once per call with a sideband, after it ended (logged, never raised).
                 await safe_call_ended(self.hooks, live.sideband.record())
+
+
+    async def _registered(self, call_id: str) -> CallEntry | None:
+        try:
+            return await self.call_registry.get(call_id)
+        except Exception as exc:  # noqa: BLE001 - the registry's store is down: a clean 503, never a traceback
+            logger.error("call registry lookup failed: %s", type(exc).__name__)
+            raise ApiError(503, "registry_unavailable", "calls cannot be looked up right now; retry later") from None
+
+    async def _unregister(self, call_id: str, live: _LiveCall) -> None:
+        try:
+            if live.sideband.ended_reason == "closed" and await self.call_registry.hangup_requested(call_id):
+                live.sideband.ended_reason = "hangup"  # the user hung up through another instance
+            await self.call_registry.remove(call_id)
+        except Exception as exc:  # noqa: BLE001 - the heartbeat lapses and another instance cleans up
+            logger.warning("call %s could not be removed from the registry: %s", call_id, type(exc).__name__)
+
+    async def _keep_calls_alive(self) -> None:
+        """Renew this instance's calls in the registry; hang up calls whose instance stopped renewing."""
+        interval = self.settings.call_heartbeat_s
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await self.call_registry.refresh(list(self.calls), heartbeat_ttl_s=3 * interval)
+                for orphan in await self.call_registry.claim_orphans():
+                    logger.warning(
+                        "call %s of instance %s lost its heartbeat (that instance stopped): hanging it up",
+                        orphan.call_id,
+                        orphan.instance,
+                    )
+                    await self.call_gate.release(orphan.user_id, orphan.slot)
+                    await self.upstream.hangup(orphan.call_id, missing_ok=True)
+            except Exception as exc:  # noqa: BLE001 - a background loop's boundary: log, try again next beat
+                logger.warning("call registry heartbeat failed: %s", type(exc).__name__)
 
 
 def _policy_for(policy: CallPolicy, persona: Persona) -> CallPolicy:

@@ -61,7 +61,8 @@ class Sideband:
     """Runs one call's sideband until the call ends or a limit hangs it up.
 
     Create it after the upstream answered the SDP offer and await :meth:`run` in a task the server keeps.
-    ``ended_reason`` tells why it stopped: ``"closed"`` (the call ended), ``"max_duration"``, ``"spend"``,
+    ``ended_reason`` tells why it stopped: ``"closed"`` (the sideband closed: the call ended, or the socket dropped;
+    either way the server then hangs the call up so it cannot run unpoliced), ``"max_duration"``, ``"spend"``,
     ``"tampered"``, ``"hangup"`` (:meth:`hang_up` was called) or ``"error"``. After :meth:`run` returned,
     :meth:`record` is what the call said and did; :attr:`attached` is set once the sideband socket is open (it
     sees the call's events from then on). ``clock`` (monotonic seconds) times tool calls;
@@ -150,7 +151,11 @@ class Sideband:
     async def _hang_up_if_limited(self) -> bool:
         reason = self.ended_reason = self.ended_reason or "closed"
         if reason == "closed":
-            return False
+            # The sideband closed without the server ending the call. Usually the call is over (the hang-up then
+            # answers 404), but a dropped socket would leave it running with nobody enforcing its limits: end it.
+            logger.info("sideband of call %s closed; ending the call so it cannot run unpoliced", self.context.call_id)
+            await self._upstream.hangup(self.context.call_id, missing_ok=True)
+            return True
         logger.info("hanging up call %s: %s", self.context.call_id, reason)
         await self._upstream.hangup(self.context.call_id)
         return True

@@ -187,13 +187,16 @@ class UpstreamClient:
             raise UpstreamError("upstream calls reply lacks an SDP answer or a Location", status=502, retry_after=10)
         return NewCall(answer=answer, call_id=call_id)
 
-    async def hangup(self, call_id: str) -> None:
-        """End a call (``POST /realtime/calls/{id}/hangup``). Failures are logged, not raised: best effort."""
+    async def hangup(self, call_id: str, *, missing_ok: bool = False) -> None:
+        """End a call (``POST /realtime/calls/{id}/hangup``). Failures are logged, not raised: best effort.
+        ``missing_ok``: the call may be over already, so a 404 is expected (logged at debug level only)."""
         url = self.endpoint.call_url(call_id, "hangup")
         try:
             headers = await self._auth.headers()
             async with self._http.post(url, headers=headers) as resp:
-                if resp.status >= 300:
+                if resp.status == 404 and missing_ok:
+                    logger.debug("hangup of call %s: the call was over already", call_id)
+                elif resp.status >= 300:
                     code = await _error_code(resp)
                     logger.warning("hangup of call %s answered %d (error code %s)", call_id, resp.status, code)
         except (aiohttp.ClientError, TimeoutError) as exc:
