@@ -2,7 +2,8 @@
 imported) and check the import graph between areas (``aoai_realtime.<area>``; a top-level module such as
 ``client.py`` is an area of its own).
 
-- no cycle between areas;
+- no cycle between areas, nor between modules (a module importing a package counts as importing its
+  ``__init__``);
 - no area imports ``aoai_realtime.cli`` (the root CLI hands each area the apps it registers on);
 - the agents do not import the engine, and no library area imports ``testing`` or ``bench`` (only the app shell,
   the benchmarks and the CLI root may).
@@ -13,6 +14,7 @@ Imports under ``if TYPE_CHECKING:`` are ignored (they never run); imports inside
 from __future__ import annotations
 
 import ast
+import functools
 from collections import defaultdict
 from pathlib import Path
 
@@ -45,6 +47,7 @@ def _type_checking_nodes(tree: ast.AST) -> set[int]:
     return skip
 
 
+@functools.cache
 def imports_of(path: Path) -> list[tuple[str, int]]:
     """``(imported module, line)`` for every import in ``path`` that runs, relative ones resolved."""
     tree = ast.parse(path.read_text(encoding="utf-8"))
@@ -87,6 +90,19 @@ def area_graph() -> dict[str, dict[str, str]]:
             dest = _area(target)
             if dest not in (source, ROOT):
                 graph[source].setdefault(dest, f"{path.relative_to(SRC)}:{line} -> {target}")
+    return graph
+
+
+def module_graph() -> dict[str, dict[str, str]]:
+    """module -> {imported module (or package ``__init__``): where}."""
+    paths = {_module_name(p): p for p in sorted((SRC / ROOT).rglob("*.py"))}
+    graph: dict[str, dict[str, str]] = defaultdict(dict)
+    for name, path in paths.items():
+        for target, line in imports_of(path):
+            while target and target not in paths:  # ``from .x import name``: the module x
+                target = target.rpartition(".")[0]
+            if target and target != name:
+                graph[name].setdefault(target, f"{path.relative_to(SRC)}:{line}")
     return graph
 
 
@@ -140,6 +156,14 @@ def test_no_import_cycles_between_areas() -> None:
         f"{' <-> '.join(c)}: " + "; ".join(graph[a][b] for a in c for b in graph[a] if b in c) for c in cycles(graph)
     ]
     assert not report, "import cycles between areas:\n" + "\n".join(report)
+
+
+def test_no_import_cycles_between_modules() -> None:
+    graph = module_graph()
+    report = [
+        f"{' <-> '.join(c)}: " + "; ".join(graph[a][b] for a in c for b in graph[a] if b in c) for c in cycles(graph)
+    ]
+    assert not report, "import cycles between modules (lazy imports count):\n" + "\n".join(report)
 
 
 def test_no_area_imports_the_cli_root() -> None:

@@ -250,12 +250,12 @@ def create_app(engine: Engine) -> Starlette:
     async def calls(request: Request) -> Response:
         from .calls import create_call
 
-        return await create_call(engine, request)
+        return await create_call(engine, request, _credential(request)[0])
 
     async def hangup(request: Request) -> Response:
         from .calls import hangup_call
 
-        return await hangup_call(engine, request)
+        return await hangup_call(engine, request, _credential(request)[0])
 
     routes = [
         WebSocketRoute("/v1/realtime", realtime_ws),

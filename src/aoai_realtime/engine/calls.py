@@ -434,13 +434,11 @@ def _error(message: str, status: int, *, code: str | None = None, param: str | N
     return JSONResponse(body, status_code=status)
 
 
-async def create_call(engine: Engine, request: Request) -> Response:
-    """``POST /v1/realtime/calls``: answer the offer, start the call, 201 with the answer SDP."""
+async def create_call(engine: Engine, request: Request, credential: str | None) -> Response:
+    """``POST /v1/realtime/calls``: answer the offer, start the call, 201 with the answer SDP. ``credential`` is
+    what the request carries (the app reads it)."""
     from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 
-    from .app import _credential
-
-    credential, _ = _credential(request)
     kind = engine.check_key(credential)
     if kind is None:
         return _error("Incorrect API key provided or expired ephemeral key.", 401, code="invalid_api_key")
@@ -504,11 +502,8 @@ async def create_call(engine: Engine, request: Request) -> Response:
                     headers={"Location": f"/v1/realtime/calls/{call_id}"})  # fmt: skip
 
 
-async def hangup_call(engine: Engine, request: Request) -> Response:
-    """``POST /v1/realtime/calls/{call_id}/hangup``."""
-    from .app import _credential
-
-    credential, _ = _credential(request)
+async def hangup_call(engine: Engine, request: Request, credential: str | None) -> Response:
+    """``POST /v1/realtime/calls/{call_id}/hangup``; ``credential`` as for :func:`create_call`."""
     kind = engine.check_key(credential)
     if kind is None:
         return _error("Incorrect API key provided.", 401, code="invalid_api_key")
