@@ -195,7 +195,9 @@ def test_events_are_immutable() -> None:
 
 def test_protocol_core_imports_no_io_libraries() -> None:
     code = (
-        "import sys; import aoai_realtime.protocol, aoai_realtime.protocol.state, aoai_realtime.protocol.session;"
+        "import sys; import aoai_realtime.protocol, aoai_realtime.protocol.state, aoai_realtime.protocol.session,"
+        " aoai_realtime.protocol.schema, aoai_realtime.protocol.dialect, aoai_realtime.protocol.connection,"
+        " aoai_realtime.protocol.arbiter;"
         "bad = [m for m in ('asyncio', 'websockets', 'aiortc', 'aiohttp') if m in sys.modules]; print(bad)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
