@@ -24,7 +24,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-CHROMIUM = "/usr/bin/chromium"
+from chromium import launch_chromium
+
 FACT = "Please remember that the quarterly review moves to Thursday at three."
 QUESTION = "When is the quarterly review?"
 VISIT = (  # the subject's side of a whole visit, one line per question, spoken with a pause for each answer
@@ -103,16 +104,6 @@ VISIT_DONE = """() => {
 }"""
 
 
-def browser_args(wav: Path) -> list[str]:
-    return [
-        "--headless=new", "--no-sandbox", "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
-        f"--use-file-for-fake-audio-capture={wav}%noloop", "--autoplay-policy=no-user-gesture-required",
-        "--disable-gpu", "--no-first-run", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",
-        "--disable-features=WebRtcHideLocalIpsWithMdns",
-    ]  # fmt: skip
-
-
 async def main(outdir: Path) -> None:
     from playwright.async_api import async_playwright
 
@@ -135,7 +126,7 @@ async def main(outdir: Path) -> None:
         base = demo.url
 
         async def page_for(wav: str) -> tuple[Any, Any, list[str]]:
-            browser = await pw.chromium.launch(executable_path=CHROMIUM, args=browser_args(outdir / f"{wav}.wav"))
+            browser = await launch_chromium(pw, outdir / f"{wav}.wav")
             page = await browser.new_page(viewport={"width": 1280, "height": 900})
             console: list[str] = []
             page.on("console", lambda msg: console.append(msg.text))

@@ -23,7 +23,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-CHROMIUM = "/usr/bin/chromium"
+from chromium import launch_chromium
+
 QUESTION = "What is the weather like today?"
 INTERRUPTION = "Stop please."
 LONG_FORECAST = (
@@ -114,24 +115,7 @@ async def main(outdir: Path, scenario: str = "tool") -> None:
     result: dict[str, Any] = {}
     try:
         async with async_playwright() as pw:
-            browser = await pw.chromium.launch(
-                executable_path=CHROMIUM,
-                args=[
-                    "--headless=new",
-                    "--no-sandbox",
-                    "--use-fake-ui-for-media-stream",
-                    "--use-fake-device-for-media-stream",
-                    f"--use-file-for-fake-audio-capture={wav}%noloop",
-                    "--autoplay-policy=no-user-gesture-required",
-                    "--disable-gpu",
-                    "--no-first-run",
-                    "--disable-background-networking",
-                    "--disable-component-update",
-                    "--disable-sync",
-                    "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",
-                    "--disable-features=WebRtcHideLocalIpsWithMdns",
-                ],
-            )
+            browser = await launch_chromium(pw, wav)
             page = await browser.new_page(viewport={"width": 1200, "height": 800})
             console: list[str] = []
             page.on("console", lambda msg: console.append(msg.text))

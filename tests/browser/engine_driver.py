@@ -22,7 +22,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from e2e_driver import CHROMIUM, QUESTION, free_port, serve
+from chromium import launch_chromium
+from e2e_driver import QUESTION, free_port, serve
 
 ANSWER = "It is sunny and warm today."
 
@@ -117,15 +118,7 @@ async def main(outdir: Path, timeout_s: float, scenario: str) -> None:
     result: dict[str, Any] = {"completed": False}
     try:
         async with async_playwright() as pw:
-            browser = await pw.chromium.launch(
-                executable_path=CHROMIUM,
-                args=["--headless=new", "--no-sandbox", "--use-fake-ui-for-media-stream",
-                      "--use-fake-device-for-media-stream", f"--use-file-for-fake-audio-capture={wav}%noloop",
-                      "--autoplay-policy=no-user-gesture-required", "--disable-gpu", "--no-first-run",
-                      "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                      "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",
-                      "--disable-features=WebRtcHideLocalIpsWithMdns"],
-            )  # fmt: skip
+            browser = await launch_chromium(pw, wav)
             page = await browser.new_page()
             console: list[str] = []
             page.on("console", lambda msg: console.append(msg.text))
