@@ -266,3 +266,17 @@ def test_help_of_every_command_shows_no_bool_metavar(capsys: pytest.CaptureFixtu
         code, out, err = run(capsys, *path, "--help")
         assert code == 0 and "--help" in out, (path, err)
         assert "<bool>" not in out and "BOOLEAN" not in out, (path, out)
+
+
+def test_worker_refuses_a_file_that_is_not_its_store(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    bad = tmp_path / "steps.db"
+    bad.write_text("these are notes, not a database " * 20)
+    code, _, err = run(capsys, "worker", "--store", str(bad), "--status")
+    assert code == 2
+    assert one_error(err).startswith(f"error: cannot use {bad} as the steps store (file is not a database)")
+
+
+def test_engine_refuses_an_unknown_brain_before_loading_models(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(capsys, "engine", "--port", "0", "--speech", "fake", "--brain", "bogus")
+    assert code == 2
+    assert "unknown brain 'bogus'" in one_error(err) and "loading speech" not in err

@@ -139,7 +139,7 @@ def explain(exc: BaseException) -> Explanation | None:
 def _click(exc: Any) -> Explanation:
     ctx = getattr(exc, "ctx", None)
     where = f"; see '{ctx.command_path} --help'" if ctx is not None else ""
-    message = exc.format_message()
+    message = exc.format_message().rstrip(".")
     if message[:1].isupper() and not message[1:2].isupper():
         message = message[0].lower() + message[1:]
     return Explanation(message + where, "", int(getattr(exc, "exit_code", USAGE)))

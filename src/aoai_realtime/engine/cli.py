@@ -6,9 +6,15 @@ import os
 import secrets
 import socket
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from .brain.base import Brain
+    from .ports import SpeechPort
 
 __all__ = ["register"]
 
@@ -50,7 +56,7 @@ def register(app: typer.Typer, bench_app: typer.Typer | None = None) -> None:
 
         from .app import create_app
         from .engine import Engine, EngineConfig
-        from .factory import brain_factory, relay_target, speech_for
+        from .factory import relay_target
 
         if (tls_cert is None) != (tls_key is None):
             raise typer.BadParameter("give both --tls-cert and --tls-key", param_hint="--tls-cert/--tls-key")
@@ -79,13 +85,14 @@ def register(app: typer.Typer, bench_app: typer.Typer | None = None) -> None:
         key = api_key or os.environ.get("AOAI_ENGINE_API_KEY")
         generated = key is None
         key = key or "sk-local-" + secrets.token_urlsafe(18)
-        from ..progress import activity
-
-        with activity(f"loading speech ({speech})"):
-            speech_port = speech_for(speech)
+        try:
+            brains, speech_port = _load(brain, speech)
+        except BaseException:
+            listener.close()
+            raise
         config = EngineConfig(
             api_key=key,
-            brain=brain_factory(brain),
+            brain=brains,
             relay=relay_target(brain),
             speech=speech_port,
             max_session_s=max_session_minutes * 60,
@@ -107,6 +114,20 @@ def register(app: typer.Typer, bench_app: typer.Typer | None = None) -> None:
             ssl_certfile=str(tls_cert) if tls_cert else None, ssl_keyfile=str(tls_key) if tls_key else None,
         ))  # fmt: skip
         server.run(sockets=[listener])
+
+
+def _load(brain: str, speech: str) -> tuple[Callable[[], Brain], SpeechPort]:
+    """The brain factory and the speech bundle, with progress while models load."""
+    from ..progress import activity
+    from .factory import brain_factory, speech_for
+
+    if brain.partition(":")[0] in ("auto", "llm", "llama"):
+        with activity(f"loading the brain ({brain})"):
+            brains = brain_factory(brain)
+    else:
+        brains = brain_factory(brain)
+    with activity(f"loading speech ({speech})"):
+        return brains, speech_for(speech)
 
 
 def _check_tls(cert: Path, key: Path) -> None:

@@ -33,7 +33,15 @@ def register(app: typer.Typer) -> None:
         status: bool = typer.Option(False, "--status", help="Print step counts and failed steps, then exit."),
     ) -> None:
         """Run post-call steps (summary, action items, index, review thread) until interrupted."""
-        asyncio.run(_worker(store, runner, concurrency, poll_interval, llm, status))
+        import sqlite3
+
+        from ..errors import ConfigError
+
+        try:
+            asyncio.run(_worker(store, runner, concurrency, poll_interval, llm, status))
+        except sqlite3.DatabaseError as exc:  # a file that is not a SQLite database, or a damaged one
+            raise ConfigError(f"cannot use {store} as the steps store ({exc}); pass a SQLite file this worker "
+                              "created, or a postgresql:// URL", field="store") from None
 
 
 def _make_llm(name: str) -> LLMProvider:
