@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import errno
 import ipaddress
 import os
 import secrets
@@ -37,6 +36,7 @@ from ...auth import ApiKey, Auth, EntraId
 from ...endpoints import Endpoint
 from ...engine.brain.base import Brain
 from ...errors import ConfigError, get_logger
+from ...listen import ListenError, listen
 from ...server import (
     STATIC_DIR,
     CallRecord,
@@ -158,22 +158,16 @@ def azure_upstream(environ: Mapping[str, str]) -> tuple[Endpoint, Auth, str] | N
 def bind(host: str, port: int) -> socket.socket:
     """A listening socket on ``host:port`` or a :class:`DemoError` saying what to do."""
     try:
-        family = socket.AF_INET6 if ipaddress.ip_address(host).version == 6 else socket.AF_INET
+        ipaddress.ip_address(host)
     except ValueError:
         raise DemoError(f"--host {host!r} is not an IP address; use e.g. 127.0.0.1") from None
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
-        sock.bind((host, port))
-    except OSError as exc:
-        sock.close()
-        if exc.errno == errno.EADDRINUSE:
+        return listen(host, port, backlog=128)
+    except ListenError as exc:
+        if exc.in_use:
             raise DemoError(f"port {port} on {host} is busy (another demo or server?); "
                             "pass --port with a free port, or --port 0 to pick one") from None  # fmt: skip
-        raise DemoError(f"cannot listen on {host}:{port} ({exc.strerror}); pass another --host or --port") from None
-    sock.listen(128)
-    sock.setblocking(False)
-    return sock
+        raise DemoError(f"{exc}; pass another --host or --port") from None
 
 
 @contextlib.asynccontextmanager
