@@ -154,8 +154,8 @@ def _listen(host: str, port: int) -> socket.socket:
     except OSError as exc:
         sock.close()
         reason = exc.strerror or str(exc)
-        typer.echo(f"engine: cannot listen on {host}:{port}: {reason}. Pick another --port (0 picks a free one) "
-                   "or --host.", err=True)  # fmt: skip
+        typer.echo(f"error: cannot listen on {host}:{port}: {reason}; pick another --port (0 picks a free one) "
+                   "or --host", err=True)  # fmt: skip
         raise typer.Exit(1) from None
     sock.listen(2048)  # connections made once the URL is printed wait in the backlog until uvicorn serves them
     sock.set_inheritable(True)

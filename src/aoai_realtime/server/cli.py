@@ -20,7 +20,7 @@ __all__ = ["register"]
 
 def _refuse(message: str) -> typer.Exit:
     """Print a configuration error (cause and fix) and return the exit to raise: code 2, no traceback."""
-    typer.echo(f"aoai-realtime serve: {message}", err=True)
+    typer.echo(f"error: {message}", err=True)  # as aoai_realtime.cli_errors prints every command's errors
     return typer.Exit(2)
 
 
