@@ -126,6 +126,9 @@ CLIENT_TRANSITIONS: dict[tuple[ClientState, ClientTrigger], ClientState] = {
 del S, T
 
 
+_CONTROL = frozenset({ev.SessionCreatedEvent, ev.SessionUpdatedEvent, ev.RealtimeErrorEvent})
+
+
 def is_auth_close(code: int | None, reason: str) -> bool:
     """A close that no retry can mend: OpenAI closes a socket with a bad key with 3000
     ``invalid_request_error.invalid_api_key`` (reference 3.1); 4001/4003 are the usual 401/403 codes."""
@@ -199,6 +202,10 @@ class ClientConnection:
     def receive_event(self, event: ev.ServerEvent | ev.UnknownEvent) -> None:
         """Apply one decoded server event: conversation, effective session, handshake, expiry."""
         self.conversation.apply(event)
+        if type(event) in _CONTROL:  # one set lookup for the 50 audio deltas a second
+            self._on_control(event)
+
+    def _on_control(self, event: ev.ServerEvent | ev.UnknownEvent) -> None:
         if isinstance(event, ev.SessionCreatedEvent | ev.SessionUpdatedEvent):
             self.session = event.session
         if isinstance(event, ev.SessionCreatedEvent) and self.state is ClientState.AWAITING_CREATED:
