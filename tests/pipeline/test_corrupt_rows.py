@@ -106,7 +106,7 @@ async def test_a_deleted_call_fails_its_steps_with_the_reason(damaged: tuple[Ste
     clock = FakeClock()
     await _ended(store, clock, 2)
     await damage("DELETE FROM pipeline_calls WHERE call_id = 'call-1'")
-    with pytest.raises(CorruptRow, match="no call 'call-1'.*deleted"):
+    with pytest.raises(CorruptRow, match=r"no call 'call-1'.*deleted"):
         await store.load_call("call-1")
 
     outcomes = await Worker(P, store, clock=clock, renew_leases=False).run_until_idle()
