@@ -85,3 +85,14 @@ async def test_tool_calls_go_through_the_shared_loop() -> None:
     errors = [json.loads(str(o.output))["error"] for o in outputs if "error" in str(o.output)]
     assert [e["type"] for e in errors] == ["tool_error"] and "abcdef0123456789" not in errors[0]["message"]
     assert sum(isinstance(e, ev.ResponseCreateEvent) for e in sent) == 2  # the question, then one follow-up
+
+
+async def test_a_bad_file_typed_at_the_prompt_is_reported_and_the_session_goes_on(tmp_path: Path) -> None:
+    silent = tmp_path / "silent.wav"
+    write_wav(silent, bytes(9600))
+    lines = iter([f"@{tmp_path / 'missing.wav'}", f"@{silent}", "Hello there", "quit"])
+    out = io.StringIO()
+    turns = await talk([], speech="fake", console=Console(file=out, width=300), read_line=lambda: next(lines, None))
+    assert [t.user for t in turns] == ["Hello there"]
+    assert f"error: no such WAV file: {tmp_path / 'missing.wav'}" in out.getvalue()
+    assert f"error: no speech in {silent}" in out.getvalue()
