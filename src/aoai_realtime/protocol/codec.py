@@ -118,7 +118,7 @@ def _decode(
     try:
         raw = _dict_decoder.decode(data)
     except msgspec.ValidationError as exc:
-        if str(exc).startswith("Expected `object`"):
+        if data.lstrip()[:1] not in (b"{", "{"):  # the JSON value itself is not an object
             raise ProtocolError(
                 "message is not a JSON object; every Realtime event is an object with a 'type'"
             ) from exc
