@@ -211,8 +211,12 @@ def test_self_signed_engine_needs_and_accepts_ca_file(capsys: pytest.CaptureFixt
 def _boom_app(exc: BaseException) -> typer.Typer:
     boom = typer.Typer()
 
+    @boom.callback()
+    def root(debug: bool = typer.Option(False, "--debug")) -> None:
+        pass
+
     @boom.command()
-    def go(debug: bool = typer.Option(False, "--debug")) -> None:
+    def go() -> None:
         raise exc
 
     @boom.command()

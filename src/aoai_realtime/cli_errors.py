@@ -9,8 +9,8 @@ operating-system errors a user causes (a missing file, a refused connection, an 
 in use) and the command line's own usage errors.
 
 Anything else is a bug in aoai-realtime: its traceback is printed (plain, without local variables, secrets
-redacted) with a line asking for a report. ``--debug`` (``aoai-realtime --debug COMMAND ...``) or
-``AOAI_REALTIME_DEBUG=1`` prints the traceback of every error.
+redacted) with a line asking for a report. ``--debug`` (anywhere on the command line; the app's root
+must declare it) or ``AOAI_REALTIME_DEBUG=1`` prints the traceback of every error.
 """
 
 from __future__ import annotations
@@ -153,6 +153,8 @@ def run_cli(app: typer.Typer, args: Sequence[str] | None = None, *, prog_name: s
     """Run ``app`` with ``args`` (default ``sys.argv[1:]``) and return the exit code; errors are printed as the
     module docstring says. The caller exits with the code (``sys.exit(run_cli(app))``)."""
     argv = list(sys.argv[1:] if args is None else args)
+    if "--debug" in argv:  # a global option, accepted anywhere on the line: aoai-realtime talk hi --debug
+        argv = ["--debug", *(a for a in argv if a != "--debug")]
     command = typer.main.get_command(app)
     try:
         result = command.main(args=argv, prog_name=prog_name, standalone_mode=False)
