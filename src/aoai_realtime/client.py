@@ -17,7 +17,13 @@ What it guarantees (the TypeScript SDK this project is modelled on did none of t
   config re-sent, and ``on`` handlers kept: they belong to the client, not to one connection;
 - a failed connect closes everything it opened; ``close()`` is idempotent and the client can connect again;
 - one malformed message is logged and skipped, never the end of the receive loop;
-- session expiry (``session_expired``, close 1001) ends :meth:`events` with :class:`SessionExpired`.
+- session expiry (``session_expired``, close 1001) ends :meth:`events` with :class:`SessionExpired`;
+- nothing is sent to a session that is not open (connecting, reconnecting, closed): :meth:`send` raises
+  :class:`~aoai_realtime.errors.ConnectionClosed` instead.
+
+The protocol itself (the lifecycle table, the one handshake for connect and reconnect, the conversation and the
+effective session) is the sans-I/O :class:`~aoai_realtime.protocol.connection.ClientConnection`; this class is
+its asyncio driver: transport I/O, timeouts, backoff, and the fan-out to handlers, waiters and iterators.
 
 Each :meth:`events` iterator has its own bounded queue (``queue_size`` events). A consumer that falls that far
 behind is cut off with :class:`~aoai_realtime.errors.Busy` rather than stalling the session for every other
@@ -323,7 +329,7 @@ class RealtimeClient:
     async def _on_connection_lost(self, closed: ConnectionClosed) -> bool:
         """Reconnect if the core says so; return True when a new session took over."""
         policy = self._reconnect
-        state = self._conn.connection_lost(closed.code, closed.reason, may_retry=policy is not None)
+        state = self._conn.connection_lost(closed.code, closed.reason, may_retry=policy is not None, error=closed)
         if state is ClientState.CLOSED:
             return False
         if state is not ClientState.RECONNECTING or policy is None:

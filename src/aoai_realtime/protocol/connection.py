@@ -242,13 +242,16 @@ class ClientConnection:
     def new_event_id(self) -> str:
         return self._new_event_id()
 
-    def connection_lost(self, code: int | None, reason: str, *, may_retry: bool) -> ClientState:
+    def connection_lost(
+        self, code: int | None, reason: str, *, may_retry: bool, error: BaseException | None = None
+    ) -> ClientState:
         """The transport dropped. Returns the new state: ``RECONNECTING`` (the driver reconnects with backoff,
         then :meth:`connection_made` again), ``EXPIRED`` or ``FAILED`` (:attr:`failure` says why), or
-        ``CLOSED`` when the driver closed it itself."""
+        ``CLOSED`` when the driver closed it itself. ``error``: the driver's own exception for the loss, kept as
+        :attr:`failure` when the connection fails."""
         if self.state is ClientState.CLOSED:
             return self.state
-        closed = ConnectionClosed(reason or "connection lost", code=code, reason=reason)
+        closed = error or ConnectionClosed(reason or "connection lost", code=code, reason=reason)
         if self.state is ClientState.OPEN and (self._expired or (code == 1001 and "maximum duration" in reason)):
             self.failure = SessionExpired(reason or "session expired", code=code, reason=reason)
             return self._fire(ClientTrigger.LOST_EXPIRED)
