@@ -5,13 +5,14 @@
 Both sides are :class:`~aoai_realtime.transport.base.Transport` objects. Queues are bounded (``maxsize``
 messages), so a stalled reader pushes back on the writer as a socket would. Closing one side (optionally with a
 WebSocket close ``code`` and ``reason``) ends the other side's :meth:`recv` with
-:class:`~aoai_realtime.errors.ConnectionClosed` carrying that code, after the messages already queued.
+:class:`~aoai_realtime.errors.ConnectionClosed` carrying that code, after the messages already queued; a writer
+waiting for room in a closed pipe gets that error too, instead of waiting for ever.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
+from collections import deque
 from dataclasses import dataclass
 
 from ..errors import ConnectionClosed
@@ -26,10 +27,45 @@ class _Close:
     reason: str
 
 
+    def error(self) -> ConnectionClosed:
+        return ConnectionClosed(f"connection closed ({self.code}) {self.reason}".strip(), code=self.code,
+                                reason=self.reason)
+
+
 class _Pipe:
+    """One direction: up to ``maxsize`` messages; the close is held beside them (it takes no slot)."""
+
     def __init__(self, maxsize: int) -> None:
-        self.queue: asyncio.Queue[bytes | _Close] = asyncio.Queue(maxsize)
+        self.maxsize = maxsize
+        self.items: deque[bytes] = deque()
         self.closed: _Close | None = None
+        self._readable = asyncio.Event()
+        self._writable = asyncio.Event()
+        self._writable.set()
+
+    async def put(self, message: bytes) -> None:
+        while self.closed is None and len(self.items) >= self.maxsize:
+            self._writable.clear()
+            await self._writable.wait()
+        if self.closed is not None:
+            raise self.closed.error()
+        self.items.append(message)
+        self._readable.set()
+
+    async def get(self) -> bytes:
+        while not self.items:
+            if self.closed is not None:
+                raise self.closed.error()
+            self._readable.clear()
+            await self._readable.wait()
+        self._writable.set()
+        return self.items.popleft()
+
+    def close(self, marker: _Close) -> None:
+        if self.closed is None:
+            self.closed = marker
+        self._readable.set()  # wakes a reader on an empty pipe and a writer waiting for room
+        self._writable.set()
 
 
 class MemoryTransport:
@@ -57,35 +93,20 @@ class MemoryTransport:
         self.connects += 1
 
     async def send(self, message: bytes) -> None:
-        if self._outbox.closed is not None or self._inbox.closed is not None:
-            closed = self._outbox.closed or self._inbox.closed
-            assert closed is not None
-            raise ConnectionClosed(f"connection closed ({closed.code})", code=closed.code, reason=closed.reason)
+        closed = self._outbox.closed or self._inbox.closed
+        if closed is not None:
+            raise closed.error()
+        await self._outbox.put(message)
         self.sent.append(message)
-        await self._outbox.queue.put(message)
 
     async def recv(self) -> bytes:
-        if self._inbox.closed is not None and self._inbox.queue.empty():
-            c = self._inbox.closed
-            raise ConnectionClosed(f"connection closed ({c.code}) {c.reason}".strip(), code=c.code, reason=c.reason)
-        item = await self._inbox.queue.get()
-        if isinstance(item, _Close):
-            # Leave the marker for any other reader, then report the close.
-            self._inbox.queue.put_nowait(item)
-            raise ConnectionClosed(f"connection closed ({item.code}) {item.reason}".strip(), code=item.code,
-                                   reason=item.reason)
-        return item
+        return await self._inbox.get()
 
     async def close(self, code: int = 1000, reason: str = "") -> None:
         """Close both directions; the peer's ``recv`` raises ConnectionClosed(code) after draining."""
         marker = _Close(code, reason)
         for pipe in (self._outbox, self._inbox):
-            if pipe.closed is None:
-                pipe.closed = marker
-                # The marker wakes a reader blocked on an empty queue. A full queue has no such reader, and
-                # recv() checks ``closed`` once it has drained: nothing queued is lost either way.
-                with contextlib.suppress(asyncio.QueueFull):
-                    pipe.queue.put_nowait(marker)
+            pipe.close(marker)
 
 
 def memory_pair(maxsize: int = 256, *, dialect: Dialect = "ga") -> tuple[MemoryTransport, MemoryTransport]:
