@@ -146,17 +146,12 @@ def _check_tls(cert: Path, key: Path) -> None:
 
 def _listen(host: str, port: int) -> socket.socket:
     """A socket listening on ``host:port`` (bound as uvicorn binds), or one line on stderr and exit code 1."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    from ..listen import ListenError, listen
+
     try:
-        sock.bind((host, port))
-    except OSError as exc:
-        sock.close()
-        reason = exc.strerror or str(exc)
-        typer.echo(f"error: cannot listen on {host}:{port}: {reason}; pick another --port (0 picks a free one) "
-                   "or --host", err=True)  # fmt: skip
+        sock = listen(host, port)  # connections made once the URL is printed wait in its backlog
+    except ListenError as exc:
+        typer.echo(f"error: {exc}; pick another --port (0 picks a free one) or --host", err=True)
         raise typer.Exit(1) from None
-    sock.listen(2048)  # connections made once the URL is printed wait in the backlog until uvicorn serves them
     sock.set_inheritable(True)
     return sock
