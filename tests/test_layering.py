@@ -81,13 +81,26 @@ def imports_of(path: Path) -> list[tuple[str, int]]:
     return [(name, line) for name, line in found if name == ROOT or name.startswith(ROOT + ".")]
 
 
+def _modules() -> dict[str, Path]:
+    return {_module_name(p): p for p in sorted((SRC / ROOT).rglob("*.py"))}
+
+
+def _resolve(target: str, modules: dict[str, Path]) -> str:
+    """The module ``target`` names (``from .x import name``: the module x; ``from . import __version__``: the
+    package)."""
+    while target and target not in modules:
+        target = target.rpartition(".")[0]
+    return target
+
+
 def area_graph() -> dict[str, dict[str, str]]:
     """area -> {imported area: the first ``file:line -> module`` that imports it}."""
     graph: dict[str, dict[str, str]] = defaultdict(dict)
-    for path in sorted((SRC / ROOT).rglob("*.py")):
-        source = _area(_module_name(path))
+    modules = _modules()
+    for name, path in modules.items():
+        source = _area(name)
         for target, line in imports_of(path):
-            dest = _area(target)
+            dest = _area(_resolve(target, modules))
             if dest not in (source, ROOT):
                 graph[source].setdefault(dest, f"{path.relative_to(SRC)}:{line} -> {target}")
     return graph
@@ -95,12 +108,11 @@ def area_graph() -> dict[str, dict[str, str]]:
 
 def module_graph() -> dict[str, dict[str, str]]:
     """module -> {imported module (or package ``__init__``): where}."""
-    paths = {_module_name(p): p for p in sorted((SRC / ROOT).rglob("*.py"))}
+    modules = _modules()
     graph: dict[str, dict[str, str]] = defaultdict(dict)
-    for name, path in paths.items():
+    for name, path in modules.items():
         for target, line in imports_of(path):
-            while target and target not in paths:  # ``from .x import name``: the module x
-                target = target.rpartition(".")[0]
+            target = _resolve(target, modules)
             if target and target != name:
                 graph[name].setdefault(target, f"{path.relative_to(SRC)}:{line}")
     return graph
