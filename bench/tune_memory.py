@@ -24,9 +24,10 @@ from aoai_realtime.memory.retrieval import HybridRetriever
 def grid() -> dict[str, RetrievalConfig]:
     base = RetrievalConfig()
     out = {"default": base}
-    for dw, nw, gw in itertools.product((0.3, 0.5, 0.8), (0.1, 0.2, 0.35), (0.0, 0.2, 0.4)):
-        cfg = dataclasses.replace(base, dense_weight=dw, neighbour_weight=nw, graph_weight=gw, graph=gw > 0)
-        out[f"dense{dw} neigh{nw} graph{gw}"] = cfg
+    for dw, sw, cw, gw in itertools.product((0.8, 1.0), (1.0, 1.5, 2.5), (0.5, 0.8), (0.2, 0.4)):
+        cfg = dataclasses.replace(base, dense_weight=dw, speaker_boost_weight=sw, bm25_context_weight=cw,
+                                  graph_weight=gw, graph=gw > 0)  # fmt: skip
+        out[f"dense{dw} speaker{sw} context{cw} graph{gw}"] = cfg
     return out
 
 

@@ -63,6 +63,10 @@ def ablation_methods() -> dict[str, RetrievalConfig]:
         "hybrid-rrf": dataclasses.replace(h, fusion="rrf"),
         "hybrid-graph-1hop": dataclasses.replace(h, graph_hops=1),
         "graph": RetrievalConfig.only("graph"),
+        # The weights before the tune split was used (dense 0.5, graph 0.2, context 0.3, speaker boost 0.3).
+        "hybrid-old-weights": dataclasses.replace(
+            h, dense_weight=0.5, graph_weight=0.2, bm25_context_weight=0.3, speaker_boost_weight=0.3
+        ),
     }
 
 
