@@ -37,6 +37,7 @@ from ...endpoints import Endpoint
 from ...engine.brain.base import Brain
 from ...errors import ConfigError, get_logger
 from ...listen import ListenError, listen
+from ...progress import activity
 from ...server import (
     STATIC_DIR,
     CallRecord,
@@ -206,8 +207,8 @@ async def _local_engine(options: DemoOptions, say: Callable[[str], None]) -> Asy
         except ConfigError as exc:
             raise DemoError(f"--brain {options.brain}: {exc}") from None
     say(f"brain: {_describe_brain(options)}")
-    say(f"loading speech models ({options.speech})...")
-    speech = await asyncio.to_thread(speech_for, options.speech)
+    with activity(f"loading speech models ({options.speech})"):  # a spinner on a terminal, else a line
+        speech = await asyncio.to_thread(speech_for, options.speech)
     key = "sk-demo-" + secrets.token_urlsafe(18)
     engine = Engine(EngineConfig(api_key=key, brain=brain, speech=speech))
     sock = bind("127.0.0.1", 0)
