@@ -1,10 +1,22 @@
-"""Fixtures for engine tests: a session core driven directly, fake speech, a fake clock."""
+"""Fixtures for engine tests: a session core driven directly, fake speech, a fake clock.
+
+Fake time and worker threads: the engine runs speech (STT, TTS, the end-of-turn model) in worker threads
+(``asyncio.to_thread``), whose results reach the event loop in real time: the worker thread hands the result over
+with ``call_soon_threadsafe`` once it holds the GIL, and a loop spinning through ``sleep(0)`` may keep the GIL for
+a whole switch interval (5 ms), longer on a busy machine. A plain :class:`FakeClock` settles by spinning the loop a
+fixed number of times, so ``clock.advance(1.0)`` could move time while a TTS chunk was still on its way back, and
+the scripted ``Pause(1.0)`` reached afterwards waited for a deadline nobody would advance (the test hung about one
+run in four, the loop parked in ``select()`` with no timer). :class:`ThreadAwareClock` treats worker-thread work
+as taking no fake time: it settles only once every job's result is on the loop, so what a test reads does not
+depend on how fast the machine is.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
@@ -66,9 +78,55 @@ def speech() -> Any:
     return load_speech("fake")
 
 
+class ThreadAwareClock(FakeClock):
+    """A :class:`FakeClock` whose settling also waits for worker-thread jobs (see the module docstring).
+
+    A job counts from ``loop.run_in_executor`` (which ``asyncio.to_thread`` calls) until its result is on the
+    loop: the worker thread finishing is not enough, because it hands the result over with a second
+    ``call_soon_threadsafe`` that may wait for the GIL while the loop spins. Call :meth:`attach` on the test's
+    event loop before the session starts (the ``clock`` fixture does).
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._jobs = 0
+        self._idle: asyncio.Event | None = None
+
+    def attach(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._idle = asyncio.Event()
+        self._idle.set()
+        submit = loop.run_in_executor
+
+        def run_in_executor(executor: Any, func: Callable[..., Any], *args: Any) -> asyncio.Future[Any]:
+            future = submit(executor, func, *args)
+            self._jobs += 1
+            assert self._idle is not None
+            self._idle.clear()
+            future.add_done_callback(self._job_done)
+            return future
+
+        loop.run_in_executor = run_in_executor  # type: ignore[method-assign]
+
+    def _job_done(self, _: asyncio.Future[Any]) -> None:
+        self._jobs -= 1
+        if self._jobs == 0 and self._idle is not None:
+            self._idle.set()
+
+    async def settle(self, rounds: int = 20) -> None:
+        idle = self._idle
+        assert idle is not None, "ThreadAwareClock.attach(loop) was not called"
+        while True:
+            await super().settle(rounds)
+            if self._jobs == 0:
+                return
+            await idle.wait()
+
+
 @pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
+async def clock() -> ThreadAwareClock:
+    fake = ThreadAwareClock()
+    fake.attach(asyncio.get_running_loop())
+    return fake
 
 
 def make_session(
