@@ -3,11 +3,12 @@
 It runs the persona's tools (each call checked against the persona's allow-list) through the one tool loop
 (:class:`~aoai_realtime.protocol.arbiter.ToolCallBook` and its
 :class:`~aoai_realtime.protocol.arbiter.ResponseArbiter`: every call answered once, one ``response.create`` per
-response that called tools, retried when it collides with a VAD response), keeps the session on the server's
-config (a browser can send ``session.update`` on its data channel; the sideband puts the instructions and tools
-back), records the call (transcript turns and tool calls, for the server's ``call_ended`` hook), and enforces
-the call's limits: a maximum length and a spend ceiling computed from the live ``usage`` of every
-``response.done``. When a limit is reached the server hangs up.
+response that called tools, retried when it collides with a VAD response; a message the user typed on the
+data channel gets its one reply from the same arbiter, so browsers never send ``response.create``), keeps the
+session on the server's config (a browser can send ``session.update`` on its data channel; the sideband puts the
+instructions and tools back), records the call (transcript turns and tool calls, for the server's ``call_ended``
+hook), and enforces the call's limits: a maximum length and a spend ceiling computed from the live ``usage`` of
+every ``response.done``. When a limit is reached the server hangs up.
 
 The session is held to the persona's whole config (:class:`~aoai_realtime.server.session_policy.SessionGuard`):
 a ``session.updated`` that changes any guarded field is logged and, by :attr:`CallPolicy.on_tamper`, either put
@@ -102,6 +103,7 @@ class Sideband:
         self._stop = asyncio.Event()
         self.attached = asyncio.Event()
         self._tool_tasks: set[asyncio.Task[None]] = set()
+        self._typed: set[str] = set()  # ids of typed user messages already answered (added and created both come)
 
     async def hang_up(self) -> None:
         """Ask :meth:`run` to end the call now."""
@@ -173,6 +175,7 @@ class Sideband:
                 continue
             self.transcript.on_event(event)
             step = self.book.on_event(event)  # every event, `error` included: a collided create is retried
+            send = [*step.send, *self._answer_typed(event)]
             for call in step.calls:
                 task = tg.create_task(self._run_tool(ws, call))
                 self._tool_tasks.add(task)
@@ -188,9 +191,23 @@ class Sideband:
             if self.ended_reason is not None:
                 self._stop.set()
                 return
-            await self._send(ws, step.send)
+            await self._send(ws, send)
         self.ended_reason = self.ended_reason or "closed"
         self._stop.set()
+
+    def _answer_typed(self, event: Any) -> list[ev.ClientEvent]:
+        """A user message typed in the browser (``input_text``, added on its data channel) asks the arbiter for one
+        reply: created when no response is active, else after it ends. The page never sends ``response.create``,
+        so it cannot choose a response's instructions, tools or voice."""
+        if not isinstance(event, ev.ConversationItemAdded | ev.ConversationItemCreatedEvent):
+            return []
+        item = event.item
+        if item.type != "message" or item.role != "user" or not isinstance(item.id, str) or item.id in self._typed:
+            return []
+        if not isinstance(item.content, list) or not any(p.type == "input_text" for p in item.content):
+            return []
+        self._typed.add(item.id)
+        return self.book.arbiter.request()
 
     async def _send(self, ws: aiohttp.ClientWebSocketResponse, events: list[ev.ClientEvent]) -> None:
         # One batch under one lock: the book's order (outputs before the response.create that needs them) holds
