@@ -120,3 +120,13 @@ async def test_progress_steps_reach_their_totals(tmp_path: Path) -> None:
     finally:
         await store.close()
     assert seen == {"index": (4, 4), "query": (9, 9)}  # 4 turns; 3 questions x 3 methods
+
+
+def test_unknown_graph_reader_is_a_clear_error(tmp_path: Path) -> None:
+    (tmp_path / "data").mkdir()
+    make_locomo(tmp_path / "data")
+    app = typer.Typer()
+    app.command()(bench_memory)
+    result = CliRunner().invoke(app, ["--locomo", str(tmp_path / "data"), "--graph", "regex", "--no-latency"])
+    assert result.exit_code == 2
+    assert "use spacy or names" in result.output
