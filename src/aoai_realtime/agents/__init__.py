@@ -9,13 +9,14 @@ from .playback import PlaybackClock, truncate_position_ms
 from .responses import ResponseWriter
 from .rollover import RolloverPolicy, Seed, build_seed, extractive_summary
 from .schema import parse_docstring, schema_for_function, validate
-from .state import TRANSITIONS, AssistantState, IllegalTransition, StateMachine, Trigger, mermaid
+from .state import NO_EFFECT, TRANSITIONS, AssistantState, IllegalTransition, StateMachine, Trigger, mermaid
 from .text import AgentResult, TextChat, ToolAgent
 from .tools import Tool, ToolCall, ToolPolicy, ToolResult, ToolRunner, ToolSet, tool
 from .transcript import Transcript, TranscriptEntry, word_starts_ms
 from .voice import AssistantConfig, VoiceAssistant
 
 __all__ = [
+    "NO_EFFECT",
     "TRANSITIONS",
     "AgentResult",
     "AssistantConfig",

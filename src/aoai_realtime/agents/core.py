@@ -158,9 +158,7 @@ class VoiceCore:
         self._sent_audio.clear()
 
     def _fire(self, trigger: Trigger, out: list[Action]) -> None:
-        # An undeclared (state, trigger) pair raises IllegalTransition out of the call that caused it: a bug here
-        # or a service sequence nobody modelled, never skipped quietly. Declared no-ops are in state.NO_EFFECT.
-        old, new = self.machine.fire(trigger)
+        old, new = self.machine.fire(trigger)  # an undeclared pair raises IllegalTransition (see state.NO_EFFECT)
         if old is not new or trigger is Trigger.SPEECH_STARTED:
             out.append(StateChanged(old, new, trigger))
 
