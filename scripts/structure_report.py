@@ -2,9 +2,9 @@
 
     .venv/bin/python scripts/structure_report.py [--top 10]
 
-Reads ``src/aoai_realtime`` with ``ast`` (nothing is imported). Every import counts toward the graph, including
-imports inside functions and under ``TYPE_CHECKING``: a cycle hidden in either is still two modules that cannot
-be understood apart. A cycle is a strongly connected component of more than one module.
+Reads ``src/aoai_realtime`` with ``ast`` (nothing is imported). Imports inside functions count; cycles are
+listed twice: at run time, and counting ``if TYPE_CHECKING:`` imports too (two modules that name each other's
+types still cannot be understood apart). A cycle is a strongly connected component of more than one module.
 """
 
 from __future__ import annotations
@@ -26,11 +26,24 @@ def module_name(path: Path) -> str:
     return ".".join(parts)
 
 
-def imports_of(path: Path, name: str, known: set[str]) -> set[str]:
+def _type_only_nodes(tree: ast.AST) -> set[int]:
+    """ids of the import nodes under ``if TYPE_CHECKING:``."""
+    out: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            for stmt in node.body:
+                out.update(id(n) for n in ast.walk(stmt))
+    return out
+
+
+def imports_of(path: Path, name: str, known: set[str], *, type_only: bool) -> set[str]:
     tree = ast.parse(path.read_text(encoding="utf-8"))
     package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    skip = set() if type_only else _type_only_nodes(tree)
     found: set[str] = set()
     for node in ast.walk(tree):
+        if id(node) in skip:
+            continue
         targets: list[str] = []
         if isinstance(node, ast.Import):
             targets = [alias.name for alias in node.names]
@@ -96,13 +109,15 @@ def main() -> None:
     files = sorted((ROOT / PACKAGE).rglob("*.py"))
     names = {module_name(p): p for p in files}
     known = set(names)
-    graph = {name: imports_of(path, name, known) for name, path in names.items()}
-    # a package's __init__ importing its own submodules is not a cycle of meaning: leave parent -> child edges out
-    graph = {n: {t for t in ts if not t.startswith(n + ".")} for n, ts in graph.items()}
-    cycles = strongly_connected(graph)
-    print(f"import cycles: {len(cycles)}")
-    for comp in cycles:
-        print("  " + " <-> ".join(m.removeprefix(PACKAGE + ".") for m in comp))
+    for type_only, label in ((False, "at run time (lazy imports included)"),
+                             (True, "counting imports under TYPE_CHECKING too")):
+        graph = {name: imports_of(path, name, known, type_only=type_only) for name, path in names.items()}
+        # a package's __init__ importing its own submodules is not a cycle of meaning: leave parent -> child out
+        graph = {n: {t for t in ts if not t.startswith(n + ".")} for n, ts in graph.items()}
+        cycles = strongly_connected(graph)
+        print(f"import cycles {label}: {len(cycles)}")
+        for comp in cycles:
+            print("  " + " <-> ".join(m.removeprefix(PACKAGE + ".") for m in comp))
     classes: list[tuple[int, str]] = []
     layers: dict[str, int] = defaultdict(int)
     for name, path in names.items():
