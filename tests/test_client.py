@@ -351,3 +351,28 @@ async def test_a_new_session_refusing_the_config_ends_the_client_without_retryin
                 pass
         assert info.value.param == "instructions"
         assert dialer.connects == 2 and len(sleeps.delays) == 1  # one reconnect, no retries of a refused config
+
+
+async def test_nothing_is_sent_to_a_session_that_is_reconnecting() -> None:
+    # Between the drop and the new session's session.updated the client refuses to send: the event would go to
+    # no socket, or to a session that does not have the config yet.
+    dialer = Dialer(FakeServer())
+    refused: list[str] = []
+    client: RealtimeClient
+
+    async def sleep(delay: float) -> None:
+        assert client.state.value == "reconnecting"
+        try:
+            await client.commit_audio()
+        except ConnectionClosed as exc:
+            refused.append(str(exc))
+
+    client = RealtimeClient(dialer, session=SessionConfig(instructions="hi"), sleep=sleep)
+    async with client:
+        stream = client.events()
+        await dialer.drop(1006)
+        while not isinstance(await anext(stream), Reconnected):
+            pass
+        assert client.state.value == "open"
+        await client.commit_audio()  # open again: it goes out (no ConnectionClosed)
+    assert refused == ["not connected: can't handle send in state reconnecting"]
