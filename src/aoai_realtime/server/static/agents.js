@@ -1,13 +1,21 @@
 // The demo page of `aoai-realtime demo`: pick a user and an agent, talk or type, watch the state, the transcript
 // (revealed in step with the voice), tool activity and per-turn latency, and browse what the agents kept: the
 // Memory Agent's insights, graph and past sessions, the Visit Agent's review threads (open one, mark it reviewed).
-// Query parameters: ?user=<id>&agent=<name>&persona=<id> preselect; ?raw=1 turns off the browser's microphone
-// processing (it garbles synthetic test speech).
+// Query parameters: ?user=<id>&agent=<name>&persona=<id> preselect; ?mic=off ticks "Type only" (no microphone);
+// ?raw=1 turns off the browser's microphone processing (it garbles synthetic test speech).
+// A person with no microphone, or who refuses it, still calls: the call goes on by typing, and the page says so.
+// Typed text goes to the call as a message only; the server's one response arbiter creates the reply.
 import { RealtimeCall } from "./realtime-call.js";
 
 const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
 const raw = params.get("raw") === "1";
+const MIC_LINES = {
+  on: "Microphone on: speak, or type below.",
+  off: "Microphone off (type only): type your turns below; the agent answers aloud and in the transcript.",
+  refused: "Microphone off: the browser was refused it (allow it for this page to speak). Type your turns below.",
+  none: "Microphone off: no microphone was found. Type your turns below.",
+};
 // Read by tests and handy in the console: one entry per call, the current one last.
 const demo = (window.demo = { info: null, calls: [], errors: [], ready: false, refreshes: 0 });
 let info = null, agent = null, call = null, current = null, openThread = null;
@@ -73,8 +81,16 @@ function showState(state) {
   $("start").disabled = live || !me()?.personas.includes($("persona").value);
   $("stop").disabled = !live;
   for (const id of ["text", "send"]) $(id).disabled = !live || state === "connecting";
-  for (const id of ["user", "persona"]) $(id).disabled = live;
+  for (const id of ["user", "persona", "type-only"]) $(id).disabled = live;
   if (!live) setTimeout(refresh, 500);  // post-call work has started: show what it writes
+}
+
+function showMicrophone({ on, reason }) {
+  current.microphone = { on, reason };
+  $("mic").textContent = MIC_LINES[reason ?? "on"] ?? MIC_LINES.none;
+  $("mic").dataset.on = String(on);
+  $("mic").hidden = false;
+  if (!on) $("text").focus();
 }
 
 function showTranscript(entries) {
@@ -119,12 +135,15 @@ async function startCall() {
   for (const id of ["tools"]) $(id).replaceChildren();
   $("latency").tBodies[0].replaceChildren();
   current = { persona: $("persona").value, user: user(), states: [], transcript: [], tools: [], latencies: [],
-              callPath: null };
+              callPath: null, microphone: null, typed: [] };
   demo.calls.push(current);
+  $("mic").hidden = true;
   call = new RealtimeCall({
     persona: current.persona, headers: auth(), audioElement: $("remote"),
+    microphone: $("type-only").checked ? "off" : "auto",
     audioConstraints: raw ? { echoCancellation: false, noiseSuppression: false, autoGainControl: false } : {},
   });
+  call.addEventListener("microphone", (e) => showMicrophone(e.detail));
   let typedAt = null, turns = 0;
   call.addEventListener("statechange", (e) => showState(e.detail.state));
   call.addEventListener("transcript", (e) => showTranscript(e.detail.entries));
@@ -140,8 +159,8 @@ async function startCall() {
     const text = $("text").value.trim();
     if (!text) return;
     typedAt = performance.now();
-    call.send({ type: "conversation.item.create", item: { type: "message", role: "user", content: [{ type: "input_text", text }] } });
-    call.send({ type: "response.create" });
+    call.sendText(text);  // the message only: the server's response arbiter answers it (never over a reply)
+    current.typed.push(text);
     $("text").value = "";
   };
   try {
@@ -244,6 +263,7 @@ async function boot() {
   $("upstream").textContent = `voice: ${info.upstream} · brain: ${info.brain}`;
   $("user").replaceChildren(...info.users.map((u) => new Option(`${u.name}${u.reviewer ? " (reviewer)" : ""}`, u.id)));
   if (params.get("user")) $("user").value = params.get("user");
+  $("type-only").checked = params.get("mic") === "off";
   $("agents").replaceChildren(...info.agents.map((a) => {
     const b = el("button", { textContent: a.title });
     b.dataset.agent = a.name;

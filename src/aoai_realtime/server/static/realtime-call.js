@@ -5,11 +5,16 @@
 //   call.addEventListener("statechange", (e) => console.log(e.detail.state));
 //   call.addEventListener("transcript", (e) => render(e.detail.entries));
 //   await call.start();            // microphone, WebRTC offer -> POST /api/realtime/calls -> SDP answer
-//   call.send({ type: "response.create" });   // the data-channel event API
+//   call.sendText("What did I tell you yesterday?");   // a typed turn; the server creates the reply
 //   await call.stop();
 //
+// Without a microphone: `microphone: "off"` never asks for it (a text call: the user types, the assistant is
+// still heard through a receive-only audio section); `microphone: "auto"` asks, and when the user refuses or has
+// none the call goes on as a text call (the "microphone" event and `call.microphone` say why).
+//
 // The browser never sees a token: the server mints it, relays the offer upstream and runs the persona's tools
-// on its own sideband. The state machine and the transcript sync mirror the Python VoiceAssistant:
+// on its own sideband. The page never sends `response.create`: a typed message is answered by the server's one
+// response arbiter (never over an active response), so the page cannot choose a reply's instructions or tools. The state machine and the transcript sync mirror the Python VoiceAssistant:
 // speaking starts at output_audio_buffer.started and ends at output_audio_buffer.stopped (never at
 // response.done, which arrives while audio is still playing); assistant text is revealed at speech pace
 // while its audio plays, so words never appear before they are heard.
@@ -61,15 +66,26 @@ export class RealtimeCall extends EventTarget {
    * @param {object} [options.headers]      extra request headers, e.g. {Authorization: "Bearer ..."} for your auth hook
    * @param {HTMLAudioElement} [options.audioElement]  where the assistant is heard (required to decode remote audio)
    * @param {object} [options.audioConstraints]  getUserMedia audio constraints
+   * @param {"on"|"auto"|"off"} [options.microphone]  "on" (default): a refused or missing microphone fails the
+   *        call; "auto": ask, and go on as a text call without one; "off": never ask (a text call)
+   * @param {boolean} [options.hearAssistant]  without a microphone, still receive the assistant's voice (a
+   *        receive-only audio section; default true). false offers a data channel only (text replies where the
+   *        upstream answers such offers with text, as the local engine does; through this server's SDP proxy the
+   *        sideband does not allow it yet: see docs/demo.md)
    * @param {number} [options.wordsPerSecond]    pace of the transcript reveal while audio plays (default 3.5)
    * @param {number} [options.dataChannelTimeoutMs]  give up if the data channel does not open (default 10000)
    * @param {boolean} [options.webrtcFilter]  ask for Azure's filtered data channel (?webrtcfilter=on)
    */
   constructor({ persona, callsUrl = "/api/realtime/calls", headers = {}, audioElement = null,
-                audioConstraints = {}, wordsPerSecond = 3.5, dataChannelTimeoutMs = 10000,
-                webrtcFilter = false } = {}) {
+                audioConstraints = {}, microphone = "on", hearAssistant = true, wordsPerSecond = 3.5,
+                dataChannelTimeoutMs = 10000, webrtcFilter = false } = {}) {
     super();
     if (!persona) throw new Error("RealtimeCall needs a persona id");
+    if (!["on", "auto", "off"].includes(microphone)) throw new Error(`microphone must be "on", "auto" or "off", not ${microphone}`);
+    this.microphoneMode = microphone;
+    this.hearAssistant = hearAssistant;
+    /** {on, reason}: reason is null (on), "off" (not asked), "refused" or "none" (no microphone). */
+    this.microphone = { on: false, reason: null };
     this.persona = persona;
     this.callsUrl = callsUrl;
     this.headers = headers;
@@ -99,11 +115,11 @@ export class RealtimeCall extends EventTarget {
       .map(({ id, role, shown, final, interrupted }) => ({ id, role, text: shown, final, interrupted }));
   }
 
-  /** Open the microphone and the call. Resolves when the data channel is open. */
+  /** Open the microphone (unless `microphone: "off"`) and the call. Resolves when the data channel is open. */
   async start() {
     this._fire(T.CONNECT);
     try {
-      this.stream = await navigator.mediaDevices.getUserMedia({ audio: { ...this.audioConstraints } });
+      this.stream = await this._openMicrophone();
       const pc = (this.pc = new RTCPeerConnection({ iceServers: [] }));
       pc.addEventListener("track", (e) => {
         if (this.audioElement) { this.audioElement.srcObject = e.streams[0]; this.audioElement.play?.().catch(() => {}); }
@@ -111,7 +127,8 @@ export class RealtimeCall extends EventTarget {
       pc.addEventListener("connectionstatechange", () => {
         if (pc.connectionState === "failed") this._fail(new Error("the WebRTC connection failed"));
       });
-      for (const track of this.stream.getAudioTracks()) pc.addTrack(track, this.stream);
+      if (this.stream) for (const track of this.stream.getAudioTracks()) pc.addTrack(track, this.stream);
+      else if (this.hearAssistant) pc.addTransceiver("audio", { direction: "recvonly" });
       const channel = (this.channel = pc.createDataChannel("oai-events"));
       channel.addEventListener("message", (e) => this._onMessage(e.data));
       const opened = new Promise((resolve, reject) => {
@@ -156,7 +173,15 @@ export class RealtimeCall extends EventTarget {
     }
   }
 
-  /** Send one client event on the data channel (reference 4.x), e.g. {type: "response.create"}. */
+  /** A typed user turn. Only the message goes on the data channel: the server's sideband sees it and creates the
+   * one reply when no response is active (its response arbiter), so typed and spoken turns follow one rule. */
+  sendText(text) {
+    this.send({ type: "conversation.item.create",
+                item: { type: "message", role: "user", content: [{ type: "input_text", text }] } });
+  }
+
+  /** Send one client event on the data channel (reference 4.x), e.g. {type: "output_audio_buffer.clear"}. Do not
+   * send `response.create` on a call through the server: its sideband creates every reply (see sendText). */
   send(event) {
     if (!this.channel || this.channel.readyState !== "open") throw new Error("the call is not connected");
     this.channel.send(JSON.stringify(event));
@@ -179,6 +204,29 @@ export class RealtimeCall extends EventTarget {
   // -- internals --------------------------------------------------------------------------------------------
 
   _emit(name, detail) { this.dispatchEvent(new CustomEvent(name, { detail })); }
+
+  async _openMicrophone() {
+    let stream = null, reason = "off";
+    if (this.microphoneMode !== "off") {
+      try {
+        if (!navigator.mediaDevices?.getUserMedia) throw Object.assign(new Error("no media devices"), { name: "NotFoundError" });
+        stream = await navigator.mediaDevices.getUserMedia({ audio: { ...this.audioConstraints } });
+        reason = null;
+      } catch (err) {
+        const refused = ["NotAllowedError", "SecurityError"].includes(err.name);
+        const missing = ["NotFoundError", "NotReadableError", "OverconstrainedError"].includes(err.name);
+        if (this.microphoneMode === "on" || !(refused || missing)) {
+          throw Object.assign(new Error(refused ? "the microphone was refused: allow it for this page, or call by typing"
+            : missing ? "no microphone could be opened: plug one in, or call by typing"
+              : `the microphone could not be opened (${err.name}: ${err.message})`), { name: err.name });
+        }
+        reason = refused ? "refused" : "none";
+      }
+    }
+    this.microphone = { on: stream !== null, reason };
+    this._emit("microphone", this.microphone);
+    return stream;
+  }
 
   _fire(trigger) {
     const next = TRANSITIONS.get(`${this._state}|${trigger}`);
@@ -309,10 +357,22 @@ export class RealtimeCall extends EventTarget {
       case "error":
         this._emit("servererror", event.error ?? {});
         break;
-      case "response.output_text.done":
+      case "response.output_text.delta": {
+        // A text reply (a text session): nothing to keep pace with, so it is shown as it comes.
+        const entry = this._entry(event.item_id, "assistant");
+        entry.text = entry.shown = entry.text + (event.delta ?? "");
+        this._transcriptChanged();
+        break;
+      }
+      case "response.output_text.done": {
+        const entry = this._entry(event.item_id, "assistant");
+        entry.text = entry.shown = event.text ?? entry.text;
+        entry.final = true;
+        this._transcriptChanged();
         // Filtered channel: no response.created/done for this reply, so its text ends it.
         if (!this._responses.has(event.response_id)) this._fire(T.RESPONSE_FINISHED_SILENT);
         break;
+      }
       default:
         if (TRANSCRIPT_DELTA.has(event.type)) this._onAssistantDelta(event.item_id, event.delta ?? "");
         else if (TRANSCRIPT_DONE.has(event.type)) this._onAssistantDone(event.item_id, event.transcript ?? "");

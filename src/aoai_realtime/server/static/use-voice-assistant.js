@@ -21,13 +21,14 @@ import { RealtimeCall } from "./realtime-call.js";
 
 /**
  * Build the `useVoiceAssistant(options)` hook for this React (anything with useState, useEffect, useRef and
- * useCallback). `options` are RealtimeCall's (persona, headers, audioElement, audioConstraints, ...); the values
+ * useCallback). `options` are RealtimeCall's (persona, headers, audioElement, microphone, ...); the values
  * at the time of `start()` are used.
  *
  * The hook returns {state, transcript, error, start, stop, sendText}: `state` is RealtimeCall's state
  * ("idle", "connecting", "connected", "listening", "thinking", "speaking", "error"), `transcript` its entries
  * [{id, role, text, final, interrupted}] revealed in step with the voice, `start(overrides)` places the call
- * (hanging up any earlier one), `stop()` hangs up, `sendText(text)` adds a typed user turn and asks for a reply.
+ * (hanging up any earlier one), `stop()` hangs up, `sendText(text)` adds a typed user turn (the server creates the reply). With
+ * `microphone: "off"` (or "auto" and no microphone) the call is typed only.
  */
 export function makeUseVoiceAssistant(React) {
   const { useState, useEffect, useRef, useCallback } = React;
@@ -61,9 +62,7 @@ export function makeUseVoiceAssistant(React) {
     const sendText = useCallback((text) => {
       const call = callRef.current;
       if (!call) throw new Error("start the call first");
-      call.send({ type: "conversation.item.create",
-                  item: { type: "message", role: "user", content: [{ type: "input_text", text }] } });
-      call.send({ type: "response.create" });
+      call.sendText(text);  // the message only: the server's response arbiter creates the reply
     }, []);
 
     // Unmount: hang up (closes the microphone, the peer connection, and the call on the server).
