@@ -13,6 +13,7 @@ import pytest
 from pyee.asyncio import AsyncIOEventEmitter
 
 from aoai_realtime.engine.calls import CallHub
+from aoai_realtime.errors import ConnectionClosed
 
 
 class _Channel(AsyncIOEventEmitter):  # type: ignore[misc]
@@ -127,4 +128,66 @@ async def test_a_client_too_far_ahead_has_its_call_closed(caplog: pytest.LogCapt
     session.gate.set()
     await _until(lambda: session.active == 0 and len(session.handled) == 4)
     assert session.handled == [b"first", b"0", b"1", b"2"]  # what was accepted is handled, in order
+    await hub.end()
+
+
+class _Sideband:
+    """An engine Channel for a sideband socket: ``send`` waits while ``stalled``; ``close`` is recorded."""
+
+    def __init__(self) -> None:
+        self.sent: list[bytes] = []
+        self.open = asyncio.Event()
+        self.open.set()
+        self.closed: tuple[int, str] | None = None
+        self._closing = asyncio.Event()
+
+    async def send(self, message: bytes) -> None:
+        await self.open.wait()
+        self.sent.append(message)
+
+    async def recv(self) -> bytes:
+        await self._closing.wait()
+        raise ConnectionClosed("closed", code=1000)
+
+    async def close(self, code: int = 1000, reason: str = "") -> None:
+        self.closed = (code, reason)
+        self._closing.set()
+
+
+async def test_a_sideband_gets_every_event_then_the_end_even_from_a_full_queue() -> None:
+    hub, _, _, _ = _hub()
+    hub.sideband_queue = 2
+    sideband = _Sideband()
+    sideband.open.clear()  # a slow socket
+    attached = asyncio.ensure_future(hub.attach(sideband))
+    await _until(lambda: len(hub._subscribers) == 1)
+    hub.fan_out(b"1")
+    await _until(lambda: len(next(iter(hub._subscribers))) == 0)  # the socket is sending "1"
+    hub.fan_out(b"2")
+    hub.fan_out(b"3")  # "1" is in send, "2" and "3" fill the queue
+    await hub.end()  # the end takes no slot
+    sideband.open.set()
+    await attached
+    assert sideband.sent == [b"1", b"2", b"3"]
+    assert sideband.closed == (1000, "call ended")
+
+
+async def test_a_sideband_too_far_behind_is_closed_not_left_with_a_hole(caplog: pytest.LogCaptureFixture) -> None:
+    hub, _, _, _ = _hub()
+    hub.sideband_queue = 2
+    sideband = _Sideband()
+    sideband.open.clear()
+    attached = asyncio.ensure_future(hub.attach(sideband))
+    await _until(lambda: len(hub._subscribers) == 1)
+    hub.fan_out(b"0")
+    await _until(lambda: len(next(iter(hub._subscribers))) == 0)  # the socket is sending "0"
+    with caplog.at_level(logging.WARNING, logger="aoai_realtime"):
+        for n in range(1, 4):
+            hub.fan_out(str(n).encode())
+    assert "fell 2 events behind" in caplog.text
+    hub.fan_out(b"later")  # no longer a subscriber
+    sideband.open.set()
+    await attached
+    assert sideband.closed == (1008, "too slow")
+    assert sideband.sent == [b"0", b"1", b"2"]  # what was accepted arrives, in order; then the close says why
     await hub.end()

@@ -101,3 +101,24 @@ async def test_inbox_refuses_after_the_end_and_counts_it() -> None:
         await inbox.get()
     with pytest.raises(ValueError, match="at least one"):
         Inbox(0)
+
+
+class _BrokenTrack:
+    kind = "audio"
+
+    async def recv(self) -> None:
+        raise RuntimeError("decoder fault")
+
+
+async def test_a_failure_reading_the_incoming_audio_ends_the_call_loudly(caplog: pytest.LogCaptureFixture) -> None:
+    transport = WebRTCTransport(Endpoint.local(), ApiKey("k" * 32), queue_size=4)
+    peer, channel = _Peer(), _Channel()
+    transport._wire(peer, channel, asyncio.get_running_loop().create_future())
+    channel.emit("message", "before")
+    with caplog.at_level(logging.ERROR, logger="aoai_realtime"):
+        peer.emit("track", _BrokenTrack())
+        assert await transport.recv() == b"before"
+        with pytest.raises(ConnectionClosed, match="decoder fault") as failed:
+            await transport.recv()
+    assert failed.value.code == 1011
+    assert channel.closed and "incoming audio failed" in caplog.text

@@ -220,7 +220,8 @@ class CallHub:
         self.data: _DataChannel | None = None
         self.creator: str | None = None  # the ephemeral secret that created the call (may hang it up)
         self.data_filter: frozenset[str] | None = None  # event types the data channel gets (webrtcfilter=on)
-        self._subscribers: set[asyncio.Queue[bytes | None]] = set()
+        self._subscribers: set[Inbox] = set()
+        self.sideband_queue = 1024  # server events a sideband socket may be behind
         self._tasks: set[asyncio.Task[Any]] = set()
         self._ended = asyncio.Event()
         self._early: list[bytes] = []
@@ -260,16 +261,20 @@ class CallHub:
                     elif self.data is None:
                         self._early.append(data)  # session.created etc. wait for the client's channel
                     else:
-                        with contextlib.suppress(ConnectionClosed):
+                        with contextlib.suppress(ConnectionClosed):  # closing: on_close ends the call
                             await self.data.send(data)
-                    for queue in list(self._subscribers):
-                        try:
-                            queue.put_nowait(data)
-                        except asyncio.QueueFull:
-                            self._subscribers.discard(queue)  # a stalled sideband socket is dropped
-                            log.warning("call %s: sideband socket too slow; dropped", self.call_id)
+                    self.fan_out(data)
             finally:
                 await self.end()
+
+    def fan_out(self, data: bytes) -> None:
+        """Queue a server event for every sideband socket. One more than :attr:`sideband_queue` events behind is
+        closed (1008, logged) rather than left open with events missing."""
+        for inbox in list(self._subscribers):
+            if not inbox.put(data):
+                self._subscribers.discard(inbox)
+                inbox.end(ConnectionClosed("sideband socket too slow", code=1008, reason="too slow"))
+                log.warning("call %s: a sideband socket fell %d events behind; closed", self.call_id, inbox.maxsize)
 
     async def end(self) -> None:
         """Hang up: close the peer connection and the session; sideband sockets are closed."""
@@ -277,9 +282,8 @@ class CallHub:
             return
         self._ended.set()
         self.engine.calls.pop(self.call_id, None)
-        for queue in list(self._subscribers):
-            with contextlib.suppress(asyncio.QueueFull):
-                queue.put_nowait(None)
+        for inbox in list(self._subscribers):
+            inbox.end(ConnectionClosed("call ended", code=1000, reason="call ended"))  # takes no slot: never lost
         await self.session.aclose()
         await self.pc.close()
         for task in list(self._tasks):
@@ -344,13 +348,21 @@ class CallHub:
 
     async def attach(self, channel: Channel) -> None:
         """Serve a sideband socket on this call until it or the call closes."""
-        queue: asyncio.Queue[bytes | None] = asyncio.Queue(1024)
-        self._subscribers.add(queue)
+        inbox = Inbox(self.sideband_queue)
+        self._subscribers.add(inbox)
 
         async def pump() -> None:
-            while (data := await queue.get()) is not None:
-                await channel.send(data)
-            await channel.close(1000, "call ended")
+            while True:
+                try:
+                    data = await inbox.get()
+                except ConnectionClosed as end:  # the call ended, or this socket fell too far behind
+                    with contextlib.suppress(ConnectionClosed):
+                        await channel.close(end.code or 1000, end.reason)
+                    return
+                try:
+                    await channel.send(data)
+                except ConnectionClosed:
+                    return  # the socket went away; the loop below sees it too
 
         writer = asyncio.get_running_loop().create_task(pump())
         try:
@@ -363,7 +375,7 @@ class CallHub:
                     self.recorder.client(message)
                 await self.session.receive(message)
         finally:
-            self._subscribers.discard(queue)
+            self._subscribers.discard(inbox)
             writer.cancel()
             await asyncio.wait({writer})
 

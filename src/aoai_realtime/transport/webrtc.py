@@ -279,12 +279,21 @@ class WebRTCTransport:
             if pc.connectionState in ("failed", "closed"):
                 inbox.end(ConnectionClosed(f"peer connection {pc.connectionState}", code=1006))
 
+        def _audio_done(task: asyncio.Task[None]) -> None:
+            self._tasks.discard(task)
+            if task.cancelled() or task.exception() is None:
+                return
+            exc = task.exception()
+            log.error("WebRTC: reading the incoming audio failed; closing the call", exc_info=exc)
+            inbox.end(ConnectionClosed(f"the incoming audio failed ({type(exc).__name__}: {exc})", code=1011))
+            channel.close()
+
         @pc.on("track")
         def _on_track(track: MediaStreamTrack) -> None:
             if track.kind == "audio":
                 task = asyncio.create_task(self._read_audio(track), name="webrtc-audio-in")
                 self._tasks.add(task)
-                task.add_done_callback(self._tasks.discard)
+                task.add_done_callback(_audio_done)
 
     async def _read_audio(self, track: MediaStreamTrack) -> None:
         resampler = AudioResampler(format="s16", layout="mono", rate=RATE)
