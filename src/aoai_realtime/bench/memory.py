@@ -38,6 +38,7 @@ def bench_memory(
     more_k: Annotated[list[int] | None, typer.Argument(hidden=True)] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")] = False,
     latency: Annotated[bool, typer.Option("--latency/--no-latency", help="Also measure retrieval latency.")] = True,
+    recall: Annotated[bool, typer.Option("--recall/--no-recall", help="Measure LoCoMo recall (part one).")] = True,
     sizes: Annotated[str, typer.Option(help="Latency store sizes, comma-separated.")] = "1000,10000,100000",
     backends: Annotated[str, typer.Option(help="Back ends for the latency part: sqlite,postgres.")] = "sqlite,postgres",
     recall_backend: Annotated[str, typer.Option(help="Back end for the recall part.")] = "sqlite",
@@ -75,6 +76,7 @@ def bench_memory(
         pg_uri=pg_uri,
         ablations=ablations,
         latency=latency,
+        recall=recall,
         tune=frozenset(_csv(tune)),
         graph=graph,
     )

@@ -45,6 +45,7 @@ class BenchOptions:
     pg_uri: str | None = None
     ablations: bool = False
     latency: bool = True
+    recall: bool = True
     tune: frozenset[str] = TUNE_CONVERSATIONS
     graph: str = "names"  # "names" (the stores' capitalisation rule) or "spacy" (parser entities and relations)
 
@@ -158,28 +159,35 @@ async def run_memory_bench(
     with tempfile.TemporaryDirectory(prefix="aoai-memory-bench-") as tmp:
         root = Path(tmp)
         try:
-            used = {opts.recall_backend, *(opts.latency_backends if opts.latency else ())}
+            used = {*((opts.recall_backend,) if opts.recall else ()), *(opts.latency_backends if opts.latency else ())}
             if "postgres" in used and not opts.pg_uri:
                 pg = _PgServer(root)
-            store = await _open_store(opts.recall_backend, root, "recall", pg, opts)
             chunk_graph = await bench_chunk_graph(opts.graph)
             notes.append(f"graph: entities and relations by {chunk_graph.name if chunk_graph else 'the name rule'}")
-            try:
-                recall = await evaluate_locomo(
-                    opts.locomo, store=store, embedder=cached, methods=methods, ks=opts.ks, tune=opts.tune, step=step,
-                    retriever=HybridRetriever(store, cached, graph=chunk_graph), index_options={"graph": chunk_graph},
-                )  # fmt: skip
-            finally:
-                await store.close()
-                cached.close()
-            report = recall.as_json()
-            main = {name: recall.methods[name] for name in default_methods()}
-            report["ablations"] = {n: v for n, v in recall.methods.items() if n not in main}
-            report["methods"] = main
-            splits: dict[str, dict[str, Any]] = report["splits"]  # type: ignore[assignment]
-            for split in splits.values():
-                split["ablations"] = {n: v for n, v in split["methods"].items() if n not in main}
-                split["methods"] = {n: v for n, v in split["methods"].items() if n in main}
+            if opts.recall:
+                store = await _open_store(opts.recall_backend, root, "recall", pg, opts)
+                try:
+                    recall = await evaluate_locomo(
+                        opts.locomo,
+                        store=store,
+                        embedder=cached,
+                        methods=methods,
+                        ks=opts.ks,
+                        tune=opts.tune,
+                        step=step,
+                        retriever=HybridRetriever(store, cached, graph=chunk_graph),
+                        index_options={"graph": chunk_graph},
+                    )
+                finally:
+                    await store.close()
+                report = recall.as_json()
+                main = {name: recall.methods[name] for name in default_methods()}
+                report["ablations"] = {n: v for n, v in recall.methods.items() if n not in main}
+                report["methods"] = main
+                splits: dict[str, dict[str, Any]] = report["splits"]  # type: ignore[assignment]
+                for split in splits.values():
+                    split["ablations"] = {n: v for n, v in split["methods"].items() if n not in main}
+                    split["methods"] = {n: v for n, v in split["methods"].items() if n in main}
             if opts.latency:
                 notes.append(
                     "latency: synthetic corpus with random unit vectors (embedding 100k texts with MiniLM on 2 shared "
@@ -210,6 +218,7 @@ async def run_memory_bench(
                         "shared_buffers 1 GB, VACUUM ANALYZE after each load step (counted in build time)"
                     )
         finally:
+            cached.close()
             if pg is not None:
                 pg.close()
     report["notes"] = notes
@@ -225,7 +234,8 @@ def render_text(report: dict[str, Any], ks: Sequence[int]) -> str:
     splits = report.get("splits", {})
     tables = [(f"{name} split ({', '.join(splits[name]['conversations']) or 'none'})", splits[name])
               for name in ("report", "tune") if splits.get(name, {}).get("questions")]  # fmt: skip
-    tables.append(("all conversations", report))
+    if "methods" in report:
+        tables.append(("all conversations", report))
     for title, part in tables:
         lines.append(f"LoCoMo evidence recall, {title}: {part['questions']} questions, categories 1-4 "
                      "(1 multi-hop, 2 temporal, 3 open-domain, 4 single-hop)")  # fmt: skip
