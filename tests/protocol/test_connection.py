@@ -315,3 +315,13 @@ def test_preview_server_events_take_their_beta_names_or_are_not_sent() -> None:
     delta = encode_server_event(ev.ResponseAudioDeltaEvent(event_id="x", response_id="r", item_id="i",
                                                            output_index=0, content_index=0, delta="AA=="), "beta")
     assert delta is not None and json.loads(delta)["type"] == "response.audio.delta"
+
+
+def test_the_docs_draw_the_tables_as_they_are() -> None:
+    from pathlib import Path
+
+    from aoai_realtime.protocol.connection import SERVER_TRANSITIONS, mermaid
+
+    design = (Path(__file__).parents[2] / "docs" / "design.md").read_text(encoding="utf-8")
+    assert mermaid() in design
+    assert mermaid(SERVER_TRANSITIONS) in design

@@ -63,6 +63,7 @@ __all__ = [
     "ServerTrigger",
     "encode_server_event",
     "is_auth_close",
+    "mermaid",
 ]
 
 
@@ -94,8 +95,8 @@ class ClientState(enum.Enum):
 class ClientTrigger(enum.Enum):
     CONNECT = "connect"
     CONNECTION_MADE = "connection_made"
-    SESSION_CREATED = "session.created"
-    CONFIG_SENT = "config_sent"
+    SESSION_CREATED = "session.created (no config)"
+    CONFIG_SENT = "session.created (config sent)"
     SESSION_UPDATED = "session.updated"
     CONFIG_REJECTED = "config_rejected"
     SEND = "send"
@@ -127,6 +128,22 @@ del S, T
 
 
 _CONTROL = frozenset({ev.SessionCreatedEvent, ev.SessionUpdatedEvent, ev.RealtimeErrorEvent})
+
+
+def mermaid(table: Mapping[Any, enum.Enum] | None = None) -> str:
+    """A lifecycle table as a mermaid ``stateDiagram-v2`` for the docs (the docs test compares it with the
+    table). Edges between the same two states are one arrow; ``close`` (from every state) is one note."""
+    table = CLIENT_TRANSITIONS if table is None else table
+    edges: dict[tuple[str, str], list[str]] = {}
+    for (src, trigger), dst in table.items():
+        if trigger.value == "close" or src is dst:
+            continue
+        edges.setdefault((src.value, dst.value), []).append(trigger.value)
+    first = next(iter(table))[0]
+    lines = ["stateDiagram-v2", f"    [*] --> {first.value}"]
+    lines += [f"    {src} --> {dst}: {', '.join(triggers)}" for (src, dst), triggers in edges.items()]
+    lines.append("    note right of closed: close, from any state, leads here")
+    return "\n".join(lines) + "\n"
 
 
 def is_auth_close(code: int | None, reason: str) -> bool:
