@@ -4,7 +4,7 @@
 signed in as a demo user), so the server mints the session, runs the persona's tools on its sideband and hands
 the ended call to the agents, exactly as for a browser. Audio goes out on the media track at microphone pace;
 events come back on the data channel. It never answers a tool call itself (the sideband does) and never sends
-``response.create`` for one.
+``response.create`` (the sideband creates the reply to a typed message too).
 
 :class:`TurnWatcher` is the sans-I/O part: fed the call's server events with their arrival time, it knows when
 a turn is over (the last response called no tool, every audio response stopped playing, nothing is pending)
@@ -265,11 +265,12 @@ class DemoCaller:
         return await self._finish(watcher, timeout)
 
     async def type(self, text: str, *, timeout: float = 120.0) -> TurnReport:
-        """Send ``text`` as a typed user message and ask for a response, as the page's text box does."""
+        """Send ``text`` as a typed user message, as the page's text box does: the message only; the server's
+        sideband creates the reply (its response arbiter), so no ``response.create`` is sent from here."""
         self._settle()
         watcher = TurnWatcher()
         watcher.begin(text, spoken=False, now=self._clock())
-        await self.client.send_text(text)
+        await self.client.send_text(text, respond=False)
         return await self._finish(watcher, timeout)
 
     async def _finish(self, watcher: TurnWatcher, timeout: float) -> TurnReport:
