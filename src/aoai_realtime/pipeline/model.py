@@ -23,14 +23,15 @@ A step's life (the table below is the contract both stores implement in SQL, and
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import enum
 import random
 import re
-import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import Final, Protocol
+from typing import Final
 
+from ..clock import Clock, SystemClock
 from ..errors import ConfigError, RealtimeError
 from ..llm.types import Turn
 
@@ -129,26 +130,26 @@ def transition(state: StepState, event: StepEvent) -> StepState:
         raise IllegalTransition(state, event) from None
 
 
-class Clock(Protocol):
-    """Wall-clock seconds since the epoch. Leases are compared across processes, so this must be wall time
-    (not monotonic) and the machines' clocks must agree within a small fraction of the lease."""
-
-    def now(self) -> float: ...
-
-
-class SystemClock:
-    def now(self) -> float:
-        return time.time()
-
-
 class FakeClock:
-    """A clock that moves only when told to (tests, simulations)."""
+    """The pipeline's simulation clock: the one :class:`~aoai_realtime.clock.Clock` protocol, moved only by hand.
+
+    The pipeline reads :meth:`wall` (leases and retry times are compared across processes, so they are wall
+    time). :meth:`now` and :meth:`wall` read the same fake time; :meth:`advance` moves it synchronously (stateful
+    tests step it between rules), and :meth:`sleep` moves it by the slept time at once (a simulation, not a
+    wait)."""
 
     def __init__(self, start: float = 1_700_000_000.0) -> None:
         self._now = start
 
     def now(self) -> float:
         return self._now
+
+    def wall(self) -> float:
+        return self._now
+
+    async def sleep(self, seconds: float) -> None:
+        self.advance(max(0.0, seconds))
+        await asyncio.sleep(0)
 
     def advance(self, seconds: float) -> None:
         if seconds < 0:

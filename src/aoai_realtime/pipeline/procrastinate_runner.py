@@ -83,7 +83,7 @@ class ProcrastinateRunner:
     async def end_call(self, call: CallRecord) -> bool:
         """Record the ended call (idempotently) and defer a job for it. True if the call was new. A repeated
         delivery defers again when no job is waiting, which also recovers a job lost before it was saved."""
-        new = await self.store.end_call(call, self.worker.pipeline, now=self.worker.clock.now())
+        new = await self.store.end_call(call, self.worker.pipeline, now=self.worker.clock.wall())
         await self.defer(call.call_id)
         return new
 
@@ -107,7 +107,7 @@ class ProcrastinateRunner:
 
     async def sweep(self, *, limit: int = 500) -> int:
         """Defer jobs for calls with a step due now. Returns how many jobs were deferred."""
-        due = await self.store.due_calls(until=self.worker.clock.now(), limit=limit)
+        due = await self.store.due_calls(until=self.worker.clock.wall(), limit=limit)
         return sum([await self.defer(call_id) for call_id, _ in due])
 
     async def run_worker(

@@ -71,7 +71,7 @@ class Worker:
 
     async def run_one(self, *, call_id: str | None = None, step: str | None = None) -> StepOutcome | None:
         """Claim one claimable step (optionally of one call or one step name) and run it; None if none."""
-        claim = await self.store.claim(now=self.clock.now(), call_id=call_id, step=step)
+        claim = await self.store.claim(now=self.clock.wall(), call_id=call_id, step=step)
         if claim is None:
             return None
         return await self.run_claim(claim)
@@ -98,7 +98,7 @@ class Worker:
             deps = await self._dependencies(call, spec.depends_on)
 
             async def still_holds() -> bool:
-                return await self.store.extend_lease(claim, now=self.clock.now(), lease_seconds=spec.lease_seconds)
+                return await self.store.extend_lease(claim, now=self.clock.wall(), lease_seconds=spec.lease_seconds)
 
             ctx = StepContext(call=call, claim=claim, dependencies=deps, still_holds=still_holds)
             renewer = asyncio.create_task(self._renew(claim, spec.lease_seconds)) if self._renew_leases else None
@@ -114,7 +114,7 @@ class Worker:
             raise  # the store is down: nothing can be recorded; the lease will expire and the step be retried
         except Exception as exc:  # noqa: BLE001 - boundary: a failure of step code is recorded on the step
             return await self._record_failure(claim, exc)
-        if await self.store.complete(claim, effect, now=self.clock.now()):
+        if await self.store.complete(claim, effect, now=self.clock.wall()):
             log.debug("step %s of call %s generated (attempt %d)", claim.step, claim.call_id, claim.attempt)
             return StepOutcome(claim.call_id, claim.step, claim.attempt, "generated")
         log.warning("step %s of call %s: claim lost before commit; effect discarded", claim.step, claim.call_id)
@@ -133,7 +133,7 @@ class Worker:
         permanent = isinstance(exc, PermanentStepError | CorruptRow)
         permanent = permanent or (isinstance(exc, LLMError) and not exc.retryable)
         error = redact(f"{type(exc).__name__}: {exc}")[:_MAX_ERROR_CHARS]
-        now = self.clock.now()
+        now = self.clock.wall()
         retry_at = now + self.pipeline.retry.delay(claim.attempt, self._rng)
         state = await self.store.fail(claim, error=error, now=now, retry_at=retry_at, permanent=permanent)
         if state is None:
@@ -151,7 +151,7 @@ class Worker:
         while True:
             await asyncio.sleep(lease_seconds / 3)
             try:
-                if not await self.store.extend_lease(claim, now=self.clock.now(), lease_seconds=lease_seconds):
+                if not await self.store.extend_lease(claim, now=self.clock.wall(), lease_seconds=lease_seconds):
                     log.warning("step %s of call %s: lease lost; the commit will be fenced", claim.step, claim.call_id)
                     return
             except StepStoreError:
@@ -202,7 +202,7 @@ class InProcessRunner:
 
     async def end_call(self, call: CallRecord) -> bool:
         """Record the ended call (idempotently) and wake the workers. True if it was new."""
-        new = await self.worker.store.end_call(call, self.worker.pipeline, now=self.worker.clock.now())
+        new = await self.worker.store.end_call(call, self.worker.pipeline, now=self.worker.clock.wall())
         self.wake()
         return new
 
