@@ -20,13 +20,12 @@ modalities, more output tokens) is cancelled with ``response.cancel`` and counts
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import aiohttp
 
+from ..clock import Clock, as_clock
 from ..errors import ProtocolError, get_logger
 from ..pricing import PriceTable, Usage
 from ..protocol import codec
@@ -66,8 +65,8 @@ class Sideband:
     either way the server then hangs the call up so it cannot run unpoliced), ``"max_duration"``, ``"spend"``,
     ``"tampered"``, ``"hangup"`` (:meth:`hang_up` was called) or ``"error"``. After :meth:`run` returned,
     :meth:`record` is what the call said and did; :attr:`attached` is set once the sideband socket is open (it
-    sees the call's events from then on). ``clock`` (monotonic seconds) times tool calls;
-    ``wall_clock`` (``time.time``) stamps the record.
+    sees the call's events from then on). ``clock`` (an :class:`aoai_realtime.clock.Clock`;
+    the event loop's by default) times tool calls with ``now`` and stamps the record with ``wall``.
     """
 
     def __init__(
@@ -79,8 +78,7 @@ class Sideband:
         allowed_tools: tuple[str, ...],
         session: dict[str, Any],
         policy: CallPolicy,
-        clock: Callable[[], float] = time.monotonic,
-        wall_clock: Callable[[], float] = time.time,
+        clock: Clock | None = None,
     ) -> None:
         self._upstream = upstream
         self._registry = registry
@@ -88,15 +86,14 @@ class Sideband:
         self._allowed = allowed_tools
         self.guard = SessionGuard(session)
         self._policy = policy
-        self._clock = clock
-        self._wall_clock = wall_clock
+        self._clock = as_clock(clock)
         self.spent_usd = 0.0
         self.tool_calls = 0
         self.ended_reason: str | None = None
         self.book = ToolCallBook()
         self.transcript = CallTranscript()
         self.tool_records: list[ToolCallRecord] = []
-        self.started_at = wall_clock()
+        self.started_at = self._clock.wall()
         self.ended_at: float | None = None
         self._send_lock = asyncio.Lock()
         self.tampering = 0
@@ -118,7 +115,7 @@ class Sideband:
             user_id=self.context.user_id,
             persona_id=self.context.persona_id,
             started_at=self.started_at,
-            ended_at=self.ended_at if self.ended_at is not None else self._wall_clock(),
+            ended_at=self.ended_at if self.ended_at is not None else self._clock.wall(),
             ended_reason=self.ended_reason or "closed",
             turns=self.transcript.turns(),
             tool_calls=tuple(self.tool_records),
@@ -147,7 +144,7 @@ class Sideband:
             self.ended_reason = self.ended_reason or "error"
         if not hung_up:
             await self._hang_up_if_limited()
-        self.ended_at = self._wall_clock()
+        self.ended_at = self._clock.wall()
         return self.ended_reason or "closed"
 
     async def _hang_up_if_limited(self) -> bool:
@@ -220,7 +217,7 @@ class Sideband:
 
     async def _run_tool(self, ws: aiohttp.ClientWebSocketResponse, call: ToolCall) -> None:
         self.tool_calls += 1
-        started = self._clock()
+        started = self._clock.now()
         outcome = await self._registry.execute(call.name, call.arguments, self.context, allowed=self._allowed)
         self.tool_records.append(
             ToolCallRecord(
@@ -228,7 +225,7 @@ class Sideband:
                 arguments=call.arguments,
                 output=outcome.output,
                 status=outcome.status,
-                latency_ms=(self._clock() - started) * 1000.0,
+                latency_ms=(self._clock.now() - started) * 1000.0,
             )
         )
         await self._send(ws, self.book.settle(call.call_id, outcome.output))
