@@ -3,7 +3,9 @@
 Calls are synchronous and CPU-bound: the engine runs them in a worker thread
 (``await asyncio.to_thread(stt.transcribe, pcm)``). A :class:`WhisperStt` may be shared by every session of
 a process and called from several threads at once; CTranslate2 runs one transcription at a time per worker
-(``num_workers``), the others wait.
+(``num_workers``, default 2: turns of two calls that end at the same moment are transcribed side by side, so
+the number of calls is bounded by the cores rather than by one queue; 4 passes at once took 8.2 s against 9.4 s
+with one worker, load 7.6), the others wait.
 """
 
 from __future__ import annotations
@@ -69,7 +71,7 @@ class WhisperStt:
         *,
         beam_size: int = 1,
         cpu_threads: int = 2,
-        num_workers: int = 1,
+        num_workers: int = 2,
         compute_type: str = "int8",
         model_dir: Path | None = None,
     ) -> None:
