@@ -81,7 +81,7 @@ def test_type_only_call_never_asks_for_the_microphone_and_gets_a_reply(run: dict
 def test_a_refused_microphone_leaves_a_typed_call_that_answers_from_memory(run: dict[str, Any]) -> None:
     step = _step(run, "refused")
     assert step["getUserMedia_calls"] == 1 and step["permission"] != "granted"
-    assert step["mic_line_visible"] and step["mic_line"].startswith("Microphone off: the browser was refused it")
+    assert step["mic_line_visible"] and step["mic_line"].startswith("Microphone off: access to it was refused")
     call = step["call"]
     assert call["microphone"] == {"on": False, "reason": "refused"}
     assert _audio_direction(step["offer"]) == "recvonly"

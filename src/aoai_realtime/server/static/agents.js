@@ -13,7 +13,8 @@ const raw = params.get("raw") === "1";
 const MIC_LINES = {
   on: "Microphone on: speak, or type below.",
   off: "Microphone off (type only): type your turns below; the agent answers aloud and in the transcript.",
-  refused: "Microphone off: the browser was refused it (allow it for this page to speak). Type your turns below.",
+  refused: "Microphone off: access to it was refused (allow the microphone for this page to speak). "
+    + "Type your turns below.",
   none: "Microphone off: no microphone was found. Type your turns below.",
 };
 // Read by tests and handy in the console: one entry per call, the current one last.

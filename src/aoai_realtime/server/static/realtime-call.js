@@ -14,7 +14,8 @@
 //
 // The browser never sees a token: the server mints it, relays the offer upstream and runs the persona's tools
 // on its own sideband. The page never sends `response.create`: a typed message is answered by the server's one
-// response arbiter (never over an active response), so the page cannot choose a reply's instructions or tools. The state machine and the transcript sync mirror the Python VoiceAssistant:
+// response arbiter (never over an active response), so the page cannot choose a reply's instructions or
+// tools. The state machine and the transcript sync mirror the Python VoiceAssistant:
 // speaking starts at output_audio_buffer.started and ends at output_audio_buffer.stopped (never at
 // response.done, which arrives while audio is still playing); assistant text is revealed at speech pace
 // while its audio plays, so words never appear before they are heard.
@@ -81,7 +82,9 @@ export class RealtimeCall extends EventTarget {
                 dataChannelTimeoutMs = 10000, webrtcFilter = false } = {}) {
     super();
     if (!persona) throw new Error("RealtimeCall needs a persona id");
-    if (!["on", "auto", "off"].includes(microphone)) throw new Error(`microphone must be "on", "auto" or "off", not ${microphone}`);
+    if (!["on", "auto", "off"].includes(microphone)) {
+      throw new Error(`microphone must be "on", "auto" or "off", not ${microphone}`);
+    }
     this.microphoneMode = microphone;
     this.hearAssistant = hearAssistant;
     /** {on, reason}: reason is null (on), "off" (not asked), "refused" or "none" (no microphone). */
@@ -174,7 +177,8 @@ export class RealtimeCall extends EventTarget {
   }
 
   /** A typed user turn. Only the message goes on the data channel: the server's sideband sees it and creates the
-   * one reply when no response is active (its response arbiter), so typed and spoken turns follow one rule. */
+   * one reply when no response is active (its response arbiter), so typed and spoken turns follow one rule.
+   * (Pointed at an upstream directly, with no sideband, nothing creates that reply: this client is for the proxy.) */
   sendText(text) {
     this.send({ type: "conversation.item.create",
                 item: { type: "message", role: "user", content: [{ type: "input_text", text }] } });
@@ -209,16 +213,19 @@ export class RealtimeCall extends EventTarget {
     let stream = null, reason = "off";
     if (this.microphoneMode !== "off") {
       try {
-        if (!navigator.mediaDevices?.getUserMedia) throw Object.assign(new Error("no media devices"), { name: "NotFoundError" });
+        if (!navigator.mediaDevices?.getUserMedia) {  // no media devices at all (e.g. not a secure origin)
+          throw Object.assign(new Error("no media devices"), { name: "NotFoundError" });
+        }
         stream = await navigator.mediaDevices.getUserMedia({ audio: { ...this.audioConstraints } });
         reason = null;
       } catch (err) {
         const refused = ["NotAllowedError", "SecurityError"].includes(err.name);
         const missing = ["NotFoundError", "NotReadableError", "OverconstrainedError"].includes(err.name);
         if (this.microphoneMode === "on" || !(refused || missing)) {
-          throw Object.assign(new Error(refused ? "the microphone was refused: allow it for this page, or call by typing"
+          const message = refused ? "the microphone was refused: allow it for this page, or call by typing"
             : missing ? "no microphone could be opened: plug one in, or call by typing"
-              : `the microphone could not be opened (${err.name}: ${err.message})`), { name: err.name });
+              : `the microphone could not be opened (${err.name}: ${err.message})`;
+          throw Object.assign(new Error(message), { name: err.name });
         }
         reason = refused ? "refused" : "none";
       }
