@@ -91,6 +91,15 @@ def test_a_refused_microphone_leaves_a_typed_call_that_answers_from_memory(run: 
     assert {"listening", "thinking"} <= set(call["states"]) and step["errors"] == []
 
 
+def test_with_no_microphone_at_all_the_call_goes_on_by_typing(run: dict[str, Any]) -> None:
+    step = _step(run, "no-microphone")
+    assert step["getUserMedia_calls"] == 1 and step["call"]["microphone"] == {"on": False, "reason": "none"}
+    assert step["mic_line_visible"] and step["mic_line"].startswith("Microphone off: no microphone was found")
+    call = step["call"]
+    assert len(_replies_after(call, call["typed"][0])) == 1
+    assert [t["name"] for t in call["tools"]] == ["save_insight"] and step["errors"] == []
+
+
 @pytest.mark.xfail(
     strict=True,
     reason="the SDP proxy accepts a data-channel-only offer, but the persona's session says audio out and the local "

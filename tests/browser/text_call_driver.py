@@ -10,7 +10,8 @@ denied, so the page never gets a microphone:
    the reply (the page sends no ``response.create``).
 2. Microphone asked for and refused: the page says the microphone is off and the call goes on by typing; Ann asks
    the assistant persona, whose reply (after retrieve_knowledge) carries the fact.
-3. ``hearAssistant: false`` on the bare client: a data-channel-only offer through the SDP proxy (recorded as seen,
+3. No microphone at all (a browser with no capture device): the page says none was found; a typed turn is answered.
+4. ``hearAssistant: false`` on the bare client: a data-channel-only offer through the SDP proxy (recorded as seen,
    whatever happens).
 
 Everything the page and the server saw goes to ``OUTDIR/result.json``. Usage: python text_call_driver.py OUTDIR
@@ -86,13 +87,18 @@ async def main(outdir: Path) -> None:
     data = Path(tempfile.mkdtemp(prefix="aoai-text-call-"))
     options = DemoOptions(data_dir=data, port=0, speech="fake", brain="rules", upstream="local")
     async with open_demo(options, say=log.append) as demo, async_playwright() as pw:
-        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=args)
-        context = await browser.new_context()  # no permissions granted
-        await context.add_init_script(WATCH)
-        page = await context.new_page()
         console: list[str] = []
-        page.on("console", lambda msg: console.append(msg.text))
-        page.on("pageerror", lambda exc: console.append(f"page error: {exc}"))
+
+        async def open_page(args: list[str]) -> tuple[Any, Any]:
+            browser = await pw.chromium.launch(executable_path=CHROMIUM, args=args)
+            context = await browser.new_context()  # no permissions granted
+            await context.add_init_script(WATCH)
+            page = await context.new_page()
+            page.on("console", lambda msg: console.append(msg.text))
+            page.on("pageerror", lambda exc: console.append(f"page error: {exc}"))
+            return browser, page
+
+        browser, page = await open_page(args)
 
         async def typed_call(query: str, text: str, name: str) -> dict[str, Any]:
             await page.goto(f"{demo.url}?{query}")
@@ -132,8 +138,12 @@ async def main(outdir: Path) -> None:
         await typed_call("user=ann&agent=memory-agent&persona=assistant", QUESTION, "refused")
         await page.screenshot(path=str(outdir / "text-call.png"), full_page=True)
         result["data_channel_only"] = await page.evaluate(DATA_CHANNEL_ONLY)
-        result["console"] = console[-30:]
         await browser.close()
+        browser, page = await open_page([a for a in args if a != "--use-fake-device-for-media-stream"])
+        await typed_call("user=bob&agent=memory-agent&persona=capture", "Remember that I water the plants on Sundays.",
+                         "no-microphone")  # fmt: skip
+        await browser.close()
+        result["console"] = console[-30:]
     result["log"] = log
     (outdir / "result.json").write_text(json.dumps(result, indent=2, default=str))
 
