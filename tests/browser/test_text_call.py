@@ -100,12 +100,6 @@ def test_with_no_microphone_at_all_the_call_goes_on_by_typing(run: dict[str, Any
     assert [t["name"] for t in call["tools"]] == ["save_insight"] and step["errors"] == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the SDP proxy accepts a data-channel-only offer, but the persona's session says audio out and the local "
-    "engine makes such a call a text session: the sideband takes each text response for tampering and cancels it "
-    "(fix: the router builds a text session for an offer without audio; docs/demo.md)",
-)
 def test_a_data_channel_only_offer_through_the_proxy_gets_a_text_reply(run: dict[str, Any]) -> None:
     call = run["data_channel_only"]
     assert call["error"] is None and _audio_direction(call["offer"]) is None

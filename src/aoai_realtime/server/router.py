@@ -64,6 +64,7 @@ AuthHook = Callable[[Request], Awaitable[User | None] | User | None]
 _NO_STORE = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
 # A call needs an audio section or a data channel (m=application): a text-only browser call has only the latter.
 _MEDIA_SECTION = re.compile(r"^m=(audio|application) ", re.MULTILINE)
+_AUDIO_SECTION = re.compile(r"^m=audio ", re.MULTILINE)
 _SESSION_BODY_LIMIT = 4096
 
 
@@ -432,6 +433,9 @@ class RealtimeServer:
             context = await self._session_context(user, persona)
             # The sideband's tamper check compares against this same session (instructions with the context).
             session = build_session(persona, user, model=self.model, registry=self.tools, context=context)
+            if not _AUDIO_SECTION.search(offer):
+                # A data channel only: a text call, held to text output (the sideband then expects text replies).
+                session["output_modalities"] = ["text"]
             minted = await self._mint(session)
             try:
                 call = await self.upstream.create_call(offer, token=minted.token)
