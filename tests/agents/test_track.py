@@ -7,7 +7,7 @@ from aoai_realtime.agents.core import CoreConfig, VoiceCore
 from aoai_realtime.agents.track import TrackTimeline
 from aoai_realtime.protocol import events as ev
 
-from .builders import message_added, response_created, said_done
+from .builders import message_added, response_created, said, said_done
 
 SILENCE = bytes(960)  # 20 ms of digital silence
 SOUND = b"\x00\x10" * 480  # 20 ms of sound
@@ -62,3 +62,38 @@ def test_core_cut_is_provisional_until_the_services_position_has_arrived() -> No
     core.track_audio(SOUND * 10)  # the other 200 ms it played, still in flight at the cut
     entry = core.transcript.entry("a1")
     assert entry is not None and entry.final and core.track.received_ms["a1"] == 400.0
+
+
+def test_webrtc_text_arriving_while_the_track_plays_marks_no_place_in_its_audio() -> None:
+    # Over WebRTC the transcript comes on the data channel and the audio on the media track, each on its own
+    # schedule: the rest of the answer's text arriving after the track's first frame says nothing about where
+    # that text is spoken. Taken as "this audio speaks it", it squeezed every word before it into the first
+    # 20 ms, and a cut at 940 ms kept 55 of 57 words (the test over real sockets failed that way under load).
+    from aoai_realtime.bench.agents import _spoken_pieces, _truth
+    from aoai_realtime.engine.speech.tone import ToneTts
+
+    story = "The quick brown fox jumps over the lazy dog. Then it runs far away into the deep green forest."
+    text = " ".join([story] * 3)
+    pieces = _spoken_pieces(text)
+    voice = b"".join(ToneTts().synthesize_with_timings(piece)[0] for piece in pieces)
+    first = len(pieces[0])
+    assert text[:first] == pieces[0]
+    end_ms = 940  # within the first piece: every word before the cut has its own onset
+    core = VoiceCore(CoreConfig(mode="webrtc"), clock=lambda: 0.0)
+    core.connecting()
+    core.connected()
+    for event in (response_created("r1"), message_added("r1", "a1"), said("r1", "a1", text[:first])):
+        core.handle(event)
+    core.handle(ev.OutputAudioBufferStarted(response_id="r1"))
+    core.track_audio(SILENCE + voice[:960])
+    core.handle(said("r1", "a1", text[first:]))  # the rest of the text, after the track's first frame
+    core.handle(said_done("r1", "a1", text))
+    for i in range(960, end_ms * 48, 960):
+        core.track_audio(voice[i : min(i + 960, end_ms * 48)])
+    core.handle(ev.InputAudioBufferSpeechStartedEvent(item_id="u2", audio_start_ms=0))
+    core.handle(ev.ConversationItemTruncatedEvent(item_id="a1", content_index=0, audio_end_ms=end_ms))
+    core.handle(ev.OutputAudioBufferCleared(response_id="r1"))
+    entry = core.transcript.entry("a1")
+    heard = [w for w, start in zip(text.split(), _truth(text), strict=True) if start < end_ms]
+    assert entry is not None and entry.final and entry.interrupted
+    assert entry.text.split() == heard

@@ -175,7 +175,8 @@ class HeardAudio:
         pieces, settled = self.track.feed(pcm)
         for item, piece in pieces:
             ms = len(piece) / 2 * 1000.0 / self.config.sample_rate
-            self.transcript.audio_received(item, ms, piece if self.config.audio_onsets else None)
+            # The text came on the data channel, on its own schedule: its arrival marks no place in this audio.
+            self.transcript.audio_received(item, ms, piece if self.config.audio_onsets else None, in_step=False)
             if item not in self.cut_items:
                 self.reveal(item, out)
         self.settle_cuts(settled, out)

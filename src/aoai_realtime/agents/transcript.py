@@ -322,16 +322,22 @@ class Transcript:
             return True
         return not entry.audio or entry.flushed
 
-    def audio_received(self, item_id: str, ms: float, pcm: bytes | None = None) -> None:
+    def audio_received(self, item_id: str, ms: float, pcm: bytes | None = None, *, in_step: bool = True) -> None:
         """``ms`` more audio of the item arrived. Given the ``pcm`` itself, word onsets heard in it (speech
-        after a pause) refine the word timing."""
+        after a pause) refine the word timing.
+
+        ``in_step``: the text and the audio come in one ordered stream (WebSocket: a piece's text, then the audio
+        speaking it), so text that arrived since the last audio is anchored where this audio starts. Pass
+        ``False`` when they come by separate paths (WebRTC: text on the data channel, audio on the media track,
+        each with its own delay): there the order of arrival says nothing about which audio speaks which text,
+        and the timing rests on the speaking rate and the onsets alone."""
         entry = self._get(item_id, "assistant")
         if pcm is not None:
             if entry.onsets is None:
                 entry.onsets = OnsetDetector(start_ms=entry.audio_ms)
             entry.onsets.feed(pcm)
         entry.audio = True
-        if len(entry.full) > entry.anchored_chars:
+        if in_step and len(entry.full) > entry.anchored_chars:
             # Text arrived since the last audio: this audio speaks it (the service sends a sentence's text,
             # then its audio). Anchoring each piece keeps sentence pauses from skewing the word timing.
             entry.anchors.append((entry.anchored_chars, entry.audio_ms))
