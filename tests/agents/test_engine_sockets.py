@@ -55,6 +55,15 @@ async def speak(assistant: VoiceAssistant, text: str) -> None:
     await assistant.stream_audio(pcm_source(user + bytes(2 * 24 * 900)))
 
 
+async def until_answered(assistant: VoiceAssistant) -> None:
+    """Wait until the turn just spoken has been answered and the answer heard. ``until_idle`` alone is not it:
+    the assistant is idle too while the engine has yet to hear the end of the speech (on a loaded machine, well
+    after the last frame was handed over)."""
+    await until_transcript(assistant, lambda es: es[-1].role == "assistant" and es[-1].final
+                           and not es[-1].interrupted)
+    await until_idle(assistant)
+
+
 async def test_websocket_barge_in_truncates_at_what_was_played_and_keeps_heard_words() -> None:
     async with serve(lambda: ScriptedBrain([[Say(LONG)]], fallback="Okay.")) as url:
         player = PacedPlayer()
@@ -66,7 +75,7 @@ async def test_websocket_barge_in_truncates_at_what_was_played_and_keeps_heard_w
             await assistant.wait_for_state(S.SPEAKING, timeout=10)
             await asyncio.sleep(1.0)
             await speak(assistant, "stop please")
-            await until_idle(assistant)
+            await until_answered(assistant)
             transcript = assistant.transcript
             sent = assistant.core.truncations
     assert len(sent) == 1 and len(truncated) == 1  # sent, and the engine confirmed it
@@ -189,7 +198,7 @@ async def test_webrtc_states_follow_the_output_buffer_and_barge_in_clears_it() -
             # the user interrupts once a few words have been heard (revealed as the track plays them)
             await until_transcript(assistant, lambda es: es[-1].role == "assistant" and len(es[-1].text.split()) >= 4)
             await speak(assistant, "stop please")
-            await until_idle(assistant)
+            await until_answered(assistant)
             # the cut is final once the audio the engine says it played has all arrived on the track
             await until_transcript(assistant, lambda es: any(e.interrupted and e.final for e in es))
             transcript = assistant.transcript

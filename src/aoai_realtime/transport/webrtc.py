@@ -11,8 +11,9 @@ tasks) is closed before the error is raised; the TypeScript SDK this project is 
 microphone and the peer connection on a failed connect.
 
 Audio: :attr:`audio` sends pcm16 mono 24 kHz on the outgoing track, paced in real time (silence when there is
-nothing to send), and yields the incoming track as pcm16 mono 24 kHz (aiortc decodes Opus to 48 kHz stereo;
-PyAV's resampler converts). Over WebRTC there are no ``input_audio_buffer.append`` or audio delta events.
+nothing to send; audio that is only late, mid-stream, is waited for, up to ``LATE_AUDIO_S``), and yields the
+incoming track as pcm16 mono 24 kHz (aiortc decodes Opus to 48 kHz stereo; PyAV's resampler converts).
+Over WebRTC there are no ``input_audio_buffer.append`` or audio delta events.
 
 Events: up to ``queue_size`` received events wait for :meth:`WebRTCTransport.recv`. aiortc delivers them through a
 callback that cannot make the service wait, so a reader that falls that far behind fails the call loudly
@@ -50,6 +51,11 @@ log = get_logger(__name__)
 RATE = 24000
 FRAME_SAMPLES = 480  # 20 ms at 24 kHz
 FRAME_BYTES = FRAME_SAMPLES * 2
+LATE_AUDIO_S = 0.5
+"""How long the outgoing track waits for the rest of a stream's audio before it takes the stream as ended and
+fills with silence. A feeder on its own real-time schedule (a microphone, :func:`~aoai_realtime.audio.pcm_source`)
+runs a little behind the track's schedule whenever the event loop is busy; silence sent in its place would be
+heard inside the user's words (the local engine transcribed "stop please" as "sttop please" under load)."""
 
 
 class _OutgoingAudio(MediaStreamTrack):
@@ -64,10 +70,13 @@ class _OutgoingAudio(MediaStreamTrack):
         self._max_bytes = max_buffer_ms * RATE // 1000 * 2
         self._start: float | None = None
         self._pts = 0
+        self._streaming = False  # the last frame sent carried fed audio
+        self._fed = asyncio.Event()
         self.dropped_bytes = 0
 
     def feed(self, pcm: bytes) -> None:
         self._buffer += pcm
+        self._fed.set()
         excess = len(self._buffer) - self._max_bytes
         if excess > 0:
             # A caller producing audio faster than real time for too long: keep the newest audio.
@@ -85,8 +94,11 @@ class _OutgoingAudio(MediaStreamTrack):
             wait = self._start + self._pts / RATE - self._clock.now()
             if wait > 0:
                 await self._clock.sleep(wait)
+        if len(self._buffer) < FRAME_BYTES and (self._buffer or self._streaming):
+            await self._await_audio()
         chunk = bytes(self._buffer[:FRAME_BYTES])
         del self._buffer[:FRAME_BYTES]
+        self._streaming = len(chunk) == FRAME_BYTES  # a short frame, even after waiting: the stream has ended
         chunk = chunk.ljust(FRAME_BYTES, b"\0")
         frame = AudioFrame(format="s16", layout="mono", samples=FRAME_SAMPLES)
         frame.planes[0].update(chunk)
@@ -94,6 +106,21 @@ class _OutgoingAudio(MediaStreamTrack):
         frame.sample_rate = RATE
         frame.time_base = fractions.Fraction(1, RATE)
         return frame
+
+
+    async def _await_audio(self) -> None:
+        """Mid-stream, the next frame is not all here yet: wait for it (up to ``LATE_AUDIO_S``) rather than send
+        silence inside the stream. The schedule is absolute, so the frames after it catch up at once."""
+        deadline = self._clock.now() + LATE_AUDIO_S
+        while len(self._buffer) < FRAME_BYTES and (left := deadline - self._clock.now()) > 0:
+            self._fed.clear()
+            fed = asyncio.ensure_future(self._fed.wait())
+            timer = asyncio.ensure_future(self._clock.sleep(left))
+            try:
+                await asyncio.wait({fed, timer}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                fed.cancel()
+                timer.cancel()
 
 
 class WebRTCAudio:
