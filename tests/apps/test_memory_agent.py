@@ -369,3 +369,104 @@ def test_spacy_extractor_skips_questions_and_chit_chat(nlp: Any) -> None:
     assert {(r.source, r.relation, r.target) for r in ex.relations} == {
         ("Tom", "works for", "Microsoft"), ("Tom", "works in", "Dublin"), ("user", "is allergic to", "peanuts")}
     assert "The user is allergic to peanuts." in ex.sentences()
+
+
+# -- the parser graph (chunk_graph) --------------------------------------------------------------------------
+
+needs_spacy = pytest.mark.skipif(
+    importlib.util.find_spec("spacy") is None or importlib.util.find_spec(SPACY_IMPORT_NAME) is None,
+    reason="the graph extra (spaCy and its English model) is not installed",
+)
+# The bridge: "pottery class" is not capitalised (the stores' name rule never sees it); the note about where it
+# meets shares little else with the question, while the others share "class", "take place", "every week".
+BRIDGE = "The pottery class meets in the old fire station."
+POTTERY_NOTES = [
+    ("c0", BRIDGE),
+    ("c1", "Melanie signed up for a pottery class last month."),
+    ("c1", "Melanie loves her pottery class."),
+    ("c2", "Alice goes to the gym every week."),
+    ("c2", "Tom goes swimming every Tuesday evening."),
+    ("c2", "The yoga class takes place every week in the park."),
+    ("c2", "The children go to football practice every week."),
+    ("c2", "The choir rehearses every week in the church hall."),
+    ("c2", "Melanie's cooking lessons take place every Wednesday."),
+]
+POTTERY_QUESTION = "Where do Melanie's pottery classes take place?"
+
+
+async def _save_all(agent: MemoryAgent, notes: list[tuple[str, str]]) -> None:
+    for call, text in notes:
+        status, _ = await call_tool(agent, "capture", "save_insight", {"text": text}, user="mel", call=call)
+        assert status == "ok"
+
+
+@needs_spacy
+async def test_with_the_graph_extra_insights_and_calls_are_read_by_the_parser_and_retrieval_uses_it(
+    tmp_path: Path,
+) -> None:
+    agent = await open_agent(tmp_path / "parser")  # chunk_graph="auto": the spaCy graph is installed here
+    plain = await open_agent(tmp_path / "plain", chunk_graph=None)
+    try:
+        assert agent.chunk_graph is not None and plain.chunk_graph is None
+        for app in (agent, plain):
+            await _save_all(app, POTTERY_NOTES)
+        [saved] = [i for i in await agent.insights("mel") if i["text"] == BRIDGE]
+        [chunk] = await agent.memory.get_chunks([saved["id"]])
+        assert chunk.meta["graph"]["entities"][:2] == ["pottery class", "fire station"]
+        assert ["pottery class", "meet in", "fire station"] in chunk.meta["graph"]["relations"]
+
+        asked = {}
+        for app in (agent, plain):
+            status, asked[app.chunk_graph is None] = await call_tool(
+                app, "assistant", "retrieve_knowledge", {"query": POTTERY_QUESTION}, user="mel", call="c9")
+            assert status == "ok"
+        assert "fire station" in asked[False]  # reached through the entity the question and the note share
+        assert "fire station" not in asked[True]  # the same memory without the parser: not found
+
+        # The post-call index step reads the call's turns with the same parser.
+        await agent.call_ended(record("call-1", "mel", "capture", CALL_1))
+        turns = await agent.memory.recent(Scope(owner="mel", session_id="call-1#call"), 10)
+        metas = [c.meta for c in await agent.memory.get_chunks([cid for cid, _ in turns])]
+        assert any("lisbon" in m.get("graph", {}).get("entities", []) for m in metas)
+        assert all("graph" in m for m in metas)
+    finally:
+        await agent.close()
+        await plain.close()
+
+
+async def test_without_the_graph_extra_the_agent_logs_once_and_works_as_before(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture,
+) -> None:
+    import aoai_realtime.memory.graph as memory_graph
+
+    monkeypatch.setattr(memory_graph, "default_chunk_graph", lambda: None)  # what an install without spaCy gives
+    with caplog.at_level("INFO"):
+        agent = await open_agent(tmp_path)
+    try:
+        lines = [r.getMessage() for r in caplog.records if "graph extra" in r.getMessage()]
+        assert len(lines) == 1 and "pip install 'aoai-realtime[graph]'" in lines[0]
+        assert agent.chunk_graph is None
+        await _save_all(agent, [("c1", "My sister Maria moved to Lisbon last spring.")])
+        [saved] = await agent.insights("mel")
+        [chunk] = await agent.memory.get_chunks([saved["id"]])
+        assert "graph" not in chunk.meta
+        status, out = await call_tool(agent, "assistant", "retrieve_knowledge", {"query": "Where does Maria live?"},
+                                      user="mel", call="c2")
+        assert status == "ok" and "Lisbon" in out
+    finally:
+        await agent.close()
+
+
+async def test_chunk_graph_none_loads_no_parser_and_a_bad_option_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import aoai_realtime.memory.graph as memory_graph
+
+    def refuse() -> None:
+        raise AssertionError("chunk_graph=None must not load the parser")
+
+    monkeypatch.setattr(memory_graph, "default_chunk_graph", refuse)
+    agent = await open_agent(tmp_path / "a", chunk_graph=None)
+    await agent.close()
+    with pytest.raises(ConfigError, match="graph='spacy' is not an option"):
+        await open_agent(tmp_path / "b", chunk_graph="spacy")

@@ -13,6 +13,13 @@ so one user never reads another's memory. Tool outputs are short text a model ca
 After each call (``call_ended``) the post-call pipeline writes, each exactly once: the session summary
 (``summary``), the knowledge graph (``graph``: entities and relations, see :mod:`aoai_realtime.apps.graph`) and
 the transcript with its summary indexed into memory (``index``).
+
+Memory is read into a knowledge graph as it is written (``chunk_graph``, ``"auto"`` by default): with the ``graph``
+extra installed, the spaCy parser reads each saved insight, call turn, summary and fact into entities and
+subject-verb-object relations, and ``retrieve_knowledge`` reads the question with the same parser and follows the
+relations one hop, so a question reaches notes that share a person or thing with it but few words. One parser is
+loaded per process and shared by the tools, the retriever and the index step; without the extra the agent logs
+one line and uses the stores' capitalised-name rule.
 """
 
 from __future__ import annotations
@@ -23,7 +30,7 @@ import re
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from ..errors import ToolError
 from ..llm import LocalLLM
@@ -40,6 +47,7 @@ from ..memory import (
     text_chunks,
 )
 from ..pipeline import SUMMARY, ClaimLost, Effect, Pipeline, RetryPolicy, StepContext, StepSpec
+from ..pipeline.memory_indexer import ChunkGraphOption, resolve_chunk_graph
 from ..protocol.session import SemanticVad
 from ..server.hooks import CallRecord, CallStart
 from ..server.personas import Persona
@@ -47,6 +55,9 @@ from ..server.tools import ServerTool, ToolContext
 from .graph import Extraction, GraphExtractor, default_extractor
 from .postcall import CALL_SESSION_SUFFIX, CallIndexer, PostCall, pipeline_call, search_memory
 from .records import AppRecords
+
+if TYPE_CHECKING:
+    from ..memory.graph import ChunkGraph
 
 __all__ = ["ASSISTANT_INSTRUCTIONS", "CAPTURE_INSTRUCTIONS", "GRAPH", "INDEX", "MemoryAgent"]
 
@@ -110,13 +121,15 @@ class MemoryAgent:
 
     def __init__(self, *, memory: MemoryStore, embedder: EmbeddingProvider, llm: LLMProvider,
                  extractor: GraphExtractor, data_dir: Path, owns_memory: bool, resume: bool = True,
-                 clock: Callable[[], float] = time.time) -> None:
-        """Use :meth:`open`, which also starts the post-call driver and warms the embedder."""
+                 clock: Callable[[], float] = time.time, chunk_graph: ChunkGraph | None = None) -> None:
+        """Use :meth:`open`, which also starts the post-call driver and warms the embedder and the parser."""
         self._clock = clock
         self.memory = memory
         self.embedder = embedder
         self.llm = llm
         self.extractor = extractor
+        self.chunk_graph = chunk_graph
+        """The parser reading memory into the graph (tools, retriever and index step share it), or None."""
         self.records = AppRecords(data_dir / "records.sqlite")
         self.postcall = PostCall.at(data_dir / "steps.sqlite", self._pipeline(), resume=resume)
         self._owns_memory = owns_memory
@@ -131,6 +144,7 @@ class MemoryAgent:
         extractor: GraphExtractor | None = None,
         memory: MemoryStore | None = None,
         resume: bool = True,
+        chunk_graph: ChunkGraphOption = "auto",
     ) -> MemoryAgent:
         """Open (creating) the agent's stores under ``data_dir``.
 
@@ -138,7 +152,11 @@ class MemoryAgent:
         to the offline :class:`~aoai_realtime.llm.LocalLLM`; ``extractor`` to :func:`default_extractor` of
         ``llm`` (the chat model, else spaCy, else the heuristic); ``memory`` to a :class:`SQLiteStore` in
         ``data_dir`` (pass a :class:`~aoai_realtime.memory.PostgresStore` to use PostgreSQL; it is not closed
-        by :meth:`close`). ``resume`` also finishes post-call steps an earlier process left. Raises
+        by :meth:`close`). ``resume`` also finishes post-call steps an earlier process left. ``chunk_graph``
+        reads what is saved and indexed into entities and relations for retrieval: ``"auto"`` (the default) is
+        the spaCy parser when the ``graph`` extra is installed, else the stores' name rule (logged once); None
+        turns the parser graph off; or pass a :class:`~aoai_realtime.memory.graph.ChunkGraph`. Keep the same
+        choice for a store's lifetime: queries are read as the memory was indexed. Raises
         ``ModelIntegrityError`` when the spaCy model's files were altered (see :func:`~.graph.load_spacy`)."""
         root = Path(data_dir)
         await asyncio.to_thread(root.mkdir, parents=True, exist_ok=True)
@@ -148,10 +166,13 @@ class MemoryAgent:
         # spaCy's files are hashed and its pipeline loaded (a second or two): off the event loop.
         if extractor is None:
             extractor = await asyncio.to_thread(default_extractor, llm)
+        graph = await resolve_chunk_graph(chunk_graph, user=cls.name)
+        if graph is not None:
+            await graph.query_entities("warm up")  # the parser's first call is slower: not in a tool's budget
         owns = memory is None
         store = memory or await SQLiteStore.open(root / "memory.sqlite", dim=embedder.dim)
         agent = cls(memory=store, embedder=embedder, llm=llm, extractor=extractor, data_dir=root, owns_memory=owns,
-                    resume=resume)
+                    resume=resume, chunk_graph=graph)
         await agent.postcall.start()
         return agent
 
@@ -213,7 +234,7 @@ class MemoryAgent:
     # -- tools -------------------------------------------------------------------------------------------
 
     def _kit(self, context: ToolContext) -> MemoryToolkit:
-        return MemoryToolkit(store=self.memory, embedder=self.embedder,
+        return MemoryToolkit(store=self.memory, embedder=self.embedder, graph=self.chunk_graph,
                              scope=Scope(owner=context.user_id, session_id=context.call_id or None))
 
     async def _save_insight(self, args: dict[str, Any], context: ToolContext) -> str:
@@ -248,7 +269,7 @@ class MemoryAgent:
     # -- post-call ---------------------------------------------------------------------------------------
 
     def _pipeline(self) -> Pipeline:
-        indexer = CallIndexer(self.memory, self.embedder, source=self.name)
+        indexer = CallIndexer(self.memory, self.embedder, source=self.name, graph=self.chunk_graph)
 
         async def summary(ctx: StepContext) -> Effect:
             return Effect("text/markdown", await self.llm.summarize(ctx.call.transcript))
@@ -280,8 +301,8 @@ class MemoryAgent:
         facts = extraction.sentences()
         session = call_id + GRAPH_SESSION_SUFFIX
         chunks = await text_chunks(self.embedder, facts, owner=owner, session_id=session, kind=ChunkKind.FACT,
-                                   source=f"graph:{extraction.extractor}",
-                                   ts=float(metadata.get("ended_at", "0"))) if facts else []
+                                   source=f"graph:{extraction.extractor}", ts=float(metadata.get("ended_at", "0")),
+                                   graph=self.chunk_graph) if facts else []
         await self.memory.replace_session(Scope(owner=owner), session, chunks)
 
     # -- browse (JSON-able, for the demo UI) -------------------------------------------------------------
@@ -307,7 +328,7 @@ class MemoryAgent:
     async def search(self, user_id: str, query: str, *, k: int = 5) -> list[dict[str, Any]]:
         """What ``retrieve_knowledge`` would find for ``user_id``, unformatted: ``[{"text": str, "kind": "turn" |
         "insight" | "summary" | "fact", "speaker": str, "call_id": str, "ts": float, "score": float}]``."""
-        return await search_memory(self.memory, self.embedder, user_id, query, k)
+        return await search_memory(self.memory, self.embedder, user_id, query, k, graph=self.chunk_graph)
 
     async def sessions(self, user_id: str) -> list[dict[str, Any]]:
         """Past calls, newest first: ``[{"call_id": str, "persona": str, "started_at": float, "ended_at": float,

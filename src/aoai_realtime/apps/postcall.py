@@ -8,7 +8,9 @@ twice, or settled by two drivers at once, produces each step's effect once.
 
 :class:`CallIndexer` is the index step's :class:`~aoai_realtime.pipeline.Indexer` for the apps: the call's turns
 and summary become the memory session ``<call_id>#call`` of the call's owner, replaced as a whole on every run
-(the live call's session ``<call_id>`` holds the insights saved during it and is left alone).
+(the live call's session ``<call_id>`` holds the insights saved during it and is left alone). With a parser graph
+(:data:`~aoai_realtime.pipeline.memory_indexer.ChunkGraphOption`) the turns and the summary carry their entities and
+relations (``meta["graph"]``), and :func:`search_memory` reads the query with the same parser.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import asyncio
 import contextlib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..memory import (
     ChunkKind,
@@ -32,6 +34,9 @@ from ..memory import (
 from ..pipeline import CallRecord as PipelineCall
 from ..pipeline import InProcessRunner, Pipeline, SQLiteStepStore, StepRow, StepState, StoredEffect, Worker
 from ..server.hooks import CallRecord
+
+if TYPE_CHECKING:
+    from ..memory.graph import ChunkGraph
 
 __all__ = ["CALL_SESSION_SUFFIX", "CallIndexer", "PostCall", "pipeline_call", "search_memory"]
 
@@ -126,12 +131,15 @@ class CallIndexer:
     """Writes a call's turns (kind ``turn``) and summary (kind ``summary``) into ``store`` as the memory session
     ``<call_id>#call`` of ``call.metadata["owner"]``, replacing whatever an earlier run wrote. A
     ``call.metadata["record"]`` text (e.g. a visit's answers) is indexed beside the summary, also as kind
-    ``summary`` with source ``<source>:record``."""
+    ``summary`` with source ``<source>:record``. ``graph``: the parser that reads each chunk's entities and
+    relations (the one the app's retriever uses), or None for the stores' name rule."""
 
-    def __init__(self, store: MemoryStore, embedder: EmbeddingProvider, *, source: str) -> None:
+    def __init__(self, store: MemoryStore, embedder: EmbeddingProvider, *, source: str,
+                 graph: ChunkGraph | None = None) -> None:
         self._store = store
         self._embedder = embedder
         self._source = source
+        self._graph = graph
 
     async def index_call(self, call: PipelineCall, summary: str) -> None:
         owner = call.metadata["owner"]
@@ -140,25 +148,27 @@ class CallIndexer:
         session = call.call_id + CALL_SESSION_SUFFIX
         turns = [TranscriptTurn(speaker=t.role, text=t.text, ts=started) for t in call.transcript]
         chunks = await transcript_chunks(self._embedder, owner=owner, session_id=session, turns=turns,
-                                         source=self._source)
+                                         source=self._source, graph=self._graph)
         if summary.strip():
             chunks += await text_chunks(self._embedder, [summary[:_MAX_SUMMARY_CHARS]], owner=owner,
-                                        session_id=session, kind=ChunkKind.SUMMARY, source=self._source, ts=ended)
+                                        session_id=session, kind=ChunkKind.SUMMARY, source=self._source, ts=ended,
+                                        graph=self._graph)
         record = call.metadata.get("record", "")
         if record.strip():
             chunks += await text_chunks(self._embedder, [record[:_MAX_SUMMARY_CHARS]], owner=owner,
                                         session_id=session, kind=ChunkKind.SUMMARY, source=f"{self._source}:record",
-                                        ts=ended)
+                                        ts=ended, graph=self._graph)
         await self._store.replace_session(Scope(owner=owner), session, chunks)
 
 
 async def search_memory(store: MemoryStore, embedder: EmbeddingProvider, owner: str, query: str,
-                        k: int = 5) -> list[dict[str, Any]]:
+                        k: int = 5, *, graph: ChunkGraph | None = None) -> list[dict[str, Any]]:
     """Hybrid search of ``owner``'s memory: ``[{"text", "kind", "speaker", "call_id", "ts", "score"}]``, best
-    first (``call_id`` without the memory session's suffix). An empty query finds nothing."""
+    first (``call_id`` without the memory session's suffix). An empty query finds nothing. ``graph``: the parser
+    the memory was indexed with (it reads the query's entities), or None."""
     if not query.strip():
         return []
-    hits = await HybridRetriever(store, embedder).retrieve(query, Scope(owner=owner), k)
+    hits = await HybridRetriever(store, embedder, graph=graph).retrieve(query, Scope(owner=owner), k)
     return [
         {"text": h.chunk.text, "kind": str(h.chunk.kind), "speaker": h.chunk.speaker,
          "call_id": h.chunk.session_id.split("#", 1)[0], "ts": h.chunk.ts, "score": round(h.score, 4)}
