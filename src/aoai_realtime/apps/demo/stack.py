@@ -288,6 +288,8 @@ async def open_demo(options: DemoOptions, *, say: Callable[[str], None] = print)
 
         embedder = CachedEmbedder(LocalEmbedder())  # one MiniLM for both agents
         memory = await MemoryAgent.open(data_dir / "memory-agent", embedder=embedder)
+        say("memory graph: " + (f"{memory.chunk_graph.name} parser (entities and relations)" if memory.chunk_graph
+                                else "capitalised names only (pip install 'aoai-realtime[graph]' for the parser)"))
         try:
             visit = await VisitAgent.open(data_dir / "visit-agent", script=script, embedder=embedder)
         except BaseException:
