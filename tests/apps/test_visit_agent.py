@@ -220,3 +220,34 @@ async def test_when_the_model_fails_the_reviewer_still_gets_the_visit(tmp_path: 
         assert thread["transcript"] and thread["answers"][0]["answer"] == "tired but better every day"
     finally:
         await agent.close()
+
+
+async def _indexed_metas(agent: VisitAgent, user: str, call: str) -> list[dict[str, Any]]:
+    from aoai_realtime.apps.postcall import CALL_SESSION_SUFFIX
+    from aoai_realtime.memory import Scope
+
+    turns = await agent.memory.recent(Scope(owner=user, session_id=call + CALL_SESSION_SUFFIX), 20)
+    return [c.meta for c in await agent.memory.get_chunks([cid for cid, _ in turns])]
+
+
+async def test_the_visit_index_is_read_by_the_parser_graph_unless_turned_off(agent: VisitAgent, tmp_path: Path) -> None:
+    # The fixture's agent takes the default (chunk_graph="auto": the spaCy parser, installed here).
+    assert agent.chunk_graph is not None
+    await complete_visit(Visit(agent, "ann", "v1"))
+    await agent.call_ended(record("v1", "ann"))
+    metas = await _indexed_metas(agent, "ann", "v1")
+    assert metas and all("graph" in m for m in metas)
+    assert any("daughter" in m["graph"]["entities"] for m in metas)
+    hits = await agent.search("ann", "the daughter's appointment")
+    assert hits and "daughter" in hits[0]["text"]
+
+    plain = await VisitAgent.open(tmp_path / "plain", script=load_script(EXAMPLE), embedder=EMBEDDER, resume=False,
+                                  chunk_graph=None)
+    try:
+        assert plain.chunk_graph is None
+        await complete_visit(Visit(plain, "ann", "v1"))
+        await plain.call_ended(record("v1", "ann"))
+        metas = await _indexed_metas(plain, "ann", "v1")
+        assert metas and not any("graph" in m for m in metas)
+    finally:
+        await plain.close()

@@ -21,13 +21,14 @@ import asyncio
 import json
 import time
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from ..errors import ToolError
 from ..llm import LocalLLM
 from ..llm.types import LLMProvider
 from ..memory import CachedEmbedder, ChunkKind, EmbeddingProvider, LocalEmbedder, MemoryStore, Scope, SQLiteStore
 from ..pipeline import ACTION_ITEMS, INDEX, REVIEW_THREAD, SUMMARY, RetryPolicy, default_pipeline
+from ..pipeline.memory_indexer import ChunkGraphOption, resolve_chunk_graph
 from ..protocol.session import ServerVad
 from ..server.hooks import CallRecord, CallStart
 from ..server.personas import Persona
@@ -36,6 +37,9 @@ from .postcall import CALL_SESSION_SUFFIX, CallIndexer, PostCall, pipeline_call,
 from .records import AppRecords, StoredAnswer
 from .visit_flow import answer_rows, answer_text, next_step, pending, record_text
 from .visit_script import VisitScript
+
+if TYPE_CHECKING:
+    from ..memory.graph import ChunkGraph
 
 __all__ = ["END_REASONS", "VisitAgent", "visit_instructions"]
 
@@ -87,14 +91,16 @@ class VisitAgent:
 
     def __init__(self, *, script: VisitScript, memory: MemoryStore, embedder: EmbeddingProvider, llm: LLMProvider,
                  data_dir: Path, owns_memory: bool, resume: bool = True,
-                 clock: Any = time.time) -> None:
+                 clock: Any = time.time, chunk_graph: ChunkGraph | None = None) -> None:
         """Use :meth:`open`, which also starts the post-call driver and warms the embedder."""
         self.script = script
         self.memory = memory
         self.embedder = embedder
         self.llm = llm
+        self.chunk_graph = chunk_graph
         self.records = AppRecords(data_dir / "records.sqlite")
-        pipeline = default_pipeline(llm=llm, indexer=CallIndexer(memory, embedder, source=self.name),
+        indexer = CallIndexer(memory, embedder, source=self.name, graph=chunk_graph)
+        pipeline = default_pipeline(llm=llm, indexer=indexer,
                                     retry=RetryPolicy(max_attempts=4))
         self.postcall = PostCall.at(data_dir / "steps.sqlite", pipeline, resume=resume)
         self._owns_memory = owns_memory
@@ -110,18 +116,22 @@ class VisitAgent:
         llm: LLMProvider | None = None,
         memory: MemoryStore | None = None,
         resume: bool = True,
+        chunk_graph: ChunkGraphOption = "auto",
     ) -> VisitAgent:
         """Open (creating) the agent's stores under ``data_dir``. ``script`` comes from
         :func:`~aoai_realtime.apps.visit_script.load_script`; ``embedder``, ``llm`` and ``memory`` default as for
-        :meth:`MemoryAgent.open <aoai_realtime.apps.memory_agent.MemoryAgent.open>`."""
+        :meth:`MemoryAgent.open <aoai_realtime.apps.memory_agent.MemoryAgent.open>`, and so does ``chunk_graph`` (the
+        spaCy parser's entities and relations for the visit index and its search when the ``graph`` extra is
+        installed; None turns it off)."""
         root = Path(data_dir)
         await asyncio.to_thread(root.mkdir, parents=True, exist_ok=True)
         embedder = embedder or CachedEmbedder(LocalEmbedder())
         await embedder.embed(["warm up"])
+        graph = await resolve_chunk_graph(chunk_graph, user=cls.name)
         owns = memory is None
         store = memory or await SQLiteStore.open(root / "memory.sqlite", dim=embedder.dim)
         agent = cls(script=script, memory=store, embedder=embedder, llm=llm or LocalLLM(), data_dir=root,
-                    owns_memory=owns, resume=resume)
+                    owns_memory=owns, resume=resume, chunk_graph=graph)
         await agent.postcall.start()
         return agent
 
@@ -372,7 +382,7 @@ class VisitAgent:
     async def search(self, subject_id: str, query: str, *, k: int = 5) -> list[dict[str, Any]]:
         """Search the subject's indexed visits (transcripts, summaries, answers): ``[{"text": str, "kind": "turn" |
         "summary", "speaker": str, "call_id": str, "ts": float, "score": float}]``, best first."""
-        return await search_memory(self.memory, self.embedder, subject_id, query, k)
+        return await search_memory(self.memory, self.embedder, subject_id, query, k, graph=self.chunk_graph)
 
     async def visits(self, subject_id: str) -> list[dict[str, Any]]:
         """The subject's visits, newest first: ``[{"call_id", "started_at", "ended_at", "visit_status",
