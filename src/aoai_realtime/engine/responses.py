@@ -38,11 +38,24 @@ _DELTA_MS = 200  # audio deltas of at most 200 ms
 _SENTENCE_END = (".", "!", "?", ":", ";", "\n")
 
 
-def ready_to_speak(pending: str, *, first: bool) -> bool:
-    """Whether text waiting to be spoken is synthesised now: each sentence as soon as it is complete, and the first
-    clause of an answer (``first``: no audio yet) already at its comma, so the first audio goes out early."""
+_FIRST_WORDS = 5  # an answer's first piece goes to TTS after this many words even with no comma yet
+
+
+def split_to_speak(pending: str, *, first: bool) -> tuple[str, str]:
+    """``(now, kept)``: the part of the text waiting to be spoken that is synthesised now, and the rest, which waits.
+
+    Each sentence is spoken as soon as it is complete. The first piece of an answer (``first``: no audio yet) goes
+    earlier, so the first audio does not wait for a slow model's whole clause: at its first comma, or once it holds
+    ``_FIRST_WORDS`` complete words (a word is complete when whitespace follows it; the word still arriving is
+    kept). ``now`` is empty when nothing is ready."""
     end = pending.rstrip()
-    return end.endswith(_SENTENCE_END) or (first and end.endswith(","))
+    if end.endswith(_SENTENCE_END) or (first and end.endswith(",")):
+        return pending, ""
+    if first:
+        cut = max(pending.rfind(" "), pending.rfind("\n"))
+        if cut > 0 and len(pending[:cut].split()) >= _FIRST_WORDS:
+            return pending[:cut], pending[cut:]
+    return "", pending
 
 
 @dataclass(eq=False)
@@ -126,8 +139,11 @@ class _Writer:
         if self.audio_mode:
             await self.s.emit(ev.ResponseAudioTranscriptDeltaEvent(**ids, delta=text))
             self.pending += text
-            if ready_to_speak(self.pending, first=self.audio_bytes == 0):
+            now, kept = split_to_speak(self.pending, first=self.audio_bytes == 0)
+            if now:
+                self.pending = now
                 await self._speak()
+                self.pending = kept + self.pending
         else:
             await self.s.emit(ev.ResponseTextDeltaEvent(**ids, delta=text))
 
