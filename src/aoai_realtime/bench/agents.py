@@ -60,17 +60,21 @@ class SyncResult:
 
 def _spoken_pieces(text: str) -> list[str]:
     """The pieces the engine synthesises one at a time, in order: the words arrive as the scripted brain splits
-    them, and the engine's own rule (``engine.responses.split_to_speak``) decides where a piece ends."""
+    them, and the engine's own rules (``engine.responses.ready_to_speak`` and ``first_words_ready``) decide where a
+    piece ends."""
     from ..engine.brain.scripted import split_words
-    from ..engine.responses import split_to_speak
+    from ..engine.responses import first_words_ready, ready_to_speak
 
     pieces: list[str] = []
     pending = ""
     for word in split_words(text):
+        if not pieces and first_words_ready(pending, word):
+            pieces.append(pending.strip())
+            pending = ""
         pending += word
-        now, pending = split_to_speak(pending, first=not pieces)
-        if now.strip():
-            pieces.append(now.strip())
+        if ready_to_speak(pending, first=not pieces):
+            pieces.append(pending.strip())
+            pending = ""
     if pending.strip():
         pieces.append(pending.strip())
     return pieces

@@ -38,24 +38,22 @@ _DELTA_MS = 200  # audio deltas of at most 200 ms
 _SENTENCE_END = (".", "!", "?", ":", ";", "\n")
 
 
-_FIRST_WORDS = 5  # an answer's first piece goes to TTS after this many words even with no comma yet
+_FIRST_WORDS = 5  # an answer's first piece goes to TTS once it has this many words, even with no comma yet
 
 
-def split_to_speak(pending: str, *, first: bool) -> tuple[str, str]:
-    """``(now, kept)``: the part of the text waiting to be spoken that is synthesised now, and the rest, which waits.
-
-    Each sentence is spoken as soon as it is complete. The first piece of an answer (``first``: no audio yet) goes
-    earlier, so the first audio does not wait for a slow model's whole clause: at its first comma, or once it holds
-    ``_FIRST_WORDS`` complete words (a word is complete when whitespace follows it; the word still arriving is
-    kept). ``now`` is empty when nothing is ready."""
+def ready_to_speak(pending: str, *, first: bool) -> bool:
+    """Whether text waiting to be spoken is synthesised now: each sentence as soon as it is complete, and the first
+    clause of an answer (``first``: no audio yet) already at its comma, so the first audio goes out early."""
     end = pending.rstrip()
-    if end.endswith(_SENTENCE_END) or (first and end.endswith(",")):
-        return pending, ""
-    if first:
-        cut = max(pending.rfind(" "), pending.rfind("\n"))
-        if cut > 0 and len(pending[:cut].split()) >= _FIRST_WORDS:
-            return pending[:cut], pending[cut:]
-    return "", pending
+    return end.endswith(_SENTENCE_END) or (first and end.endswith(","))
+
+
+def first_words_ready(pending: str, following: str) -> bool:
+    """Whether an answer's first piece (no audio yet) is spoken before ``following`` text joins it: when
+    ``following`` starts a new word and ``pending`` already holds ``_FIRST_WORDS`` words, so the first audio does
+    not wait for a slow model's whole clause. Only whole words are spoken, and only text already sent: the
+    transcript still gives each piece's text before the audio that speaks it."""
+    return following[:1].isspace() and len(pending.split()) >= _FIRST_WORDS
 
 
 @dataclass(eq=False)
@@ -137,13 +135,12 @@ class _Writer:
         self.text += text
         ids = self._ids()
         if self.audio_mode:
+            if self.audio_bytes == 0 and first_words_ready(self.pending, text):
+                await self._speak()
             await self.s.emit(ev.ResponseAudioTranscriptDeltaEvent(**ids, delta=text))
             self.pending += text
-            now, kept = split_to_speak(self.pending, first=self.audio_bytes == 0)
-            if now:
-                self.pending = now
+            if ready_to_speak(self.pending, first=self.audio_bytes == 0):
                 await self._speak()
-                self.pending = kept + self.pending
         else:
             await self.s.emit(ev.ResponseTextDeltaEvent(**ids, delta=text))
 
