@@ -11,8 +11,8 @@ from openai.types.realtime import RealtimeServerEvent
 from pydantic import TypeAdapter
 
 from aoai_realtime.engine import FakeClock, Say, ScriptedBrain
-from aoai_realtime.engine.engine import encode_for
 from aoai_realtime.protocol import events as ev
+from aoai_realtime.protocol.connection import encode_server_event
 
 from .conftest import Probe, make_session
 
@@ -36,7 +36,7 @@ async def test_preview_responses_carry_the_beta_fields(speech: Any, clock: FakeC
     for event in events:
         if not isinstance(event, ev.ResponseCreatedEvent | ev.ResponseDoneEvent):
             continue
-        data = encode_for(event, "beta")
+        data = encode_server_event(event, "beta")
         assert data is not None
         model = BETA.validate_json(data)
         response = model.response.model_dump(exclude_unset=True)

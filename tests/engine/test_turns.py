@@ -111,7 +111,7 @@ def test_semantic_vad_eagerness_sets_the_silence_wait() -> None:
 
 
 async def test_preview_dialect_session_update_takes_the_flat_shape(speech: Any, clock: FakeClock) -> None:
-    from aoai_realtime.engine.dialect import to_beta
+    from aoai_realtime.protocol.dialect import event_to_beta as to_beta
 
     async with make_session(speech, clock, dialect="beta") as session:
         p = Probe(session, clock)

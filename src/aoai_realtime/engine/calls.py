@@ -40,11 +40,12 @@ from starlette.responses import JSONResponse, Response
 
 from ..errors import ConnectionClosed, ProtocolError, get_logger
 from ..protocol.codec import check_depth
+from ..protocol.connection import encode_server_event
 from ..transport._ice import host_addresses, is_loopback
 from ..transport._inbox import Inbox
 from .clock import Clock
 from .config import apply_update
-from .engine import Channel, Engine, encode_for
+from .engine import Channel, Engine
 from .errors import RequestRejected
 from .record import Recorder
 
@@ -251,7 +252,7 @@ class CallHub:
                     event = await self.session.next_event()
                     if event is None:
                         break
-                    data = encode_for(event, dialect)
+                    data = encode_server_event(event, dialect)
                     if data is None:
                         continue
                     if self.recorder is not None:

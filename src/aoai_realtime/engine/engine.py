@@ -15,15 +15,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
-import msgspec
-
 from ..errors import ConnectionClosed, get_logger
-from ..protocol import encode
-from ..protocol import events as ev
-from ..protocol.codec import to_dict
+from ..protocol.connection import encode_server_event
 from .brain.base import Brain
 from .clock import Clock, SystemClock
-from .dialect import beta_response, to_beta
 from .ids import Ids
 from .ports import SpeechPort
 from .record import DEFAULT_MAX_RECORD_BYTES, Recorder
@@ -177,18 +172,6 @@ class Engine:
         )
 
 
-def encode_for(event: ev.ServerEvent, dialect: Literal["ga", "beta"]) -> bytes | None:
-    """The wire bytes of ``event`` in ``dialect`` (None when the preview protocol has no such event)."""
-    if dialect == "beta":
-        beta = to_beta(event)
-        if isinstance(beta, ev.ResponseCreatedEvent | ev.ResponseDoneEvent):
-            raw = to_dict(beta)
-            raw["response"] = beta_response(raw["response"])
-            return msgspec.json.encode(raw)
-        return None if beta is None else encode(beta, "beta")
-    return encode(event)
-
-
 async def serve_channel(
     session: EngineSession,
     channel: Channel,
@@ -209,7 +192,7 @@ async def serve_channel(
             event = await session.next_event()
             if event is None:
                 break
-            data = encode_for(event, dialect)
+            data = encode_server_event(event, dialect)
             if data is None:
                 continue
             if recorder is not None:
