@@ -1,6 +1,6 @@
 """Tool-call quality and latency of the llm brain on a fixed set of cases (tool chosen, arguments, no tool).
 
-    .venv/bin/python bench/bench_llm_tools.py [--model PATH] [--only N,M] [--json]
+    .venv/bin/python bench/bench_llm_tools.py [--model PATH] [--split tune|held|all] [--only t3,h5] [--json]
 
 Each case is one turn: realistic voice-assistant instructions and tools (the Memory Agent's two personas, a
 both-tools mix, and a generic weather/alarm/table set), a user sentence, and what a correct turn does: call
@@ -9,6 +9,9 @@ check the spoken answer uses it and reads no JSON. The model runs cold once (the
 case reuses what it can of the cached prefix, as in a real call. Prints one row per case, the accuracy, the
 first-token and per-turn latency, and the machine's load (``uptime``) before and after, since the 2-core
 machine is shared. ``--model`` benches another GGUF (default: the packaged one).
+
+Two splits: the tuning cases (``t1``..) are the ones the brain's prompts and passes were tuned on; the held-out
+cases (``h1``..) were written before their first run and are only reported on, never tuned to. Both are printed.
 """
 
 from __future__ import annotations
@@ -102,6 +105,7 @@ class Case:
     words: tuple[str, ...] = ()
     output: str | None = None  # a tool output already given for the expected call: the reply must use it
     call_args: dict[str, str] = field(default_factory=dict)
+    call: str = "retrieve_knowledge"  # the tool whose ``output`` is given
 
 
 REVIEW_NOTE = json.dumps({"results": [{"text": "The quarterly review is on Thursday at 3 pm in room 4B.",
@@ -139,11 +143,87 @@ CASES: tuple[Case, ...] = (
 )
 
 
+# ------------------------------------------------------------------------------------------- held out
+# Written before any result of this split was seen, and never used to tune the brain: the Memory Agent's real
+# personas (its own instructions, tool descriptions and schemas, and the date line the server appends), a
+# home-control set of tools the tuning split never shows, and replies from outputs in the agent's real format.
+
+
+def _memory_agent_tools() -> dict[str, dict[str, Any]]:
+    from aoai_realtime.apps.memory_agent import MemoryAgent
+
+    agent = MemoryAgent.__new__(MemoryAgent)  # tools() reads only the definitions; no store is opened
+    return {tool.name: tool.definition() for tool in agent.tools()}
+
+
+def _memory_agent_sets() -> dict[str, tuple[str, tuple[dict[str, Any], ...]]]:
+    from aoai_realtime.apps.memory_agent import ASSISTANT_INSTRUCTIONS, CAPTURE_INSTRUCTIONS
+
+    tools = _memory_agent_tools()
+    today = "\n\nToday is Thursday, 2026-12-03 (UTC)."
+    return {
+        "agent": (ASSISTANT_INSTRUCTIONS.format(user_name="Ann") + today,
+                  (tools["retrieve_knowledge"], tools["get_session_context"])),
+        "agentcap": (CAPTURE_INSTRUCTIONS.format(user_name="Ann") + today,
+                     (tools["save_insight"], tools["get_session_context"])),
+    }  # fmt: skip
+
+
+TIMER = _tool("set_timer", "Start a countdown timer.", minutes="How long, in minutes, as a number.")
+MESSAGE = _tool("send_message", "Send a text message to one of the user's contacts.",
+                contact="Who to send it to.", text="The message.")  # fmt: skip
+LIGHTS = _tool("switch_lights", "Turn the lights of a room on or off.", room="The room.",
+               state="'on' or 'off'.")  # fmt: skip
+SETS["home"] = ("You are a voice assistant in Ann's home. Use a tool when the user asks for something it does; "
+                "otherwise answer yourself. " + STYLE, (TIMER, MESSAGE, LIGHTS))  # fmt: skip
+SETS.update(_memory_agent_sets())
+
+SISTER_NOTE = ("Remembered (most relevant first):\n- Ann's sister Maria moved to Lisbon last spring. (saved note, "
+               "2026-11-02)\nAnswer from these notes only if they answer the question.")  # fmt: skip
+NOTHING_NOTE = ("Nothing remembered about 'dentist appointment'. Tell the user you don't remember them telling you "
+                "that; do not guess.")  # fmt: skip
+OSLO = json.dumps({"city": "Oslo", "forecast": "light snow", "high_c": -2, "low_c": -7})
+
+HELD_OUT: tuple[Case, ...] = (
+    Case("agent", "Where does my sister Maria live now?", "retrieve_knowledge", ("maria|sister",)),
+    Case("agent", "What was the name of the hotel we talked about last week?", "retrieve_knowledge", ("hotel",)),
+    Case("agent", "Do you remember what I said about my new job?", "retrieve_knowledge", ("job",)),
+    Case("agent", "Who is my dentist?", "retrieve_knowledge", ("dentist",)),
+    Case("agent", "What time is my flight on Friday?", "retrieve_knowledge", ("flight",)),
+    Case("agent", "How far is the moon from the earth?", None),
+    Case("agent", "Can you spell the word necessary?", None),
+    Case("agent", "Thanks, that's all for now.", None),
+    Case("agent", "What have we covered in this call so far?", "get_session_context"),
+    Case("agent", "What's twelve times eight?", None),
+    Case("agentcap", "My brother Tom is getting married on June 14th.", "save_insight", ("tom",)),
+    Case("agentcap", "I prefer aisle seats when I fly.", "save_insight", ("aisle",)),
+    Case("agentcap", "The spare key is under the blue flower pot.", "save_insight", ("key", "pot")),
+    Case("agentcap", "Good morning!", None),
+    Case("agentcap", "My cat Luna needs her vaccine in March.", "save_insight", ("luna",)),
+    Case("agentcap", "Can you tell me what you've saved today?", "get_session_context"),
+    Case("home", "Set a timer for ten minutes.", "set_timer", ("10|ten",)),
+    Case("home", "Text Anna that I'm running late.", "send_message", ("anna", "late")),
+    Case("home", "Turn off the lights in the kitchen.", "switch_lights", ("kitchen", "off")),
+    Case("home", "What's the tallest mountain in the world?", None),
+    Case("home", "How do you make a cup of tea?", None),
+    Case("mixed", "Remember that Emma's piano recital is on Saturday.", "save_insight", ("recital|piano",)),
+    Case("mixed", "What did I tell you about Emma's recital?", "retrieve_knowledge", ("recital|emma",)),
+    Case("mixed", "What's the capital of Japan?", None),
+    Case("agent", "Where does my sister live?", None, ("lisbon",), output=SISTER_NOTE,
+         call_args={"query": "sister live"}),
+    Case("agent", "When is my dentist appointment?", None,
+         ("remember|don't know|do not know|not sure|no note|no record",), output=NOTHING_NOTE,
+         call_args={"query": "dentist appointment"}),
+    Case("generic", "Will it rain in Oslo tomorrow?", None, ("snow",), output=OSLO, call_args={"city": "Oslo"},
+         call="get_weather"),
+)
+
+
 def request_for(case: Case) -> BrainRequest:
     instructions, tools = SETS[case.set]
     items = [ContextItem(kind="message", role="user", text=case.user)]
     if case.output is not None:
-        name = "retrieve_knowledge"
+        name = case.call
         items += [ContextItem(kind="function_call", name=name, arguments=json.dumps(case.call_args), call_id="c1"),
                   ContextItem(kind="function_call_output", call_id="c1", output=case.output)]  # fmt: skip
     return BrainRequest(instructions=instructions, tools=tools, tool_choice="auto", items=tuple(items))
@@ -193,40 +273,57 @@ def _uptime() -> str:
     return subprocess.run(["uptime"], capture_output=True, text=True, check=False).stdout.strip()
 
 
+def _split_summary(rows: list[Row]) -> dict[str, Any]:
+    if not rows:
+        return {"cases": 0}
+    return {"cases": len(rows), "tool_choice": f"{sum(r.tool_ok for r in rows)}/{len(rows)}",
+            "full": f"{sum(r.args_ok for r in rows)}/{len(rows)}",
+            "full_accuracy": round(sum(r.args_ok for r in rows) / len(rows), 3)}  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", type=Path, help="a GGUF with a Qwen-style chat template (default: packaged)")
-    parser.add_argument("--only", help="comma-separated case numbers (1-based)")
+    parser.add_argument("--split", choices=("tune", "held", "all"), default="all",
+                        help="the tuning cases (t1..), the held-out cases (h1..), or both (default)")  # fmt: skip
+    parser.add_argument("--only", help="comma-separated case ids (t3,h5) or numbers within --split (1-based)")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
     args = parser.parse_args()
+    every = {f"t{n}": c for n, c in enumerate(CASES, 1)} | {f"h{n}": c for n, c in enumerate(HELD_OUT, 1)}
+    ids = [k for k in every if args.split == "all" or k[0] == args.split[0]]
+    if args.only:
+        wanted = [w.strip() for w in args.only.split(",")]
+        ids = [w if w in every else ids[int(w) - 1] for w in wanted]
     load_before = _uptime()
     t0 = time.perf_counter()
     brain = LLMBrain.from_path(args.model) if args.model else shared_brain()
     load_s = time.perf_counter() - t0
-    picked = [int(n) for n in args.only.split(",")] if args.only else range(1, len(CASES) + 1)
-    rows = [run_case(brain, CASES[n - 1]) for n in picked]
+    rows = [run_case(brain, every[k]) for k in ids]
     load_after = _uptime()
-    tool_acc = sum(r.tool_ok for r in rows) / len(rows)
-    full_acc = sum(r.args_ok for r in rows) / len(rows)
-    firsts = [r.first_s for r in rows[1:]] or [rows[0].first_s]
-    turns = [r.turn_s for r in rows[1:]] or [rows[0].turn_s]
+    warm = rows[1:] or rows
+    firsts = [r.first_s for r in warm]
+    spoken_firsts = [r.first_s for r in warm if r.got == "-"]
+    turns = [r.turn_s for r in warm]
     summary = {
-        "model": brain.label, "cases": len(rows),
-        "tool_choice_accuracy": round(tool_acc, 3), "full_accuracy": round(full_acc, 3),
-        "load_s": round(load_s, 2), "first_token_cold_s": round(rows[0].first_s, 2),
-        "first_token_warm_p50_s": round(statistics.median(firsts), 2),
+        "model": brain.label,
+        "tune": _split_summary([r for k, r in zip(ids, rows, strict=True) if k[0] == "t"]),
+        "held_out": _split_summary([r for k, r in zip(ids, rows, strict=True) if k[0] == "h"]),
+        "all": _split_summary(rows),
+        "load_s": round(load_s, 2), "first_output_cold_s": round(rows[0].first_s, 2),
+        "first_output_warm_p50_s": round(statistics.median(firsts), 2),
+        "first_spoken_token_warm_p50_s": round(statistics.median(spoken_firsts), 2) if spoken_firsts else None,
         "turn_p50_s": round(statistics.median(turns), 2), "turn_max_s": round(max(turns), 2),
         "uptime_before": load_before, "uptime_after": load_after,
     }  # fmt: skip
     if args.json:
         print(json.dumps(summary))
         return
-    print(f"{'#':>2} {'set':9} {'user':48} {'want':20} {'got':20} {'ok':4} {'first':>6} {'turn':>6}  detail")
-    for n, row in zip(picked, rows, strict=True):
+    print(f"{'id':>3} {'set':9} {'user':48} {'want':20} {'got':20} {'ok':4} {'first':>6} {'turn':>6}  detail")
+    for key, row in zip(ids, rows, strict=True):
         ok = "yes" if row.args_ok else ("tool" if row.tool_ok else "NO")
         want = row.case.tool or ("(answer)" if row.case.output else "-")
-        print(f"{n:>2} {row.case.set:9} {row.case.user[:48]:48} {want:20} {row.got:20} {ok:4} "
-              f"{row.first_s:6.2f} {row.turn_s:6.2f}  {row.detail[:90]}")  # fmt: skip
+        print(f"{key:>3} {row.case.set:9} {row.case.user[:48]:48} {want:20} {row.got:20} {ok:4} "
+              f"{row.first_s:6.2f} {row.turn_s:6.2f}  {row.detail[:90]}", flush=True)  # fmt: skip
     print()
     for key, value in summary.items():
         print(f"{key}: {value}")
