@@ -30,8 +30,9 @@ from ..agents.voice import AssistantConfig, VoiceAssistant
 from ..audio.player import PacedPlayer
 from ..audio.source import pcm_source
 from ..testing.virtual_time import run_virtual
+from .spoken import PiperVoice, SpokenPiece, TimedTts, TimedVoice, ToneVoice, alignment_available
 
-__all__ = ["TEXTS", "main", "measure_latency", "measure_sync", "register"]
+__all__ = ["TEXTS", "SyncRow", "main", "measure_latency", "measure_sync", "print_sync_table", "register"]
 
 TEXTS = [
     "Hello there! How can I help you today?",
@@ -52,10 +53,30 @@ DRIP_MS = 285.0
 
 
 @dataclass
-class SyncResult:
+class SessionRecord:
+    """One answer as the user got it: when each word was shown and when it was spoken (loop seconds), the
+    transcript deltas' word counts and when playback started and ended."""
+
+    shown: list[float]
+    spoken: list[float]
+    chunk_words: list[int]
+    start: float
+    end: float
+    audio_ms: float
+
+
+@dataclass
+class SyncRow:
+    """One voice at one pace, over every session: ``pace_ms`` is the measured audio per word."""
+
+    voice: str
+    knob: float
+    pace_ms: float
+    words: int
     ours_ms: list[float]
-    drip_ms: list[float]
     ours_text_only_ms: list[float]
+    drip_ms: list[float]  # the fixed 285 ms drip
+    drip_at_pace_ms: list[float]  # a drip tuned to this voice's pace: one chunk every ``pace_ms``
 
 
 def _spoken_pieces(text: str) -> list[str]:
@@ -94,17 +115,25 @@ def _truth(text: str) -> list[float]:
     return starts
 
 
-async def _sync_session(text: str, *, onsets: bool = True) -> tuple[list[float], list[float]]:
+async def _sync_session(
+    text: str, voice: TimedVoice, cache: dict[tuple[str, float, str], SpokenPiece], *, onsets: bool = True
+) -> SessionRecord:
+    """Speak ``text`` with ``voice`` through the engine to a :class:`VoiceAssistant` playing it on a paced player,
+    as a user's app does; the truth is what the voice recorded of the pieces the engine asked it for."""
     from ..client import RealtimeClient
     from ..engine.brain.base import Say
     from ..engine.brain.scripted import ScriptedBrain
+    from ..engine.speech.load import Speech
+    from ..engine.speech.tone import ToneStt
+    from ..engine.speech.vad import EnergyVad
     from ..testing.engine import EngineHarness
 
     loop = asyncio.get_running_loop()
+    tts = TimedTts(voice, cache)
+    speech = Speech(kind="bench", new_vad=EnergyVad, stt=ToneStt(), tts=tts)
     shown: dict[int, float] = {}
     chunks: list[str] = []
-    end_at: list[float] = []
-    async with EngineHarness(brain=ScriptedBrain([[Say(text)]])) as harness:
+    async with EngineHarness(brain=ScriptedBrain([[Say(text)]]), speech=speech) as harness:
         client = RealtimeClient(harness.connect())
         player = PacedPlayer(clock=loop.time)
         config = AssistantConfig(audio_onsets=onsets)
@@ -117,44 +146,82 @@ async def _sync_session(text: str, *, onsets: bool = True) -> tuple[list[float],
                     shown.setdefault(k, loop.time())
 
         def on_event(event: Any) -> None:
-            if event.type == "response.output_audio_transcript.delta":
-                chunks.append(event.delta)
+            chunks.append(event.delta)
 
         assistant.on("transcript", on_transcript)
         client.on("response.output_audio_transcript.delta", on_event)
         async with assistant:
             await assistant.send_text("go")
-            await assistant.wait_for_state(AssistantState.SPEAKING, timeout=30)
-            await assistant.wait_for_state(AssistantState.LISTENING, timeout=60)
-            end_at.append(loop.time())
+            await assistant.wait_for_state(AssistantState.SPEAKING, timeout=60)
+            await assistant.wait_for_state(AssistantState.LISTENING, timeout=600)
+            end = loop.time()
             turn = assistant.turns[-1]
     assert turn.first_audio_at is not None
     start = turn.first_audio_at
-    truth = [start + t / 1000.0 for t in _truth(text)]
+    spoken = [start + t / 1000.0 for t in tts.word_starts_ms()]
     words = text.split()
-    if len(truth) != len(words) or len(shown) != len(words):
-        raise RuntimeError(f"word count mismatch for {text!r}: {len(truth)} spoken, {len(shown)} shown")
-    ours = [abs(shown[k] - truth[k]) * 1000.0 for k in range(len(words))]
-    # The drip: chunk j appears at start + (j + 1) * 285 ms, or at the end of playback if that comes first.
-    drip_times: list[float] = []
-    for j in range(len(chunks)):
-        drip_times.append(min(start + (j + 1) * DRIP_MS / 1000.0, end_at[0]))
-    drip_words: list[float] = []
-    for j, chunk in enumerate(chunks):
-        drip_words.extend([drip_times[j]] * len(chunk.split()))
-    drip = [abs(drip_words[k] - truth[k]) * 1000.0 for k in range(len(words))]
-    return ours, drip
+    if len(spoken) != len(words) or len(shown) != len(words):
+        raise RuntimeError(f"word count mismatch for {text!r}: {len(spoken)} spoken, {len(shown)} shown")
+    return SessionRecord(
+        shown=[shown[k] for k in range(len(words))],
+        spoken=spoken,
+        chunk_words=[len(c.split()) for c in chunks],
+        start=start,
+        end=end,
+        audio_ms=tts.audio_ms,
+    )
 
 
-async def measure_sync(texts: list[str]) -> SyncResult:
-    result = SyncResult([], [], [])
-    for text in texts:
-        ours, drip = await _sync_session(text)
-        result.ours_ms.extend(ours)
-        result.drip_ms.extend(drip)
-        text_only, _ = await _sync_session(text, onsets=False)
-        result.ours_text_only_ms.extend(text_only)
-    return result
+def _drip_errors(record: SessionRecord, interval_ms: float) -> list[float]:
+    """The TypeScript SDK's drip: transcript chunk j appears at start + (j + 1) * interval, or when playback
+    ends if that comes first."""
+    times: list[float] = []
+    for j, count in enumerate(record.chunk_words):
+        times.extend([min(record.start + (j + 1) * interval_ms / 1000.0, record.end)] * count)
+    return [abs(t - s) * 1000.0 for t, s in zip(times, record.spoken, strict=True)]
+
+
+async def measure_sync(texts: list[str], voice: TimedVoice | None = None) -> SyncRow:
+    """Sync errors (ms per word) over ``texts``, one session each, for ours with and without speech onsets and
+    for the two drips. ``voice`` defaults to tone speech at its usual pace."""
+    voice = voice or ToneVoice()
+    cache: dict[tuple[str, float, str], SpokenPiece] = {}
+    records = [await _sync_session(text, voice, cache) for text in texts]
+    text_only = [await _sync_session(text, voice, cache, onsets=False) for text in texts]
+    words = sum(len(r.spoken) for r in records)
+    pace = sum(r.audio_ms for r in records) / words
+    return SyncRow(
+        voice=voice.name,
+        knob=voice.pace,
+        pace_ms=pace,
+        words=words,
+        ours_ms=[abs(a - b) * 1000.0 for r in records for a, b in zip(r.shown, r.spoken, strict=True)],
+        ours_text_only_ms=[abs(a - b) * 1000.0 for r in text_only for a, b in zip(r.shown, r.spoken, strict=True)],
+        drip_ms=[e for r in records for e in _drip_errors(r, DRIP_MS)],
+        drip_at_pace_ms=[e for r in records for e in _drip_errors(r, pace)],
+    )
+
+
+# Knobs that put each voice at about 200, 240, 285 and 350 ms per word on TEXTS (the pace is measured, not assumed).
+TONE_SCALES = (0.975, 1.175, 1.4, 1.725)
+PIPER_SCALES = (0.51, 0.675, 0.865, 1.14)
+
+
+_ALIGNMENT_INSTALL = "pip install 'piper-tts[alignment]==1.8.0'"
+
+
+def _voices(which: str) -> list[TimedVoice]:
+    voices: list[TimedVoice] = []
+    if which in ("tone", "all"):
+        voices.extend(ToneVoice(s) for s in TONE_SCALES)
+    if which in ("piper", "all"):
+        if alignment_available():
+            voices.extend(PiperVoice(s) for s in PIPER_SCALES)
+        elif which == "piper":
+            raise SystemExit(f"piper speech needs the engine extra and onnx: {_ALIGNMENT_INSTALL}")
+        else:
+            print(f"(piper rows skipped: they need the engine extra and onnx: {_ALIGNMENT_INSTALL})")
+    return voices
 
 
 async def measure_latency(turns: int, *, transport: str = "memory") -> list[float]:
@@ -202,25 +269,36 @@ def _pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
+def _cell(values: list[float]) -> str:
+    return f"{statistics.mean(values):6.1f} / {_pct(values, 0.95):6.1f}"
+
+
+def print_sync_table(rows: list[SyncRow]) -> None:
+    header = ("voice  knob   ms/word words |  ours mean / p95  | ours no-onsets    |  285 ms drip      |"
+              "  drip at pace")
+    print(header)
+    for row in rows:
+        print(f"{row.voice:5s} {row.knob:5.3f} {row.pace_ms:8.1f} {row.words:5d} | {_cell(row.ours_ms)} ms |"
+              f" {_cell(row.ours_text_only_ms)} ms | {_cell(row.drip_ms)} ms | {_cell(row.drip_at_pace_ms)} ms")
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sessions", type=int, default=len(TEXTS))
     parser.add_argument("--turns", type=int, default=12)
+    parser.add_argument("--speech", choices=("tone", "piper", "all"), default="all",
+                        help="the voices of the sync table (piper needs the engine extra and onnx)")
     parser.add_argument("--realtime", action="store_true", help="run the sync benchmark on the real clock")
     args = parser.parse_args(argv)
     texts = [TEXTS[i % len(TEXTS)] for i in range(args.sessions)]
-    sync = asyncio.run(measure_sync(texts)) if args.realtime else run_virtual(measure_sync(texts))
-    ours, drip = statistics.mean(sync.ours_ms), statistics.mean(sync.drip_ms)
     clock = "real" if args.realtime else "virtual"
-    print(f"transcript sync error over {len(sync.ours_ms)} words, {args.sessions} sessions ({clock} clock):")
-    text_only = statistics.mean(sync.ours_text_only_ms)
-    print(f"  ours           mean {ours:7.1f} ms   p95 {_pct(sync.ours_ms, 0.95):7.1f} ms"
-          "   (playback clock + text/audio anchors + speech onsets)")
-    print(f"  ours, no audio mean {text_only:7.1f} ms   p95 {_pct(sync.ours_text_only_ms, 0.95):7.1f} ms"
-          "   (playback clock + text/audio anchors, audio_onsets=False)")
-    print(f"  285 ms drip    mean {drip:7.1f} ms   p95 {_pct(sync.drip_ms, 0.95):7.1f} ms")
-    print(f"  drip / ours    {drip / ours:7.1f}x   drip / ours-no-audio {drip / text_only:5.1f}x"
-          "   (target: ours < 80 ms and >= 3x better)")
+    print(f"transcript sync error |shown - spoken| per word, mean / p95, {args.sessions} sessions per row"
+          f" ({clock} clock; target: ours < 50 ms at every pace from 200 to 350 ms/word):")
+    rows: list[SyncRow] = []
+    for voice in _voices(args.speech):
+        run = measure_sync(texts, voice)
+        rows.append(asyncio.run(run) if args.realtime else run_virtual(run))
+    print_sync_table(rows)
     if args.turns > 0:
         print("end of user speech -> first audio heard (engine with tone speech, real clock):")
         for transport, label in (("memory", "in memory          "), ("websocket", "WebSocket 127.0.0.1")):
@@ -234,10 +312,12 @@ def register(bench_app: typer.Typer) -> None:
 
     @bench_app.command("agents")
     def bench_agents(
-        sessions: int = typer.Option(12, help="Sessions for the transcript sync error."),
+        sessions: int = typer.Option(12, help="Sessions per row of the transcript sync table."),
         turns: int = typer.Option(12, help="Spoken turns for the latency figures (0: skip)."),
+        speech: str = typer.Option("all", help="Voices of the sync table: tone, piper or all."),
         realtime: bool = typer.Option(False, help="Run the sync benchmark on the real clock."),
     ) -> None:
-        """Transcript sync error (ours vs a 285 ms drip) and end of speech -> first audio heard, p50/p95."""
-        argv = ["--sessions", str(sessions), "--turns", str(turns)]
+        """Transcript sync error (ours vs the 285 ms drip and a drip at the voice's pace, tone and piper speech at
+        200-350 ms/word) and end of speech -> first audio heard, p50/p95."""
+        argv = ["--sessions", str(sessions), "--turns", str(turns), "--speech", speech]
         main([*argv, "--realtime"] if realtime else argv)
