@@ -115,3 +115,70 @@ def test_text_known_ahead_of_its_audio_is_cut_at_the_words_heard() -> None:
         entry = t.entry("a")
         assert entry is not None
         assert len(entry.text.split()) == sum(1 for s in _truth(text) if s < end_ms)
+
+
+def test_a_comma_weighs_more_than_its_character_since_voices_pause_there() -> None:
+    plain = word_starts_ms("one two three", 1300.0)
+    paused = word_starts_ms("one, two three", 1300.0)
+    # "two" comes after the pause at the comma: later than its share of characters alone would put it
+    assert paused[1] > 5 / 14 * 1300.0 + 1
+    # and the rest of the text shares less of the audio, so "three" (after no pause) moves less than "two"
+    assert paused[2] - plain[2] < paused[1] - plain[1]
+
+
+def _sound(ms: int) -> bytes:
+    import numpy as np
+
+    t = np.arange(ms * 24) / 24000.0
+    return (np.sin(2 * np.pi * 220.0 * t) * 8000).astype("<i2").tobytes()
+
+
+def _heard(t: Transcript, item: str, at_ms: float) -> str:
+    t.played(item, at_ms)
+    entry = t.entry(item)
+    return "" if entry is None else entry.text
+
+
+def test_a_closing_pause_in_the_audio_is_not_shared_among_the_words() -> None:
+    # A voice ends a piece's audio with a pause (piper: 100-300 ms after a sentence). The words lie in the sound
+    # before it: "bbbb" starts at 5/9 of the 800 ms of sound (444 ms), not at 5/9 of all 1200 ms (667 ms).
+    pcm = _sound(800) + bytes(2 * 24 * 400)
+    t = Transcript()
+    t.add_item("a", "assistant")
+    t.assistant_delta("a", "aaaa bbbb", audio=True)
+    for i in range(0, len(pcm), 4800):
+        t.audio_received("a", len(pcm[i : i + 4800]) / 48, pcm[i : i + 4800])
+    t.audio_done("a")
+    t.assistant_done("a", "aaaa bbbb", audio=True)
+    assert _heard(t, "a", 430.0) == "aaaa"
+    assert _heard(t, "a", 460.0) == "aaaa bbbb"
+
+
+def test_each_piece_ends_at_its_own_sound_once_the_next_piece_began() -> None:
+    # Two pieces, each text then its audio (WebSocket order). The first piece's closing pause is known once the
+    # second piece's audio follows it, while the item is still streaming.
+    t = Transcript()
+    t.add_item("a", "assistant")
+    t.assistant_delta("a", "aaaa bbbb.", audio=True)
+    first = _sound(900) + bytes(2 * 24 * 300)
+    t.audio_received("a", len(first) / 48, first)
+    t.assistant_delta("a", " cccc", audio=True)
+    second = _sound(500)
+    t.audio_received("a", len(second) / 48, second)
+    # "bbbb." starts at 5/10 of the first piece's 900 ms of sound (450 ms), not of its 1200 ms (600 ms)
+    assert _heard(t, "a", 440.0) == "aaaa"
+    assert _heard(t, "a", 470.0) == "aaaa bbbb."
+    assert _heard(t, "a", 1190.0) == "aaaa bbbb."
+    assert _heard(t, "a", 1210.0) == "aaaa bbbb. cccc"  # the second piece starts where its audio does
+
+
+def test_without_the_audio_itself_the_whole_piece_is_shared() -> None:
+    # No pcm (audio_onsets off): nothing tells where the sound ends, so the words share all of the audio.
+    t = Transcript()
+    t.add_item("a", "assistant")
+    t.assistant_delta("a", "aaaa bbbb", audio=True)
+    t.audio_received("a", 1200.0)
+    t.audio_done("a")
+    t.assistant_done("a", "aaaa bbbb", audio=True)
+    assert _heard(t, "a", 660.0) == "aaaa"
+    assert _heard(t, "a", 670.0) == "aaaa bbbb"

@@ -29,7 +29,10 @@ _WORD = re.compile(r"\S+\s*")
 DEFAULT_MS_PER_CHAR = 70.0
 # A pause at a sentence end lasts about as long as this many characters.
 SENTENCE_PAUSE_CHARS = 4.0
+# Voices pause at a comma, colon or semicolon too (piper: 3-5 characters' time, measured by bench agents).
+CLAUSE_PAUSE_CHARS = 3.0
 _SENTENCE_END = re.compile(r"[.?!][\"')]*\s+$")
+_CLAUSE_END = re.compile(r"[,;:][\"')]*\s+$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,13 +75,17 @@ class _Entry:
     cache: list[float] = field(default_factory=list)
 
 
-def _cumulative_weights(text: str, sentence_pause: float) -> list[float]:
-    # cw[i] = weight of text[:i]: one per character, plus a pause on the first space after a sentence end.
+def _cumulative_weights(text: str, sentence_pause: float, clause_pause: float = CLAUSE_PAUSE_CHARS) -> list[float]:
+    # cw[i] = weight of text[:i]: one per character, plus a pause on the first space after a sentence or
+    # clause end.
     cw = [0.0] * (len(text) + 1)
     for i, ch in enumerate(text):
         weight = 1.0
-        if ch.isspace() and i > 0 and not text[i - 1].isspace() and _SENTENCE_END.search(text[: i + 1]):
-            weight += sentence_pause
+        if ch.isspace() and i > 0 and not text[i - 1].isspace():
+            if _SENTENCE_END.search(text[: i + 1]):
+                weight += sentence_pause
+            elif _CLAUSE_END.search(text[: i + 1]):
+                weight += clause_pause
         cw[i + 1] = cw[i] + weight
     return cw
 
@@ -127,6 +134,7 @@ class OnsetDetector:
 
     def __init__(self, *, start_ms: float = 0.0, pause_ms: float = 40.0, threshold: int = 400) -> None:
         self.onsets: list[float] = []
+        self.sound_ends: list[float] = []  # sound_ends[i]: where the sound that began at onsets[i] ends so far
         self._pos = int(start_ms * 24)  # samples since the start of the item
         self._quiet = pause_ms * 24  # pretend the item starts after a pause
         self._pause = pause_ms * 24
@@ -145,10 +153,20 @@ class OnsetDetector:
             if is_loud:
                 if self._quiet >= self._pause:
                     self.onsets.append(self._pos / 24.0)
+                    self.sound_ends.append(self._pos / 24.0)
                 self._quiet = 0
+                self.sound_ends[-1] = (self._pos + self.WINDOW) / 24.0
             else:
                 self._quiet += self.WINDOW
             self._pos += self.WINDOW
+
+    def sound_end(self, start_ms: float, end_ms: float) -> float | None:
+        """Where the last sound heard between ``start_ms`` and ``end_ms`` ends (``None``: only quiet there).
+        A voice's audio for a piece of text usually ends in a pause; its words lie before that pause."""
+        for onset, end in zip(reversed(self.onsets), reversed(self.sound_ends), strict=True):
+            if onset < end_ms and end > start_ms:
+                return min(end, end_ms)
+        return None
 
 
 def fit_rate(estimates: list[float], onsets: list[float], *, origin: float = 0.0) -> list[float]:
@@ -365,13 +383,15 @@ class Transcript:
         final = entry.audio_done and entry.text_done
         segments: list[tuple[int, float, float]] = []
         for i, (t0, a0) in enumerate(anchors):
-            if i + 1 < len(anchors):
-                segments.append((t0, a0, anchors[i + 1][1]))
+            if i + 1 < len(anchors) or final:
+                end = anchors[i + 1][1] if i + 1 < len(anchors) else entry.audio_ms
+                # The piece's audio is all here: its words end where its sound ends, before any closing pause.
+                sound_end = entry.onsets.sound_end(a0, end) if entry.onsets is not None else None
+                segments.append((t0, a0, end if sound_end is None else sound_end))
                 continue
             end = entry.audio_ms
-            if not final:
-                # The last piece may still be arriving: assume at least the prior speaking rate.
-                end = max(end, a0 + len(entry.full[t0:].rstrip()) * self._ms_per_char)
+            # The last piece may still be arriving: assume at least the prior speaking rate.
+            end = max(end, a0 + len(entry.full[t0:].rstrip()) * self._ms_per_char)
             segments.append((t0, a0, end))
         return _segment_starts(entry.full, segments)
 
