@@ -129,4 +129,4 @@ def test_unknown_graph_reader_is_a_clear_error(tmp_path: Path) -> None:
     app.command()(bench_memory)
     result = CliRunner().invoke(app, ["--locomo", str(tmp_path / "data"), "--graph", "regex", "--no-latency"])
     assert result.exit_code == 2
-    assert "use spacy or names" in result.output
+    assert "use spacy, names or llm" in result.output

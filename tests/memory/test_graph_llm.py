@@ -136,3 +136,16 @@ def test_chunk_graph_for_uses_the_model_only_when_it_can_chat() -> None:
     assert isinstance(chunk_graph_for(FakeChat(), offline), LLMChunkGraph)
     assert chunk_graph_for(LocalLLM(), offline) is offline
     assert chunk_graph_for(LocalLLM(), None) is None
+
+
+async def test_the_bench_graph_llm_needs_an_azure_chat_deployment() -> None:
+    from aoai_realtime.bench.memory_run import bench_chunk_graph
+    from aoai_realtime.memory.types import EmbeddingError
+
+    with pytest.raises(EmbeddingError, match="AZURE_OPENAI_CHAT_DEPLOYMENT"):
+        await bench_chunk_graph("llm", environ={})
+    env = {"AZURE_OPENAI_ENDPOINT": "https://example.invalid", "AZURE_OPENAI_CHAT_DEPLOYMENT": "gpt",
+           "AZURE_OPENAI_API_KEY": "k"}  # fmt: skip
+    graph = await bench_chunk_graph("llm", environ=env)
+    assert isinstance(graph, LLMChunkGraph)
+    await graph.close()

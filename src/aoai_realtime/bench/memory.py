@@ -51,7 +51,11 @@ def bench_memory(
         str, typer.Option(help="Conversations of the tune split, comma-separated (the rest are the report split).")
     ] = "conv-26,conv-30,conv-41",
     graph: Annotated[
-        str, typer.Option(help="Graph entities: spacy (parser: entities and relations) or names (capitalised words).")
+        str,
+        typer.Option(
+            help="Graph entities: spacy (parser: entities and relations), names (capitalised words) or llm (the "
+            "Azure chat deployment reads the turns; queries read by spacy)."
+        ),
     ] = "names",
 ) -> None:
     """LoCoMo evidence recall (BM25, dense, hybrid) and retrieval latency at 1k/10k/100k chunks."""
@@ -62,8 +66,8 @@ def bench_memory(
         raise typer.BadParameter("k values must be >= 1", param_hint="--k")
     if embedder not in ("local", "e5", "hash"):
         raise typer.BadParameter("use local, e5 or hash", param_hint="--embedder")
-    if graph not in ("spacy", "names"):
-        raise typer.BadParameter("use spacy or names", param_hint="--graph")
+    if graph not in ("spacy", "names", "llm"):
+        raise typer.BadParameter("use spacy, names or llm", param_hint="--graph")
     opts = BenchOptions(
         locomo=locomo,
         ks=ks,

@@ -12,12 +12,13 @@ import asyncio
 import dataclasses
 import os
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from ..memory.embeddings import CachedEmbedder, EmbeddingProvider, HashEmbedder, LocalEmbedder
 from ..memory.graph import ChunkGraph
+from ..memory.graph_llm import LLMChunkGraph
 from ..memory.retrieval import HybridRetriever, RetrievalConfig
 from ..memory.types import EmbeddingError
 from .memory_latency import measure_latency
@@ -107,13 +108,26 @@ class _PgServer:
         self._server.cleanup()
 
 
-async def bench_chunk_graph(kind: str) -> ChunkGraph | None:
-    """The parser graph for ``--graph spacy`` (None for ``names``); loads spaCy in a worker thread."""
+async def bench_chunk_graph(kind: str, environ: Mapping[str, str] | None = None) -> ChunkGraph | None:
+    """The parser graph for ``--graph spacy`` (None for ``names``; loads spaCy in a worker thread), or for
+    ``--graph llm`` the language-model graph over the Azure chat deployment ``environ`` configures (queries read
+    by spaCy when installed). The caller closes an :class:`~aoai_realtime.memory.graph_llm.LLMChunkGraph`."""
     if kind == "names":
         return None
     from ..memory.graph import default_chunk_graph
 
     graph = await asyncio.to_thread(default_chunk_graph)
+    if kind == "llm":
+        from ..apps.llm import post_call_llm
+        from ..memory.graph_llm import ChatModel, LLMChunkGraph
+
+        llm, _ = post_call_llm(os.environ if environ is None else environ)
+        if not isinstance(llm, ChatModel):
+            raise EmbeddingError(
+                "--graph llm needs an Azure OpenAI chat deployment: set AZURE_OPENAI_ENDPOINT and "
+                "AZURE_OPENAI_CHAT_DEPLOYMENT (the local 0.5B model takes seconds a turn: see docs/memory.md)"
+            )
+        return LLMChunkGraph(llm, query_reader=graph, fallback=graph)
     if graph is None:
         raise EmbeddingError("--graph spacy needs the graph extra: pip install 'aoai-realtime[graph]'")
     return graph
@@ -156,6 +170,7 @@ async def run_memory_bench(
         methods |= ablation_methods()
     report: dict[str, Any] = {}
     pg: _PgServer | None = None
+    chunk_graph: ChunkGraph | None = None
     with tempfile.TemporaryDirectory(prefix="aoai-memory-bench-") as tmp:
         root = Path(tmp)
         try:
@@ -219,6 +234,8 @@ async def run_memory_bench(
                     )
         finally:
             cached.close()
+            if isinstance(chunk_graph, LLMChunkGraph):
+                await chunk_graph.close()
             if pg is not None:
                 pg.close()
     report["notes"] = notes

@@ -152,6 +152,13 @@ class LLMChunkGraph:
                 out += await self._fallback.annotate(part)
         return out
 
+    async def close(self) -> None:
+        """Close the chat model when it has a ``close`` (an ``AzureOpenAIChat`` does); call it when done, if this
+        graph owns the model."""
+        close = getattr(self._model, "close", None)
+        if close is not None:
+            await close()
+
     async def query_entities(self, query: str) -> list[str]:
         if self._reader is not None:
             return await self._reader.query_entities(query)
