@@ -40,6 +40,7 @@ class SpokenPiece:
     text: str
     chunks: tuple[bytes, ...]
     word_starts_ms: tuple[float, ...]
+    chunk_words: tuple[list[tuple[int, float]], ...] = ()  # as the engine got them from ``synthesize_timed``
 
     @property
     def audio_ms(self) -> float:
@@ -244,6 +245,36 @@ class TimedTts:
             piece = self.cache[key] = self.voice.speak(text)
         self.spoken.append(piece)
         yield from piece.chunks
+
+    @property
+    def times_words(self) -> bool:
+        """Whether the engine may ask for word timings (:meth:`synthesize_timed`): when the voice is the engine's
+        piper voice and that knows where its words start (the engine then interleaves each word's transcript
+        with its audio)."""
+        return bool(getattr(self.voice, "times_words", False))
+
+    def synthesize_timed(self, text: str) -> Iterator[tuple[bytes, list[tuple[int, float]]]]:
+        """The engine's own ``PiperTts.synthesize_timed``, recorded: the truth is then the word starts the voice
+        gave the engine, from the model's phoneme durations (the same as :meth:`PiperVoice.speak` finds)."""
+        key = (self.voice.name, self.voice.pace, "timed:" + text)
+        piece = self.cache.get(key)
+        if piece is None:
+            timed: Any = self.voice
+            items = list(timed.synthesize_timed(text))
+            starts: dict[int, float] = {}
+            offset = 0.0
+            for pcm, words in items:
+                for word, ms in words:
+                    starts.setdefault(word, offset + ms)
+                offset += len(pcm) / 2 * 1000.0 / RATE
+            count = len(text.split())
+            if sorted(starts) != list(range(count)):
+                raise RuntimeError(f"the voice timed {len(starts)} of the {count} words of {text!r}")
+            chunks = tuple(p for p, _ in items)
+            piece = SpokenPiece(text, chunks, tuple(starts[k] for k in range(count)), tuple(w for _, w in items))
+            self.cache[key] = piece
+        self.spoken.append(piece)
+        yield from zip(piece.chunks, [list(w) for w in piece.chunk_words], strict=True)
 
     def word_starts_ms(self) -> list[float]:
         """Every word spoken so far, ms from the start of the first piece (pieces play back to back)."""
