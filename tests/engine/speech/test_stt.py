@@ -49,3 +49,61 @@ def test_whisper_can_be_shared_between_threads(whisper: WhisperStt) -> None:
 def test_whisper_rejects_bad_settings() -> None:
     with pytest.raises(ValueError, match="beam_size"):
         WhisperStt(beam_size=0)
+
+
+def test_a_short_turn_is_transcribed_in_a_window_sized_to_it(
+    whisper: WhisperStt, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    whisper.load()
+
+    def thirty_second_path(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a 3 s turn must not take faster-whisper's 30 s path")
+
+    monkeypatch.setattr(whisper._model, "transcribe", thirty_second_path)
+    pcm = concat(silence(300), speak_flite(FIRST), silence(300))
+    result = whisper.transcribe(pcm, prompt="Quarterly review.")
+    assert words(result.text) == words(FIRST)
+    assert 0.0 <= result.segments[0].start_ms < result.segments[-1].end_ms <= len(pcm) / 48.0 + 1000.0
+
+
+def test_a_turn_longer_than_one_window_takes_the_30_second_path(
+    whisper: WhisperStt, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    whisper.load()
+    calls: list[int] = []
+    original = whisper._model.transcribe
+
+    def spy(audio: object, **kwargs: object) -> object:
+        calls.append(1)
+        return original(audio, **kwargs)
+
+    monkeypatch.setattr(whisper._model, "transcribe", spy)
+    # 29 s: too long for one window with its 2 s of trailing silence
+    pcm = concat(speak_flite(FIRST), silence(29_000 - len(speak_flite(FIRST)) // 48))
+    result = whisper.transcribe(pcm)
+    assert calls == [1]
+    assert words(result.text)[:4] == words(FIRST)[:4]
+
+
+class _Tokens:
+    """A stand-in for faster-whisper's tokenizer: ids >= 100 are timestamps (20 ms each), 99 ends the text."""
+
+    timestamp_begin = 100
+    eot = 99
+
+    def decode(self, ids: list[int]) -> str:
+        return " ".join(f"w{i}" for i in ids)
+
+
+def test_window_output_is_cut_at_timestamps_and_refused_when_it_runs_on() -> None:
+    from aoai_realtime.engine.speech.stt import _segments
+
+    ts = _Tokens()
+    closed = _segments([100, 1, 2, 150, 150, 3, 200], ts, duration_s=2.0, ended=True)
+    assert closed is not None
+    assert [(s.start_ms, s.end_ms, s.text) for s in closed] == [(0.0, 1000.0, "w1 w2"), (1000.0, 2000.0, "w3")]
+    open_end = _segments([100, 1, 2, 125, 3], ts, duration_s=1.5, ended=True)  # end-of-text after words
+    assert open_end is not None
+    assert [(s.start_ms, s.end_ms, s.text) for s in open_end] == [(0.0, 500.0, "w1 w2"), (500.0, 1500.0, "w3")]
+    assert _segments([100, 1, 2, 3, 1, 2, 3], ts, duration_s=2.0, ended=False) is None  # hit the length limit
+    assert _segments([100, 1, 100 + 250], ts, duration_s=2.0, ended=True) is None  # ends 3 s past 2 s of audio
