@@ -310,9 +310,9 @@ async def run_bench(
     first_question: int = 0,
     stagger_s: float = 0.0,
 ) -> BenchResult:
-    """``stagger_s``: the calls start spread evenly over that many seconds (0: all at once, so their turns end
-    at about the same moment)."""
-    """``calls`` sessions at once on one engine, ``turns`` spoken questions each; the turns' marks."""
+    """``calls`` sessions at once on one engine, ``turns`` spoken questions each; the turns' marks.
+    ``stagger_s``: the calls start spread evenly over that many seconds (0: all at once, so their turns end at
+    about the same moment)."""
     port = speech_port if speech_port is not None else await asyncio.to_thread(_speech, speech)
     inner_brain = await asyncio.to_thread(_brain, brain)
     kit = SpeechKit(new_vad=port.new_vad, stt=_TimedStt(port.stt) if port.stt else None,
@@ -373,6 +373,7 @@ async def main_async(
     max_calls: int,
     as_json: bool,
     compare: bool = False,
+    compare_window: bool = False,
     stagger_s: float = 0.0,
 ) -> dict[str, Any]:
     def echo(line: str) -> None:
@@ -388,6 +389,8 @@ async def main_async(
     first = out["first_audio_ms"]
     echo(f" end of speech -> first audio delta: p50 {first['p50']:.0f} ms, p95 {first['p95']:.0f} ms ({load()})")
     _table(result, echo)
+    if compare_window:
+        await _compare_window(port, speech=speech, brain=brain, turns=turns, silence_ms=silence_ms, echo=echo)
     if compare:
         off = on = None
         for r in range(max(1, turns // 2)):
@@ -432,6 +435,31 @@ async def main_async(
     return out
 
 
+async def _compare_window(
+    port: SpeechPort, *, speech: str, brain: str, turns: int, silence_ms: int, echo: Callable[[str], None]
+) -> None:
+    """Whisper's fixed 30 s window against the window sized to the turn, alternating 2 turns each."""
+    stt = port.stt
+    if stt is None or not hasattr(stt, "turn_window"):
+        echo(" --compare-window: this speech has no Whisper STT; nothing to compare")
+        return
+    runs: dict[bool, BenchResult] = {}
+    try:
+        for r in range(max(1, turns // 2)):
+            for window in (False, True):
+                stt.turn_window = window
+                part = await run_bench(speech=speech, brain=brain, calls=1, turns=2, silence_ms=silence_ms,
+                                       speech_port=port, first_question=2 * r)  # fmt: skip
+                runs[window] = part if window not in runs else runs[window] + part
+    finally:
+        stt.turn_window = True
+    echo(f" side by side, alternating 2 turns each ({load()}):")
+    labels = (("Whisper window 30 s (faster-whisper's)", False), ("Whisper window sized to the turn", True))
+    for label, window in labels:
+        echo(f"  {label}:")
+        _table(runs[window], echo)
+
+
 def register(bench_app: typer.Typer) -> None:
     """Add ``engine`` to the ``bench`` sub-app."""
 
@@ -448,6 +476,8 @@ def register(bench_app: typer.Typer) -> None:
         as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
         compare: Annotated[bool, typer.Option("--compare", help="Also run the engine's early transcription "
                            "pass off and on, alternating, in the same run.")] = False,
+        compare_window: Annotated[bool, typer.Option("--compare-window", help="Also run Whisper's 30 s window "
+                                  "and the window sized to the turn, alternating, in the same run.")] = False,
     ) -> None:
         """End of speech -> first audio at microphone pace, with its parts; --concurrency: most real-time calls."""
         if speech not in ("full", "light", "fake"):
@@ -455,5 +485,5 @@ def register(bench_app: typer.Typer) -> None:
         if brain not in ("scripted", "rules", "llm"):
             raise typer.BadParameter(f"unknown brain {brain!r}: use scripted, rules or llm", param_hint="--brain")
         asyncio.run(main_async(speech=speech, brain=brain, turns=turns, silence_ms=silence_ms, compare=compare,
-                               stagger_s=stagger,
+                               compare_window=compare_window, stagger_s=stagger,
                                concurrency=concurrency, max_calls=max_calls, as_json=as_json))  # fmt: skip

@@ -98,6 +98,7 @@ class WhisperStt:
         self.num_workers = num_workers
         self.compute_type = compute_type
         self._model_dir = model_dir
+        self.turn_window = True  # False: always faster-whisper's 30 s window (benchmarks compare)
         self._model: Any = None
         self._lock = threading.Lock()
 
@@ -135,7 +136,7 @@ class WhisperStt:
         lang = language
         if not self._model.model.is_multilingual:
             lang = "en"
-        if not self._model.model.is_multilingual:
+        if self.turn_window and not self._model.model.is_multilingual:
             short = self._transcribe_window(audio, prompt)
             if short is not None:
                 return short
