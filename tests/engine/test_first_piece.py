@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from aoai_realtime.engine import FakeClock, Pause, Say, ScriptedBrain
+from aoai_realtime.engine.pacing import LOW_WATER_MS, MS_PER_WORD, TtsPace, hurry
 from aoai_realtime.engine.responses import first_words_ready, ready_to_speak
 from aoai_realtime.protocol import events as ev
 
@@ -58,3 +59,51 @@ async def test_the_first_words_are_heard_while_a_slow_clause_goes_on(speech: Any
         done = next(e for e in early if isinstance(e, ev.ResponseDoneEvent))
         assert done.response.status == "completed"
         assert done.response.output[0].transcript == "Well I think the answer is probably yes."
+
+
+def test_the_pace_follows_measured_synthesis_and_ignores_untimed_chunks() -> None:
+    pace = TtsPace(speed=4.0, weight=0.5)
+    pace.observe(1000.0, 100.0)  # 10x real time
+    assert pace.speed == pytest.approx(7.0)
+    pace.observe(1000.0, 0.0)  # a fake clock's chunk: no information
+    assert pace.speed == pytest.approx(7.0)
+    assert pace.synthesis_ms("one two three four five six seven") == pytest.approx(7 * MS_PER_WORD / 7.0)
+
+
+@pytest.mark.parametrize(
+    ("ahead_ms", "speed", "expected"),
+    [
+        (5000.0, 10.0, False),  # plenty in hand, a fast voice: wait for the sentence's end
+        (LOW_WATER_MS - 1, 100.0, True),  # little in hand: cut at the next word boundary
+        (2000.0, 1.0, True),  # in hand, but eight words at real-time speed take 2.8 s to synthesise
+        (-500.0, 10.0, True),  # the listener already ran out
+    ],
+)
+def test_hurry(ahead_ms: float, speed: float, expected: bool) -> None:
+    pending = "the review moves to Thursday at three in"
+    assert hurry(pending, ahead_ms=ahead_ms, pace=TtsPace(speed=speed)) is expected
+
+
+async def _audio_deltas_while_the_brain_waits(speech: Any, clock: FakeClock, first: str, gap_s: float) -> int:
+    """Audio deltas of an answer's second sentence sent while a slow brain is still writing it."""
+    brain = ScriptedBrain([[Say(first), Pause(gap_s), Say("The review moves to Thursday at three"), Pause(30.0),
+                            Say(" in the big room.")]])  # fmt: skip
+    async with make_session(speech, clock, brain) as session:
+        await session.receive('{"type": "response.create"}')
+        await clock.settle()
+        assert "response.output_audio.delta" in types(session.pending_events())  # the first piece (drained)
+        await clock.advance(gap_s)  # the listener hears the first piece; the brain writes, then waits 30 s
+        return types(session.pending_events()).count("response.output_audio.delta")
+
+
+async def test_a_sentence_is_cut_early_when_the_audio_in_hand_runs_out(speech: Any, clock: FakeClock) -> None:
+    # "Sure." is about half a second of audio; 3 s later the listener has heard it out, so the next sentence's
+    # first words are spoken at once instead of after the brain's 30 s pause.
+    assert await _audio_deltas_while_the_brain_waits(speech, clock, "Sure.", 3.0) > 0
+
+
+async def test_a_sentence_is_held_whole_while_enough_audio_is_in_hand(speech: Any, clock: FakeClock) -> None:
+    # The first piece is about 3 s of audio and the listener has heard 0.5 s of it: the second sentence waits for
+    # its end (it sounds better whole).
+    first = "Absolutely wonderful question regarding quarterly planning arrangements."
+    assert await _audio_deltas_while_the_brain_waits(speech, clock, first, 0.5) == 0

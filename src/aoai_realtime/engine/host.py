@@ -17,6 +17,7 @@ from .brain.base import Brain
 from .clock import Clock
 from .conversation import Conversation, Entry
 from .ids import Ids
+from .pacing import TtsPace
 from .ports import SpeechPort
 from .turns import InputBuffer
 
@@ -46,6 +47,7 @@ class SessionHost(Protocol):
     clock: Clock
     ids: Ids
     audio_out: AudioOut | None
+    tts_pace: TtsPace  # how fast this session's answers have been synthesised (see :mod:`.pacing`)
     conversation: Conversation
     conversation_id: str
 

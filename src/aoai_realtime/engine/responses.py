@@ -26,6 +26,7 @@ from ..protocol import events as ev
 from .brain.base import BrainOutput, BrainRequest, CallTool, ContextItem, Pause, Say
 from .conversation import Entry, pcm_ms, validate_new_item
 from .errors import RequestRejected
+from .pacing import hurry
 
 if TYPE_CHECKING:
     from .host import SessionHost as EngineSession
@@ -93,6 +94,7 @@ class _Writer:
         self.wire = WireAudio(s.session["audio"]["output"]["format"]["type"])  # one stream per response
         self.started_playback = False
         self.limit_hit = False
+        self.first_audio_at: float | None = None  # the session clock when the first audio went out
 
     @property
     def part_type(self) -> str:
@@ -135,14 +137,23 @@ class _Writer:
         self.text += text
         ids = self._ids()
         if self.audio_mode:
-            if self.audio_bytes == 0 and first_words_ready(self.pending, text):
+            early = self._early()
+            if early and first_words_ready(self.pending, text):
                 await self._speak()
             await self.s.emit(ev.ResponseAudioTranscriptDeltaEvent(**ids, delta=text))
             self.pending += text
-            if ready_to_speak(self.pending, first=self.audio_bytes == 0):
+            if ready_to_speak(self.pending, first=early):
                 await self._speak()
         else:
             await self.s.emit(ev.ResponseTextDeltaEvent(**ids, delta=text))
+
+    def _early(self) -> bool:
+        """Whether the pending text is spoken at its comma or after a few words rather than at its sentence's
+        end: always for an answer's first piece; later when the audio in hand runs low (:func:`.pacing.hurry`)."""
+        if self.first_audio_at is None:
+            return True
+        played_ms = (self.s.clock.now() - self.first_audio_at) * 1000.0
+        return hurry(self.pending, ahead_ms=pcm_ms(self.audio_bytes) - played_ms, pace=self.s.tts_pace)
 
     def _ids(self) -> dict[str, Any]:
         assert self.message is not None
@@ -163,7 +174,13 @@ class _Writer:
             return
         # one worker-thread hop per chunk: the first audio goes out as soon as it exists
         chunks = iter(tts.synthesize(text))
-        while (chunk := await asyncio.to_thread(next, chunks, None)) is not None:
+        clock = self.s.clock
+        while True:
+            started = clock.now()
+            chunk = await asyncio.to_thread(next, chunks, None)
+            if chunk is None:
+                return
+            self.s.tts_pace.observe(pcm_ms(len(chunk)), (clock.now() - started) * 1000.0)
             await self._audio(chunk)
 
     async def _audio(self, pcm: bytes) -> None:
@@ -171,6 +188,8 @@ class _Writer:
         self.s.voice_locked = True
         self.message.audio.setdefault(0, bytearray()).extend(pcm)
         self.audio_bytes += len(pcm)
+        if self.first_audio_at is None:
+            self.first_audio_at = self.s.clock.now()
         if self.s.audio_out is None:
             await self._deltas(self.wire.from_pcm(pcm))
             return

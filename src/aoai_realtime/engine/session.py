@@ -36,6 +36,7 @@ from .errors import RequestRejected
 from .host import AudioOut
 from .ids import Ids
 from .input_audio import MAX_APPEND_BYTES, InputAudio
+from .pacing import TtsPace
 from .ports import SpeechPort
 from .responses import ResponseRun, run_response
 from .transcripts import Transcripts
@@ -82,6 +83,7 @@ class EngineSession:
         self.clock = clock
         self.ids = ids or Ids()
         self.audio_out = audio_out
+        self.tts_pace = TtsPace()
         self.id = self.ids.new("sess")
         self.conversation_id = self.ids.new("conv")
         expires = options.created_at + int(options.max_duration_s) if options.created_at else 0
