@@ -182,3 +182,30 @@ def test_without_the_audio_itself_the_whole_piece_is_shared() -> None:
     t.assistant_done("a", "aaaa bbbb", audio=True)
     assert _heard(t, "a", 660.0) == "aaaa"
     assert _heard(t, "a", 670.0) == "aaaa bbbb"
+
+
+def _stream(t: Transcript, item: str, text: str, pcm: bytes) -> None:
+    t.add_item(item, "assistant")
+    t.assistant_delta(item, text, audio=True)
+    for i in range(0, len(pcm), 4800):
+        t.audio_received(item, len(pcm[i : i + 4800]) / 48, pcm[i : i + 4800])
+    t.audio_done(item)
+    t.assistant_done(item, text, audio=True)
+
+
+def test_a_voice_that_pauses_at_the_comma_is_timed_with_the_pause() -> None:
+    # 100 ms a character; 300 ms of quiet after the comma. "dddd" (no pause before it, so no onset) starts at
+    # 1800 ms; shared by characters alone it would be shown at 1760.
+    t = Transcript()
+    _stream(t, "a", "aaaa bbbb, cccc dddd", _sound(1000) + bytes(2 * 24 * 300) + _sound(900))
+    assert _heard(t, "a", 1790.0) == "aaaa bbbb, cccc"
+    assert _heard(t, "a", 1820.0) == "aaaa bbbb, cccc dddd"
+
+
+def test_a_voice_that_does_not_pause_at_the_comma_is_timed_without_a_pause() -> None:
+    # Words with short gaps, none longer at the comma (as tone speech): "dddd" runs on from "cccc" at 1400 ms.
+    # Timed with a comma pause it would wait until 1487 ms; the onsets heard say there is none.
+    gap = bytes(2 * 24 * 100)
+    t = Transcript()
+    _stream(t, "a", "aaaa bbbb, cccc dddd", _sound(400) + gap + _sound(400) + gap + _sound(800))
+    assert _heard(t, "a", 1450.0) == "aaaa bbbb, cccc dddd"

@@ -33,6 +33,7 @@ SENTENCE_PAUSE_CHARS = 4.0
 CLAUSE_PAUSE_CHARS = 3.0
 _SENTENCE_END = re.compile(r"[.?!][\"')]*\s+$")
 _CLAUSE_END = re.compile(r"[,;:][\"')]*\s+$")
+_CLAUSE_MARK = re.compile(r"[,;:][\"')]*\s")
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,14 +92,18 @@ def _cumulative_weights(text: str, sentence_pause: float, clause_pause: float = 
 
 
 def _segment_starts(
-    text: str, segments: list[tuple[int, float, float]], *, sentence_pause: float = SENTENCE_PAUSE_CHARS
+    text: str,
+    segments: list[tuple[int, float, float]],
+    *,
+    sentence_pause: float = SENTENCE_PAUSE_CHARS,
+    clause_pause: float = CLAUSE_PAUSE_CHARS,
 ) -> list[float]:
     """Word starts when ``segments`` = ``[(text_start, audio_start_ms, audio_end_ms), ...]`` says which audio
     speaks which text: inside a segment each character gets an equal share (sentence ends more)."""
     tokens = [m.start() for m in _WORD.finditer(text)]
     if not tokens:
         return []
-    cw = _cumulative_weights(text, sentence_pause)
+    cw = _cumulative_weights(text, sentence_pause, clause_pause)
     starts: list[float] = []
     index = 0
     for c in tokens:
@@ -371,12 +376,18 @@ class Transcript:
         if key != entry.cache_key:
             entry.cache_key = key
             estimate = self._estimate(entry)
+            if onsets and _CLAUSE_MARK.search(entry.full):
+                # Voices pause at commas, or (tone speech, some voices) do not: with the audio at hand, the
+                # timing whose words line up better with the speech onsets heard decides.
+                without = self._estimate(entry, 0.0)
+                if _align(without, onsets)[0] < _align(estimate, onsets)[0] - 1e-9:
+                    estimate = without
             if onsets and not (entry.audio_done and entry.text_done):
                 estimate = fit_rate(estimate, onsets, origin=entry.anchors[-1][1] if entry.anchors else 0.0)
             entry.cache = snap_to_onsets(estimate, onsets)
         return entry.cache
 
-    def _estimate(self, entry: _Entry) -> list[float]:
+    def _estimate(self, entry: _Entry, clause_pause: float = CLAUSE_PAUSE_CHARS) -> list[float]:
         anchors = entry.anchors or [(0, 0.0)]
         if anchors[0][0] != 0:
             anchors = [(0, 0.0), *anchors]
@@ -393,7 +404,7 @@ class Transcript:
             # The last piece may still be arriving: assume at least the prior speaking rate.
             end = max(end, a0 + len(entry.full[t0:].rstrip()) * self._ms_per_char)
             segments.append((t0, a0, end))
-        return _segment_starts(entry.full, segments)
+        return _segment_starts(entry.full, segments, clause_pause=clause_pause)
 
     def played(self, item_id: str, played_ms: float) -> bool:
         """Playback of ``item_id`` reached ``played_ms``: reveal every word that has started."""
