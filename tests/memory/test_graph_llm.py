@@ -3,6 +3,7 @@ and what happens when the model fails. A fake chat model answers (no sockets).""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import Sequence
@@ -110,6 +111,22 @@ async def test_a_failed_batch_is_read_by_the_fallback_with_one_warning(caplog: p
     assert read == [{"entities": ["from fallback"], "relations": []}, {"entities": ["porto"], "relations": []}]
     assert fallback.annotated == [("Ann", "I moved to Lisbon.")]
     assert len(caplog.records) == 1 and "HTTP 503" in caplog.records[0].getMessage()
+
+
+class SilentChat:
+    """A chat model that never answers."""
+
+    async def chat(self, messages: list[dict[str, str]], *, response_format: dict[str, Any] | None = None) -> str:
+        await asyncio.Event().wait()
+        raise AssertionError("unreachable")
+
+
+async def test_a_model_slower_than_the_timeout_counts_as_failed() -> None:
+    fallback = Lemmas()
+    read = await LLMChunkGraph(SilentChat(), fallback=fallback, timeout=0.01).annotate([("Ann", "I moved to Porto.")])
+    assert read == [{"entities": ["from fallback"], "relations": []}]
+    with pytest.raises(LLMError, match=r"did not answer within 0\.01 s"):
+        await LLMChunkGraph(SilentChat(), timeout=0.01).annotate([("Ann", "I moved to Porto.")])
 
 
 async def test_the_relation_graph_lets_a_query_reach_a_turn_that_never_names_the_person(

@@ -19,6 +19,7 @@ raised to the caller.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from typing import Any, Final, Protocol, runtime_checkable
 
@@ -119,7 +120,9 @@ class LLMChunkGraph:
     """Graph indexing with a chat model (see the module docstring). ``query_reader`` reads queries and normalises
     the model's entity names (pass the spaCy graph, e.g. :func:`~.graph.default_chunk_graph`, when installed;
     None: the stores' name rule, lowercased); ``fallback`` reads a batch the model failed on (None: the error
-    is raised). ``batch`` turns go in one request."""
+    is raised). ``batch`` turns go in one request; ``timeout`` (seconds, None: no limit) bounds each request, and a
+    request past it counts as a failure (e.g. ``timeout=1.0`` for ``save_insight``, which runs inside a tool's
+    latency budget)."""
 
     name = "llm"
 
@@ -130,20 +133,26 @@ class LLMChunkGraph:
         query_reader: ChunkGraph | None = None,
         fallback: ChunkGraph | None = None,
         batch: int = BATCH_TURNS,
+        timeout: float | None = None,
     ) -> None:
-        if batch < 1:
-            raise ValueError("LLMChunkGraph: batch must be >= 1")
+        if batch < 1 or (timeout is not None and timeout <= 0):
+            raise ValueError("LLMChunkGraph: batch must be >= 1 and timeout > 0 (or None)")
         self._model = model
         self._reader = query_reader
         self._fallback = fallback
         self._batch = batch
+        self._timeout = timeout
 
     async def annotate(self, turns: Sequence[tuple[str, str]]) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = []
         for start in range(0, len(turns), self._batch):
             part = turns[start : start + self._batch]
             try:
-                out += await self._annotate_batch(part)
+                try:
+                    async with asyncio.timeout(self._timeout):
+                        out += await self._annotate_batch(part)
+                except TimeoutError:
+                    raise LLMError(f"the language model did not answer within {self._timeout:g} s") from None
             except LLMError as exc:
                 if self._fallback is None:
                     raise
