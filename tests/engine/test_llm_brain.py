@@ -1,7 +1,7 @@
 """The llm brain against the real packaged model (Qwen2.5-Coder 0.5B through llama.cpp), and its loader.
 
 ``scripts/setup.sh`` installs the model, so these run everywhere the suite runs; they skip, saying why, only
-where it is not installed. Sampling is seeded, so each reply is the same run after run; the assertions still
+where it is not installed. Decoding is greedy, so each reply is the same run after run; the assertions still
 check meaning (a tool chosen, a word used), never exact wording or time.
 """
 
@@ -19,6 +19,7 @@ from aoai_realtime.engine.brain.base import BrainRequest, CallTool, ContextItem,
 from aoai_realtime.engine.brain.llm import (
     ANSWER_TOOL,
     LLMBrain,
+    answer_messages,
     call_grammar,
     chat_messages,
     function_tools,
@@ -121,6 +122,36 @@ def test_chat_messages_keep_the_conversation_and_group_one_turns_calls() -> None
     calls = messages[2]["tool_calls"]
     assert [c["function"]["arguments"] for c in calls] == [{"query": "car"}, {"query": "review"}]
     assert messages[3] == {"role": "tool", "tool_call_id": "a", "content": "Level 3."}
+
+
+def test_a_reply_from_tool_outputs_sees_each_output_in_the_user_turn_it_answers() -> None:
+    req = request(
+        user("Where is my car?"),
+        ContextItem(kind="function_call", name="retrieve_knowledge", arguments='{"query": "car"}', call_id="a"),
+        ContextItem(kind="function_call_output", call_id="a", output='{"results": [{"text": "Level 3."}]}'),
+        assistant("On level 3."),
+        user("And the review?"),
+        ContextItem(kind="function_call", name="retrieve_knowledge", arguments='{"query": "review"}', call_id="b"),
+        ContextItem(kind="function_call_output", call_id="b", output="Thursday at 3 pm."),
+    )
+    messages = answer_messages(req)
+    assert [m["role"] for m in messages] == ["system", "user", "assistant", "user"]  # no tool list, no call turns
+    assert messages[1]["content"] == "Where is my car?\n\n(Result of retrieve knowledge: results:\n  - text: Level 3.)"
+    assert messages[3]["content"] == "And the review?\n\n(Result of retrieve knowledge: Thursday at 3 pm.)"
+    # An output nobody asked for in words still reaches the model, as a turn of its own.
+    alone = answer_messages(request(
+        ContextItem(kind="function_call", name="get_time", arguments="{}", call_id="c"),
+        ContextItem(kind="function_call_output", call_id="c", output="12:00"),
+    ))  # fmt: skip
+    assert alone[-1] == {"role": "user", "content": "(Result of get time: 12:00)"}
+
+
+def test_a_call_that_only_copies_its_parameters_description_is_recognised() -> None:
+    tools = function_tools(request(tools=(RETRIEVE, CONTEXT)))
+    copied = CallTool("retrieve_knowledge", json.dumps({"query": "What to look for: the question or its key words"}))
+    assert llm_module._copies_schema(copied, tools)
+    assert not llm_module._copies_schema(CallTool("retrieve_knowledge", '{"query": "key words of the review"}'), tools)
+    assert not llm_module._copies_schema(CallTool("get_session_context", "{}"), tools)
 
 
 @needs_model
@@ -285,7 +316,7 @@ async def test_a_reply_closed_early_frees_the_model_for_the_next(brain: LLMBrain
 
 @needs_model
 def test_the_same_request_from_the_same_state_gives_the_same_reply(brain: LLMBrain) -> None:
-    # Seeded sampling. (A cached prefix evaluated in other batches may round a near tie the other way, so the
+    # Greedy decoding. (A cached prefix evaluated in other batches may round a near tie the other way, so the
     # comparison starts both runs from an empty context.)
     req = request(user("Give me one tip for sleeping better."), tools=())
     replies = []

@@ -15,14 +15,16 @@ were measured with ``bench/bench_llm_tools.py``, see docs/design.md "Offline lan
    If it names ``answer_in_words`` (known after a few tokens), a free pass streams the reply instead: each
    token becomes a :class:`Say` chunk as it arrives, so the engine starts speech on the first clause.
    ``tool_choice`` ``required`` or a named function constrains to those tools; ``none`` offers no tools.
-2. After tool outputs: the reply is written from a prompt without the tool list, the outputs given as plain
-   notes (JSON flattened to ``key: value`` lines); a small model otherwise tends to call again or read
-   the output aloud. One call per response: a chained call waits for the next user turn.
+2. After tool outputs: the reply is written from a prompt without the tool list, each output put into the
+   user's message it answers as plain lines (JSON flattened to ``key: value``); a small model otherwise tends
+   to call again or read the output aloud. One call per response: a chained call waits for the next user turn.
+   A call whose string argument only copies its parameter's description (the model filled in the schema, not
+   the user's words) is not made: the turn is answered in words instead.
 3. The first token of a free reply may not open JSON or a code fence.
 
 The prompts' fixed prefixes (system + tools; system alone) are rendered byte-identically turn after turn and
-kept in two llama.cpp contexts over the one model, so each turn evaluates only its new tokens. Sampling is
-seeded and low-temperature, so one prompt gives the same reply run after run.
+kept in two llama.cpp contexts over the one model, so each turn evaluates only its new tokens. Decoding is
+greedy (``temperature`` 0, a light repeat penalty), so one prompt gives the same reply run after run.
 """
 
 from __future__ import annotations
@@ -311,8 +313,11 @@ def call_grammar(tools: Sequence[dict[str, Any]]) -> str:
 def answer_messages(request: BrainRequest, *, spoken: bool | None = None) -> list[dict[str, Any]]:
     """The request as chat messages for a reply written from tool outputs (no tool list in the prompt).
 
-    Like :func:`chat_messages`, but each function call and its output become one system note after the
-    user's message (``<tool> found: ...``, the output as plain lines) instead of a call and a tool turn.
+    Like :func:`chat_messages`, but each function output is put into the user message it answers, after the
+    user's words, as ``(Result of <tool name in words>: <the output as plain lines>)``; the call itself is left
+    out. (Measured on the bench's tuning split, 7 replies from outputs, greedy: a system note after the question
+    ``<tool> found: ...`` 4/7, read its framing aloud or repeated the question; Qwen's own ``<tool_response>``
+    turn 4/7, wrote calls again; the output in the user's turn 7/7.)
     """
     messages = chat_messages(request, spoken=spoken)[:1]
     names = {item.call_id: item.name for item in request.items if item.kind == "function_call"}
@@ -321,9 +326,13 @@ def answer_messages(request: BrainRequest, *, spoken: bool | None = None) -> lis
             role = item.role if item.role in ("user", "assistant", "system") else "user"
             messages.append({"role": role, "content": item.text})
         elif item.kind == "function_call_output":
-            name = names.get(item.call_id, "the tool")
-            messages.append({"role": "system", "content": f"{name} found:\n{readable(item.output)}\n"
-                                                          "Answer the user's question from this."})  # fmt: skip
+            name = names.get(item.call_id, "the tool").replace("_", " ")
+            note = f"(Result of {name}: {readable(item.output)})"
+            last = messages[-1]
+            if last["role"] == "user" and len(messages) > 1:
+                last["content"] = f"{last['content']}\n\n{note}"
+            else:  # an output with no user message before it (a tool run on the session's own initiative)
+                messages.append({"role": "user", "content": note})
     return messages
 
 
@@ -338,6 +347,27 @@ def _outputs_pending(items: Sequence[ContextItem]) -> bool:
 
 
 _UNSPOKEN = re.compile(r"[*#`_~]")
+
+
+def _words(text: str) -> str:
+    return " ".join(re.findall(r"[a-z0-9']+", text.lower()))
+
+
+def _copies_schema(call: CallTool, tools: Sequence[dict[str, Any]]) -> bool:
+    """True when a string argument of ``call`` is its parameter's own description, word for word."""
+    try:
+        arguments = json.loads(call.arguments)
+    except json.JSONDecodeError:
+        return False
+    tool = next((t["function"] for t in tools if t["function"]["name"] == call.name), None)
+    if tool is None or not isinstance(arguments, dict):
+        return False
+    properties = (tool.get("parameters") or {}).get("properties") or {}
+    for key, value in arguments.items():
+        description = (properties.get(key) or {}).get("description") if isinstance(properties, dict) else None
+        if isinstance(value, str) and isinstance(description, str) and _words(value) == _words(description) != "":
+            return True
+    return False
 
 
 # ------------------------------------------------------------------------------------------------ brain
@@ -364,7 +394,7 @@ class LLMBrain:
         *,
         answer_llm: Any = None,
         label: str = "local GGUF model (llama.cpp)",
-        temperature: float = 0.2,
+        temperature: float = 0.0,
         seed: int = 20261203,
         max_tokens: int = 160,
         max_call_tokens: int = 160,
@@ -474,6 +504,10 @@ class LLMBrain:
             call = self._call(prompt, tools, stop)
         else:
             call = self._call(prompt, offered, stop)
+        free = choice != "required" and not isinstance(choice, dict)
+        if free and call is not None and call.name != ANSWER and _copies_schema(call, offered):
+            log.info("llm brain: the %s call only copied its parameter's description; answering in words", call.name)
+            call = CallTool(ANSWER, "{}")
         self.last_decision = call.name if call is not None else ""
         if call is not None and call.name != ANSWER:
             yield call
