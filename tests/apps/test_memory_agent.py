@@ -470,3 +470,52 @@ async def test_chunk_graph_none_loads_no_parser_and_a_bad_option_is_refused(
     await agent.close()
     with pytest.raises(ConfigError, match="graph='spacy' is not an option"):
         await open_agent(tmp_path / "b", chunk_graph="spacy")
+
+
+class FixedGraph:
+    """A stand-in parser: every text holds one entity, "from the parser"; a query's entity is the query itself."""
+
+    name = "fixed-parser"
+
+    async def annotate(self, turns: Any) -> list[dict[str, Any]]:
+        return [{"entities": ["from the parser"], "relations": []} for _ in turns]
+
+    async def query_entities(self, query: str) -> list[str]:
+        return [query.lower().strip()]
+
+
+class ChattyLLM(LocalLLM):
+    """The offline summariser plus a chat model that reads each batch of turns into one fixed entity."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.batches: list[str] = []
+
+    async def chat(self, messages: list[dict[str, str]], *, response_format: dict[str, Any] | None = None) -> str:
+        assert (response_format or {})["json_schema"]["name"] == "turn_knowledge_graph"
+        self.batches.append(messages[-1]["content"])
+        count = messages[-1]["content"].count("\n") + 1
+        return json.dumps({"turns": [{"turn": n, "entities": ["harbour museum"], "relations": []}
+                                     for n in range(1, count + 1)]})  # fmt: skip
+
+
+async def test_with_a_chat_model_a_calls_turns_are_indexed_by_it_and_insights_by_the_parser(tmp_path: Path) -> None:
+    llm = ChattyLLM()
+    agent = await open_agent(tmp_path / "chat", llm=llm, chunk_graph=FixedGraph())
+    try:
+        assert agent.index_graph is not agent.chunk_graph
+        await _save_all(agent, [("c0", "Maria moved to Lisbon.")])
+        [saved] = await agent.insights("mel")
+        [chunk] = await agent.memory.get_chunks([saved["id"]])
+        assert chunk.meta["graph"]["entities"] == ["from the parser"]  # save_insight: the parser, in budget
+        await agent.call_ended(record("call-1", "mel", "capture", CALL_1))
+        turns = await agent.memory.recent(Scope(owner="mel", session_id="call-1#call"), 10)
+        metas = [c.meta for c in await agent.memory.get_chunks([cid for cid, _ in turns])]
+        assert llm.batches and all(m["graph"]["entities"] == ["harbour museum"] for m in metas)
+    finally:
+        await agent.close()
+    offline = await open_agent(tmp_path / "offline", chunk_graph=FixedGraph())
+    try:
+        assert offline.index_graph is offline.chunk_graph  # LocalLLM cannot chat: the parser indexes too
+    finally:
+        await offline.close()

@@ -46,6 +46,7 @@ from ..memory import (
     SQLiteStore,
     text_chunks,
 )
+from ..memory.graph_llm import chunk_graph_for
 from ..pipeline import SUMMARY, ClaimLost, Effect, Pipeline, RetryPolicy, StepContext, StepSpec
 from ..pipeline.memory_indexer import ChunkGraphOption, resolve_chunk_graph
 from ..protocol.session import SemanticVad
@@ -130,6 +131,10 @@ class MemoryAgent:
         self.extractor = extractor
         self.chunk_graph = chunk_graph
         """The parser reading memory into the graph (tools, retriever and index step share it), or None."""
+        self.index_graph = chunk_graph_for(llm, chunk_graph)
+        """What reads a finished call's turns at indexing: the chat model when ``llm`` has one (an Azure chat
+        deployment; spaCy reads what it fails on, and every query), else :attr:`chunk_graph`. ``save_insight``
+        keeps the parser: it answers inside a tool's time budget, which a model round trip could exceed."""
         self.records = AppRecords(data_dir / "records.sqlite")
         self.postcall = PostCall.at(data_dir / "steps.sqlite", self._pipeline(), resume=resume)
         self._owns_memory = owns_memory
@@ -269,7 +274,7 @@ class MemoryAgent:
     # -- post-call ---------------------------------------------------------------------------------------
 
     def _pipeline(self) -> Pipeline:
-        indexer = CallIndexer(self.memory, self.embedder, source=self.name, graph=self.chunk_graph)
+        indexer = CallIndexer(self.memory, self.embedder, source=self.name, graph=self.index_graph)
 
         async def summary(ctx: StepContext) -> Effect:
             return Effect("text/markdown", await self.llm.summarize(ctx.call.transcript))

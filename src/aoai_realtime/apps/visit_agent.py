@@ -27,6 +27,7 @@ from ..errors import ToolError
 from ..llm import LocalLLM
 from ..llm.types import LLMProvider
 from ..memory import CachedEmbedder, ChunkKind, EmbeddingProvider, LocalEmbedder, MemoryStore, Scope, SQLiteStore
+from ..memory.graph_llm import chunk_graph_for
 from ..pipeline import ACTION_ITEMS, INDEX, REVIEW_THREAD, SUMMARY, RetryPolicy, default_pipeline
 from ..pipeline.memory_indexer import ChunkGraphOption, resolve_chunk_graph
 from ..protocol.session import ServerVad
@@ -99,7 +100,8 @@ class VisitAgent:
         self.llm = llm
         self.chunk_graph = chunk_graph
         self.records = AppRecords(data_dir / "records.sqlite")
-        indexer = CallIndexer(memory, embedder, source=self.name, graph=chunk_graph)
+        # the visit's turns are read by the chat model when one is configured (spaCy reads queries and failures)
+        indexer = CallIndexer(memory, embedder, source=self.name, graph=chunk_graph_for(llm, chunk_graph))
         pipeline = default_pipeline(llm=llm, indexer=indexer,
                                     retry=RetryPolicy(max_attempts=4))
         self.postcall = PostCall.at(data_dir / "steps.sqlite", pipeline, resume=resume)
