@@ -177,14 +177,20 @@ class OnsetDetector:
 def fit_rate(estimates: list[float], onsets: list[float], *, origin: float = 0.0) -> list[float]:
     """While the audio length is unknown, the estimates rest on an assumed speaking rate. Stretch them (about
     ``origin``, the start of the text still arriving) by the factor that best lines the words up with the
-    onsets heard so far, so a fast or slow voice is followed."""
-    best, best_cost = estimates, _alignment_cost(estimates, onsets)
+    onsets heard so far, so a fast or slow voice is followed. Only the words from ``origin`` on move, so only
+    they and the onsets from ``origin`` on are weighed (the cost stays that of the last piece, not the item)."""
+    first = next((i for i, e in enumerate(estimates) if e >= origin), len(estimates))
+    near = [o for o in onsets if o >= origin]
+    if first == len(estimates) or not near:
+        return estimates
+    tail = estimates[first:]
+    best, best_cost = tail, _alignment_cost(tail, near)
     for factor in np.linspace(0.4, 1.6, 25).tolist():
-        scaled = [origin + (e - origin) * factor if e > origin else e for e in estimates]
-        cost = _alignment_cost(scaled, onsets)
+        scaled = [origin + (e - origin) * factor for e in tail]
+        cost = _alignment_cost(scaled, near)
         if cost < best_cost - 1e-9:
             best, best_cost = scaled, cost
-    return best
+    return estimates[:first] + best
 
 
 def _alignment_cost(estimates: list[float], onsets: list[float]) -> float:
