@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import bisect
 import statistics
 from dataclasses import dataclass
 from typing import Any
@@ -153,7 +154,14 @@ async def _sync_session(
     chunks: list[str] = []
     async with EngineHarness(brain=ScriptedBrain([[Say(text)]]), speech=speech) as harness:
         client = RealtimeClient(harness.connect())
-        player = PacedPlayer(clock=loop.time)
+        frames: list[tuple[float, int]] = []  # (when a frame starts playing, samples played before it)
+
+        async def sleep(seconds: float) -> None:
+            if player._frame_started is not None:
+                frames.append((player._frame_started, player.played_samples))
+            await asyncio.sleep(seconds)
+
+        player = PacedPlayer(clock=loop.time, sleep=sleep)
         config = AssistantConfig(audio_onsets=onsets)
         assistant = VoiceAssistant(client, player=player, clock=loop.time, config=config)
 
@@ -176,7 +184,8 @@ async def _sync_session(
             turn = assistant.turns[-1]
     assert turn.first_audio_at is not None
     start = turn.first_audio_at
-    spoken = [start + t / 1000.0 for t in tts.word_starts_ms()]
+    # When each word was heard: where its first sample played (after an underrun the player starts again later).
+    spoken = [_played_at(frames, round(t * 24)) for t in tts.word_starts_ms()]
     words = text.split()
     if len(spoken) != len(words) or len(shown) != len(words):
         raise RuntimeError(f"word count mismatch for {text!r}: {len(spoken)} spoken, {len(shown)} shown")
@@ -188,6 +197,13 @@ async def _sync_session(
         end=end,
         audio_ms=tts.audio_ms,
     )
+
+
+def _played_at(frames: list[tuple[float, int]], sample: int) -> float:
+    """When ``sample`` (24 kHz, from the start of the answer) played, from the player's frame schedule."""
+    index = max(0, bisect.bisect_right([position for _, position in frames], sample) - 1)
+    began, position = frames[index]
+    return began + (sample - position) / 24000.0
 
 
 def _drip_errors(record: SessionRecord, interval_ms: float) -> list[float]:
