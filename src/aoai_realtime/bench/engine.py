@@ -39,6 +39,7 @@ import typer
 
 from ..engine import Engine, EngineConfig
 from ..engine.brain.base import Brain, BrainOutput, BrainRequest, Say
+from ..engine.pacing import SynthesisQueue
 from ..engine.ports import SpeechKit, SpeechPort
 from ..testing.engine import EngineHarness
 
@@ -309,15 +310,18 @@ async def run_bench(
     early: bool = True,
     first_question: int = 0,
     stagger_s: float = 0.0,
+    tts_workers: int | None = None,
 ) -> BenchResult:
     """``calls`` sessions at once on one engine, ``turns`` spoken questions each; the turns' marks.
     ``stagger_s``: the calls start spread evenly over that many seconds (0: all at once, so their turns end at
-    about the same moment)."""
+    about the same moment). ``tts_workers``: TTS pieces synthesised at once (None: the engine's default)."""
     port = speech_port if speech_port is not None else await asyncio.to_thread(_speech, speech)
     inner_brain = await asyncio.to_thread(_brain, brain)
     kit = SpeechKit(new_vad=port.new_vad, stt=_TimedStt(port.stt) if port.stt else None,
                     tts=_TimedTts(port.tts) if port.tts else None, name=f"bench-{speech}")  # fmt: skip
     engine = Engine(EngineConfig(api_key="bench", brain=lambda: _TimedBrain(inner_brain()), speech=kit))
+    if tts_workers is not None:  # the engine's default is one piece at a time, most urgent first
+        engine.synthesis = SynthesisQueue(workers=tts_workers)
     tts = port.tts
     assert tts is not None, "the benchmark needs a TTS to speak the user's questions"
     said = [trim(b"".join(tts.synthesize(q))) for q in QUESTIONS]
@@ -375,6 +379,7 @@ async def main_async(
     compare: bool = False,
     compare_window: bool = False,
     stagger_s: float = 0.0,
+    tts_workers: int | None = None,
 ) -> dict[str, Any]:
     def echo(line: str) -> None:
         if not as_json:
@@ -417,7 +422,8 @@ async def main_async(
         k = 1
         while k <= max_calls:
             level = await run_bench(speech=speech, brain=brain, calls=k, turns=max(2, turns // 4),
-                                    silence_ms=silence_ms, speech_port=port, stagger_s=stagger_s)  # fmt: skip
+                                    silence_ms=silence_ms, speech_port=port, stagger_s=stagger_s,
+                                    tts_workers=tts_workers)  # fmt: skip
             first_k = level.values("first_delta")
             ok = held(level)
             echo(f" {k:3d} calls: first audio p50 {statistics.median(first_k) if first_k else float('nan'):.0f} / "
@@ -478,6 +484,8 @@ def register(bench_app: typer.Typer) -> None:
                            "pass off and on, alternating, in the same run.")] = False,
         compare_window: Annotated[bool, typer.Option("--compare-window", help="Also run Whisper's 30 s window "
                                   "and the window sized to the turn, alternating, in the same run.")] = False,
+        tts_workers: Annotated[int | None, typer.Option(min=1, help="--concurrency: TTS pieces synthesised at "
+                               "once (default: the engine's, one at a time, most urgent first).")] = None,
     ) -> None:
         """End of speech -> first audio at microphone pace, with its parts; --concurrency: most real-time calls."""
         if speech not in ("full", "light", "fake"):
@@ -485,5 +493,5 @@ def register(bench_app: typer.Typer) -> None:
         if brain not in ("scripted", "rules", "llm"):
             raise typer.BadParameter(f"unknown brain {brain!r}: use scripted, rules or llm", param_hint="--brain")
         asyncio.run(main_async(speech=speech, brain=brain, turns=turns, silence_ms=silence_ms, compare=compare,
-                               compare_window=compare_window, stagger_s=stagger,
+                               compare_window=compare_window, stagger_s=stagger, tts_workers=tts_workers,
                                concurrency=concurrency, max_calls=max_calls, as_json=as_json))  # fmt: skip

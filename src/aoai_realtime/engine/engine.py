@@ -20,6 +20,7 @@ from ..protocol.connection import encode_server_event
 from .brain.base import Brain
 from .clock import Clock, SystemClock
 from .ids import Ids
+from .pacing import SynthesisQueue
 from .ports import SpeechPort
 from .record import DEFAULT_MAX_RECORD_BYTES, Recorder
 
@@ -81,6 +82,7 @@ class Engine:
         self._secrets: dict[str, Secret] = {}
         self.calls: dict[str, CallHub] = {}
         self._background: set[asyncio.Task[Any]] = set()
+        self.synthesis = SynthesisQueue()  # every session's TTS pieces, the most urgent first (see .pacing)
 
     def spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
         """Run a task that outlives the request that started it (a WebRTC call); ended by :meth:`aclose`."""
@@ -157,6 +159,7 @@ class Engine:
             clock=self.config.clock,
             ids=self.ids,
             audio_out=audio_out,
+            synthesis=self.synthesis,
         )
 
     def recorder(self, session: EngineSession) -> Recorder | None:

@@ -17,7 +17,7 @@ from .brain.base import Brain
 from .clock import Clock
 from .conversation import Conversation, Entry
 from .ids import Ids
-from .pacing import TtsPace
+from .pacing import SynthesisQueue, TtsPace
 from .ports import SpeechPort
 from .turns import InputBuffer
 
@@ -48,6 +48,7 @@ class SessionHost(Protocol):
     ids: Ids
     audio_out: AudioOut | None
     tts_pace: TtsPace  # how fast this session's answers have been synthesised (see :mod:`.pacing`)
+    synthesis: SynthesisQueue  # the engine's TTS queue, shared by its sessions
     conversation: Conversation
     conversation_id: str
 

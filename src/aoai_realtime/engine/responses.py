@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import functools
 import math
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -176,8 +177,10 @@ class _Writer:
         chunks = iter(tts.synthesize(text))
         clock = self.s.clock
         while True:
+            # due when the listener would run out of audio; an answer's first piece at once
+            due = clock.now() if self.first_audio_at is None else self.first_audio_at + pcm_ms(self.audio_bytes) / 1000
             started = clock.now()
-            chunk = await asyncio.to_thread(next, chunks, None)
+            chunk = await self.s.synthesis.run(functools.partial(next, chunks, None), deadline=due)
             if chunk is None:
                 return
             self.s.tts_pace.observe(pcm_ms(len(chunk)), (clock.now() - started) * 1000.0)

@@ -36,7 +36,7 @@ from .errors import RequestRejected
 from .host import AudioOut
 from .ids import Ids
 from .input_audio import MAX_APPEND_BYTES, InputAudio
-from .pacing import TtsPace
+from .pacing import SynthesisQueue, TtsPace
 from .ports import SpeechPort
 from .responses import ResponseRun, run_response
 from .transcripts import Transcripts
@@ -76,6 +76,7 @@ class EngineSession:
         clock: Clock,
         ids: Ids | None = None,
         audio_out: AudioOut | None = None,
+        synthesis: SynthesisQueue | None = None,
     ) -> None:
         self.options = options
         self.brain = brain
@@ -84,6 +85,7 @@ class EngineSession:
         self.ids = ids or Ids()
         self.audio_out = audio_out
         self.tts_pace = TtsPace()
+        self.synthesis = synthesis or SynthesisQueue()
         self.id = self.ids.new("sess")
         self.conversation_id = self.ids.new("conv")
         expires = options.created_at + int(options.max_duration_s) if options.created_at else 0
