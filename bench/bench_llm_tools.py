@@ -297,6 +297,11 @@ def _uptime() -> str:
     return subprocess.run(["uptime"], capture_output=True, text=True, check=False).stdout.strip()
 
 
+def _p50(values: Any) -> float | None:
+    values = list(values)
+    return round(statistics.median(values), 2) if values else None
+
+
 def _split_summary(rows: list[Row]) -> dict[str, Any]:
     if not rows:
         return {"cases": 0}
@@ -324,19 +329,31 @@ def main() -> None:
     load_s = time.perf_counter() - t0
     rows = [run_case(brain, every[k]) for k in ids]
     load_after = _uptime()
-    warm = rows[1:] or rows
+    # Warm: the llama.cpp context this turn uses (decisions, or replies from outputs) last served the same
+    # instructions and tools, so only the new turn is evaluated; the others paid for the whole prompt.
+    last: dict[bool, str] = {}
+    warm, cold = [], []
+    for row in rows:
+        replying = row.case.output is not None
+        (warm if last.get(replying) == row.case.set else cold).append(row)
+        last[replying] = row.case.set
+    warm = warm or rows
     firsts = [r.first_s for r in warm]
-    spoken_firsts = [r.first_s for r in warm if r.got == "-"]
+    spoken_firsts = [r.first_s for r in warm if r.got == "-" and r.case.output is None]
+    reply_firsts = [r.first_s for r in warm if r.case.output is not None]
+    call_firsts = [r.first_s for r in warm if r.got != "-"]
     turns = [r.turn_s for r in warm]
     summary = {
         "model": brain.label,
         "tune": _split_summary([r for k, r in zip(ids, rows, strict=True) if k[0] == "t"]),
         "held_out": _split_summary([r for k, r in zip(ids, rows, strict=True) if k[0] == "h"]),
         "all": _split_summary(rows),
-        "load_s": round(load_s, 2), "first_output_cold_s": round(rows[0].first_s, 2),
-        "first_output_warm_p50_s": round(statistics.median(firsts), 2),
-        "first_spoken_token_warm_p50_s": round(statistics.median(spoken_firsts), 2) if spoken_firsts else None,
-        "turn_p50_s": round(statistics.median(turns), 2), "turn_max_s": round(max(turns), 2),
+        "load_s": round(load_s, 2),
+        "first_output_cold_s": {"p50": _p50(r.first_s for r in cold), "n": len(cold)},
+        "first_output_warm_p50_s": _p50(firsts), "warm_turns": len(warm),
+        "warm_p50_s": {"spoken_token": _p50(spoken_firsts), "call_made": _p50(call_firsts),
+                       "reply_from_output_token": _p50(reply_firsts)},
+        "turn_p50_s": _p50(turns), "turn_max_s": round(max(turns), 2),
         "uptime_before": load_before, "uptime_after": load_after,
     }  # fmt: skip
     if args.json:
