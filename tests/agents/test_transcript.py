@@ -209,3 +209,17 @@ def test_a_voice_that_does_not_pause_at_the_comma_is_timed_without_a_pause() -> 
     t = Transcript()
     _stream(t, "a", "aaaa bbbb, cccc dddd", _sound(400) + gap + _sound(400) + gap + _sound(800))
     assert _heard(t, "a", 1450.0) == "aaaa bbbb, cccc dddd"
+
+
+def test_a_piece_is_whole_once_the_next_pieces_text_came_before_its_audio() -> None:
+    # WebSocket order: a piece's text, its audio, then the next piece's text while that audio is synthesised.
+    # The audio so far speaks exactly the first piece, so its words are timed on it, not on an assumed rate.
+    t = Transcript()
+    t.add_item("a", "assistant")
+    t.assistant_delta("a", "aaaa bbbb.", audio=True)
+    first = _sound(900) + bytes(2 * 24 * 300)
+    t.audio_received("a", len(first) / 48, first)
+    t.assistant_delta("a", " cccc", audio=True)  # its audio has not come yet
+    assert _heard(t, "a", 440.0) == "aaaa"
+    assert _heard(t, "a", 470.0) == "aaaa bbbb."  # 5/10 of the first piece's 900 ms of sound
+    assert _heard(t, "a", 1190.0) == "aaaa bbbb."  # "cccc" is spoken by audio still to come

@@ -388,7 +388,7 @@ class Transcript:
                 without = self._estimate(entry, 0.0)
                 if _align(without, onsets)[0] < _align(estimate, onsets)[0] - 1e-9:
                     estimate = without
-            if onsets and not (entry.audio_done and entry.text_done):
+            if onsets and not (entry.audio_done and entry.text_done) and not self._waiting(entry):
                 estimate = fit_rate(estimate, onsets, origin=entry.anchors[-1][1] if entry.anchors else 0.0)
             entry.cache = snap_to_onsets(estimate, onsets)
         return entry.cache
@@ -398,9 +398,10 @@ class Transcript:
         if anchors[0][0] != 0:
             anchors = [(0, 0.0), *anchors]
         final = entry.audio_done and entry.text_done
+        waiting = self._waiting(entry)
         segments: list[tuple[int, float, float]] = []
         for i, (t0, a0) in enumerate(anchors):
-            if i + 1 < len(anchors) or final:
+            if i + 1 < len(anchors) or final or waiting:
                 end = anchors[i + 1][1] if i + 1 < len(anchors) else entry.audio_ms
                 # The piece's audio is all here: its words end where its sound ends, before any closing pause.
                 sound_end = entry.onsets.sound_end(a0, end) if entry.onsets is not None else None
@@ -410,7 +411,19 @@ class Transcript:
             # The last piece may still be arriving: assume at least the prior speaking rate.
             end = max(end, a0 + len(entry.full[t0:].rstrip()) * self._ms_per_char)
             segments.append((t0, a0, end))
+        if waiting:
+            # Text whose audio has not come yet: it starts where the audio so far ends, at the prior rate.
+            t0, a0 = entry.anchored_chars, entry.audio_ms
+            segments.append((t0, a0, a0 + len(entry.full[t0:].strip()) * self._ms_per_char))
         return _segment_starts(entry.full, segments, clause_pause=clause_pause)
+
+    @staticmethod
+    def _waiting(entry: _Entry) -> bool:
+        """In-step text (WebSocket) arrived after the last audio: the audio so far speaks the text before it, all
+        of it (the next audio starts the new text), so that piece's length is known, not assumed."""
+        return bool(entry.anchors) and len(entry.full) > entry.anchored_chars and not (
+            entry.audio_done and entry.text_done
+        )
 
     def played(self, item_id: str, played_ms: float) -> bool:
         """Playback of ``item_id`` reached ``played_ms``: reveal every word that has started."""
