@@ -305,6 +305,26 @@ async def test_the_fixed_prefix_is_reused_on_the_next_turn(brain: LLMBrain, monk
 
 
 @needs_model
+async def test_prepare_evaluates_a_sessions_prefix_before_its_first_turn(
+    brain: LLMBrain, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    persona = "You are Ann's assistant with a memory of earlier calls. " + MEMORY  # a prefix no test used before
+    await brain.prepare(request(tools=(RETRIEVE, CONTEXT), instructions=persona))
+    evaluated: list[int] = []
+    real_eval = brain.llm.eval
+
+    def counting_eval(tokens: Any) -> None:
+        evaluated.append(len(tokens))
+        real_eval(tokens)
+
+    monkeypatch.setattr(brain.llm, "eval", counting_eval)
+    first = request(user("Where did I park?"), tools=(RETRIEVE, CONTEXT), instructions=persona)
+    await reply(brain, first)
+    prompt = len(brain._prompt(brain.llm, chat_messages(first), [*function_tools(first), ANSWER_TOOL]))
+    assert 0 < evaluated[0] < prompt // 4  # the session's first turn evaluates only its own tokens
+
+
+@needs_model
 async def test_a_reply_closed_early_frees_the_model_for_the_next(brain: LLMBrain) -> None:
     gen = brain.respond(request(user("Tell me a long story about a dragon."), tools=()))
     first = await anext(gen)

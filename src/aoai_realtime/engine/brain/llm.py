@@ -526,6 +526,24 @@ class LLMBrain:
         finally:
             stop.set()
 
+    async def prepare(self, request: BrainRequest) -> None:
+        """Evaluate the fixed prompt prefixes of ``request``'s instructions, tools and output modalities (its
+        items are ignored), so the session's first turn pays only for its own tokens: call it when a session's
+        instructions or tools are set (the prefix of a ~550-token Memory Agent persona took 10-20 s cold on
+        the 2-core box). Queued behind running completions; a later session with another prefix replaces it."""
+        await asyncio.get_running_loop().run_in_executor(self._executor, self._prepare, request)
+
+    def _prepare(self, request: BrainRequest) -> None:
+        import dataclasses
+
+        empty = dataclasses.replace(request, items=())
+        tools = function_tools(request) if request.tool_choice != "none" else []
+        with self._lock:
+            if tools:
+                offered = tools if any(t["function"]["name"] == ANSWER for t in tools) else [*tools, ANSWER_TOOL]
+                _evaluate(self.llm, self._prompt(self.llm, chat_messages(empty), offered))
+            _evaluate(self.answer_llm, self._prompt(self.answer_llm, chat_messages(empty), []))
+
     def write(self, request: BrainRequest, stop: threading.Event | None = None) -> Iterator[BrainOutput]:
         """The reply, synchronously: ``Say`` chunks as tokens arrive, or one ``CallTool``. Blocks; takes the
         model's lock, so concurrent callers take turns. ``stop`` ends it early."""
@@ -640,6 +658,19 @@ class LLMBrain:
             log.warning("llm brain: the constrained tool call did not finish within %d tokens", self.max_call_tokens)
             return None
         return CallTool(name, json.dumps(arguments))
+
+
+def _evaluate(llm: Any, tokens: list[int]) -> None:
+    """Bring ``llm``'s context to ``tokens`` (keeping what it shares with them), as a completion would."""
+    held = llm._input_ids.tolist()
+    shared = 0
+    for a, b in zip(held, tokens, strict=False):
+        if a != b:
+            break
+        shared += 1
+    if shared < len(tokens):
+        llm.n_tokens = shared
+        llm.eval(tokens[shared:])
 
 
 # --------------------------------------------------------------------------------------- packaged model
