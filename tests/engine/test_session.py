@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 from typing import Any
 
 from aoai_realtime.engine import CallTool, FakeClock, Pause, Say, ScriptedBrain
@@ -247,3 +248,29 @@ async def test_session_expires_with_session_expired_and_1001(speech: Any, clock:
 
 def b64(pcm: bytes) -> str:
     return base64.b64encode(pcm).decode()
+
+
+class _PreparingBrain(ScriptedBrain):
+    """A brain that reads the session's prompt ahead (as the llm brain does): records each request."""
+
+    def __init__(self) -> None:
+        super().__init__([])
+        self.prepared: list[Any] = []
+
+    async def prepare(self, request: Any) -> None:
+        self.prepared.append(request)
+
+
+async def test_the_brain_reads_the_sessions_prompt_at_start_and_after_updates(speech: Any, clock: FakeClock) -> None:
+    brain = _PreparingBrain()
+    async with make_session(speech, clock, brain) as session:
+        await clock.settle()
+        assert len(brain.prepared) == 1 and brain.prepared[0].items == ()
+        tool = {"type": "function", "name": "lookup", "description": "Look a thing up.", "parameters": {}}
+        await session.receive(json.dumps({"type": "session.update", "session": {
+            "type": "realtime", "instructions": "Be brief.", "tools": [tool]}}))  # fmt: skip
+        await clock.settle()
+        latest = brain.prepared[-1]
+        assert len(brain.prepared) == 2
+        assert latest.instructions == "Be brief." and [t["name"] for t in latest.tools] == ["lookup"]
+        assert latest.output_modalities == tuple(session.session["output_modalities"])

@@ -140,6 +140,9 @@ class _TimedBrain:
     def __init__(self, inner: Brain) -> None:
         self.inner = inner
         self.needs_transcripts = bool(getattr(inner, "needs_transcripts", True))
+        prepare = getattr(inner, "prepare", None)
+        if prepare is not None:
+            self.prepare = prepare  # the session's prompt read ahead, as the engine does for the brain itself
 
     async def respond(self, request: BrainRequest) -> AsyncIterator[BrainOutput]:
         if self.needs_transcripts:

@@ -32,7 +32,7 @@ from .pacing import hurry
 if TYPE_CHECKING:
     from .host import SessionHost as EngineSession
 
-__all__ = ["ResponseRun", "run_response"]
+__all__ = ["ResponseRun", "prepare_brain", "run_response"]
 
 log = get_logger(__name__)
 
@@ -375,6 +375,32 @@ def _usage(s: EngineSession, run: ResponseRun, request: BrainRequest | None, wri
         },
         "output_token_details": {"text_tokens": text_out, "audio_tokens": audio_out},
     }
+
+
+def prepare_brain(s: EngineSession) -> None:
+    """Let a brain that can (a ``prepare(request)`` coroutine: the llm brain) read the session's fixed prompt,
+    its instructions and tools, now rather than in the user's first turn (a long persona's prefix takes seconds
+    to evaluate on a small machine). The request is built as :func:`run_response` builds a default response's,
+    without items. Runs in the background; a failure is logged, never the session's."""
+    prepare = getattr(s.brain, "prepare", None)
+    if prepare is None:
+        return
+    session = s.session
+    request = BrainRequest(
+        instructions=str(session["instructions"]),
+        tools=tuple(session["tools"]),
+        tool_choice=session["tool_choice"],
+        items=(),
+        output_modalities=tuple(session["output_modalities"]),
+    )
+
+    async def run() -> None:
+        try:
+            await prepare(request)
+        except Exception as exc:  # noqa: BLE001  # only a head start: the first turn evaluates the prompt anyway
+            log.warning("the brain could not read the session's prompt ahead of its first turn: %s", exc)
+
+    s.spawn(run())
 
 
 async def run_response(s: EngineSession, run: ResponseRun) -> None:

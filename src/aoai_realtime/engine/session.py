@@ -38,7 +38,7 @@ from .ids import Ids
 from .input_audio import MAX_APPEND_BYTES, InputAudio
 from .pacing import SynthesisQueue, TtsPace
 from .ports import SpeechPort
-from .responses import ResponseRun, run_response
+from .responses import ResponseRun, prepare_brain, run_response
 from .transcripts import Transcripts
 from .turns import InputBuffer
 
@@ -150,6 +150,7 @@ class EngineSession:
     async def __aenter__(self) -> EngineSession:
         await self.emit(self.core.start())
         self.spawn(self._expire_after(self.options.max_duration_s))
+        prepare_brain(self)
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -258,6 +259,7 @@ class EngineSession:
             if self.session["audio"]["input"]["turn_detection"] != old_td:
                 self.input.configure()
             await self.emit(updated)
+            prepare_brain(self)
         elif isinstance(event, ev.InputAudioBufferCommitEvent):
             await self.input.commit(None, manual=True)
         elif isinstance(event, ev.InputAudioBufferClearEvent):
