@@ -87,6 +87,7 @@ def test_with_engine_word_timings_the_truth_is_what_the_voice_gave_the_engine() 
     items = list(tts.synthesize_timed("one two three"))
     assert [words for _, words in items] == [[(0, 5.0), (1, 60.0)], [(2, 10.0)]]
     assert tts.word_starts_ms() == [5.0, 60.0, 110.0]  # the second sentence starts after the first one's 100 ms
+    assert not TimedTts(_TimedVoice([]), {}, offer_timings=False).times_words  # --no-word-timings
     with pytest.raises(RuntimeError, match="timed 2 of the 3 words"):
         list(TimedTts(_TimedVoice([[(0, 5.0), (1, 60.0)]]), {}).synthesize_timed("one two three"))
 

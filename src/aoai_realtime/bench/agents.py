@@ -135,7 +135,12 @@ def _truth(text: str) -> list[float]:
 
 
 async def _sync_session(
-    text: str, voice: TimedVoice, cache: dict[tuple[str, float, str], SpokenPiece], *, onsets: bool = True
+    text: str,
+    voice: TimedVoice,
+    cache: dict[tuple[str, float, str], SpokenPiece],
+    *,
+    onsets: bool = True,
+    word_timings: bool = True,
 ) -> SessionRecord:
     """Speak ``text`` with ``voice`` through the engine to a :class:`VoiceAssistant` playing it on a paced player,
     as a user's app does; the truth is what the voice recorded of the pieces the engine asked it for."""
@@ -148,7 +153,7 @@ async def _sync_session(
     from ..testing.engine import EngineHarness
 
     loop = asyncio.get_running_loop()
-    tts = TimedTts(voice, cache)
+    tts = TimedTts(voice, cache, offer_timings=word_timings)
     speech = Speech(kind="bench", new_vad=EnergyVad, stt=ToneStt(), tts=tts)
     shown: dict[int, float] = {}
     chunks: list[str] = []
@@ -215,13 +220,14 @@ def _drip_errors(record: SessionRecord, interval_ms: float) -> list[float]:
     return [abs(t - s) * 1000.0 for t, s in zip(times, record.spoken, strict=True)]
 
 
-async def measure_sync(texts: list[str], voice: TimedVoice | None = None) -> SyncRow:
+async def measure_sync(texts: list[str], voice: TimedVoice | None = None, *, word_timings: bool = True) -> SyncRow:
     """Sync errors (ms per word) over ``texts``, one session each, for ours with and without speech onsets and
-    for the two drips. ``voice`` defaults to tone speech at its usual pace."""
+    for the two drips. ``voice`` defaults to tone speech at its usual pace. ``word_timings=False``: the engine
+    gets no word timings from the voice even when its TTS could give them (as against a service that has none)."""
     voice = voice or ToneVoice()
     cache: dict[tuple[str, float, str], SpokenPiece] = {}
-    records = [await _sync_session(text, voice, cache) for text in texts]
-    text_only = [await _sync_session(text, voice, cache, onsets=False) for text in texts]
+    records = [await _sync_session(text, voice, cache, word_timings=word_timings) for text in texts]
+    text_only = [await _sync_session(text, voice, cache, onsets=False, word_timings=word_timings) for text in texts]
     words = sum(len(r.spoken) for r in records)
     pace = sum(r.audio_ms for r in records) / words
     return SyncRow(
@@ -323,6 +329,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--speech", choices=("tone", "piper", "all"), default="all",
                         help="the voices of the sync table (piper needs the engine extra and onnx)")
     parser.add_argument("--realtime", action="store_true", help="run the sync benchmark on the real clock")
+    parser.add_argument("--no-word-timings", action="store_true",
+                        help="give the engine no word timings even where its piper voice has them")
     args = parser.parse_args(argv)
     texts = [TEXTS[i % len(TEXTS)] for i in range(args.sessions)]
     clock = "real" if args.realtime else "virtual"
@@ -330,7 +338,7 @@ def main(argv: list[str] | None = None) -> None:
           f" ({clock} clock; target: ours < 50 ms at every pace from 200 to 350 ms/word):")
     rows: list[SyncRow] = []
     for voice in _voices(args.speech):
-        run = measure_sync(texts, voice)
+        run = measure_sync(texts, voice, word_timings=not args.no_word_timings)
         rows.append(asyncio.run(run) if args.realtime else run_virtual(run))
     print_sync_table(rows)
     if args.turns > 0:
@@ -350,8 +358,10 @@ def register(bench_app: typer.Typer) -> None:
         turns: int = typer.Option(12, help="Spoken turns for the latency figures (0: skip)."),
         speech: str = typer.Option("all", help="Voices of the sync table: tone, piper or all."),
         realtime: bool = typer.Option(False, help="Run the sync benchmark on the real clock."),
+        word_timings: bool = typer.Option(True, help="Let the engine use its voice's word timings, where it has them."),
     ) -> None:
         """Transcript sync error (ours vs the 285 ms drip and a drip at the voice's pace, tone and piper speech at
         200-350 ms/word) and end of speech -> first audio heard, p50/p95."""
         argv = ["--sessions", str(sessions), "--turns", str(turns), "--speech", speech]
-        main([*argv, "--realtime"] if realtime else argv)
+        argv += ["--realtime"] if realtime else []
+        main(argv if word_timings else [*argv, "--no-word-timings"])

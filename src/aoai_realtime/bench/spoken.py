@@ -235,6 +235,7 @@ class TimedTts:
     cache: dict[tuple[str, float, str], SpokenPiece]
     spoken: list[SpokenPiece] = field(default_factory=list)
     sample_rate: int = RATE
+    offer_timings: bool = True  # False: the engine gets no word timings even from a voice that has them
 
     def synthesize(self, text: str) -> Iterator[bytes]:
         if not text.strip():
@@ -251,7 +252,7 @@ class TimedTts:
         """Whether the engine may ask for word timings (:meth:`synthesize_timed`): when the voice is the engine's
         piper voice and that knows where its words start (the engine then interleaves each word's transcript
         with its audio)."""
-        return bool(getattr(self.voice, "times_words", False))
+        return self.offer_timings and bool(getattr(self.voice, "times_words", False))
 
     def synthesize_timed(self, text: str) -> Iterator[tuple[bytes, list[tuple[int, float]]]]:
         """The engine's own ``PiperTts.synthesize_timed``, recorded: the truth is then the word starts the voice
