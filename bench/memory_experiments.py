@@ -31,7 +31,7 @@ import numpy as np
 import numpy.typing as npt
 
 from aoai_realtime.bench.memory_locomo import load_locomo
-from aoai_realtime.bench.memory_recall import TUNE_CONVERSATIONS, _questions, index_conversation
+from aoai_realtime.bench.memory_recall import _questions, index_conversation, tune_split_dir
 from aoai_realtime.bench.memory_run import BenchOptions, bench_chunk_graph, bench_embedder
 from aoai_realtime.memory import Hit, Scope, SQLiteStore
 from aoai_realtime.memory.embeddings import embed_queries
@@ -163,10 +163,7 @@ async def main() -> None:
     args = ap.parse_args()
     opts = BenchOptions(locomo=args.locomo, embedder=args.embedder, graph=args.graph, cache_dir=args.cache_dir)
     with tempfile.TemporaryDirectory() as tmp:
-        only = Path(tmp) / "tune"
-        only.mkdir()
-        for name in sorted(TUNE_CONVERSATIONS):
-            (only / f"{name}.json").symlink_to((args.locomo / f"{name}.json").resolve())
+        only = tune_split_dir(args.locomo, Path(tmp))
         store, cached, graph = await indexed(opts, args.graph, only, Path(tmp) / "t.db")
         retriever = HybridRetriever(store, cached, graph=graph)
         questions: list[Question] = []

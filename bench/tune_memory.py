@@ -15,7 +15,7 @@ import itertools
 import tempfile
 from pathlib import Path
 
-from aoai_realtime.bench.memory_recall import TUNE_CONVERSATIONS, evaluate_locomo
+from aoai_realtime.bench.memory_recall import evaluate_locomo, tune_split_dir
 from aoai_realtime.bench.memory_run import BenchOptions, bench_chunk_graph, bench_embedder
 from aoai_realtime.memory import RetrievalConfig, SQLiteStore
 from aoai_realtime.memory.retrieval import HybridRetriever
@@ -40,10 +40,7 @@ async def main() -> None:
     args = ap.parse_args()
     opts = BenchOptions(locomo=args.locomo, embedder=args.embedder, graph=args.graph, cache_dir=args.cache_dir)
     with tempfile.TemporaryDirectory() as tmp:
-        only = Path(tmp) / "tune"
-        only.mkdir()
-        for name in sorted(TUNE_CONVERSATIONS):
-            (only / f"{name}.json").symlink_to((args.locomo / f"{name}.json").resolve())
+        only = tune_split_dir(args.locomo, Path(tmp))
         _, cached = bench_embedder(opts)
         graph = await bench_chunk_graph(opts.graph)
         store = await SQLiteStore.open(Path(tmp) / "t.db", dim=cached.dim)

@@ -33,12 +33,23 @@ __all__ = [
     "default_methods",
     "evaluate_locomo",
     "index_conversation",
+    "tune_split_dir",
 ]
 
 _log = get_logger(__name__)
 CATEGORIES = (1, 2, 3, 4)
 # The tune split: the three lowest conversation ids of shared/data/locomo (chosen by id before any figure).
 TUNE_CONVERSATIONS: frozenset[str] = frozenset({"conv-26", "conv-30", "conv-41"})
+
+
+def tune_split_dir(locomo: Path, into: Path) -> Path:
+    """A folder ``into/tune`` holding only the tune split's conversations of ``locomo`` (symlinks), for the tuning
+    scripts, which must never read the report split."""
+    only = into / "tune"
+    only.mkdir()
+    for name in sorted(TUNE_CONVERSATIONS):
+        (only / f"{name}.json").symlink_to((locomo / f"{name}.json").resolve())
+    return only
 SPLITS = ("all", "tune", "report")
 
 Step = Callable[[str, int, int], None]
