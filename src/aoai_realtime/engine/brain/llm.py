@@ -30,6 +30,7 @@ greedy (``temperature`` 0, a light repeat penalty), so one prompt gives the same
 from __future__ import annotations
 
 import asyncio
+import atexit
 import codecs
 import contextlib
 import ctypes
@@ -687,7 +688,22 @@ def shared_brain() -> LLMBrain:
             if not llm_available():
                 raise EngineError(f"the local language model is not installed: {FIX}")
             _shared = LLMBrain.from_path(default_model_path(), sha256=MODEL_SHA256, label=MODEL_LABEL)
+            atexit.register(_free_shared)
         return _shared
+
+
+def _free_shared() -> None:
+    """Free the shared model's llama.cpp contexts at exit, while llama_cpp's module is still whole (its own
+    finaliser runs later, during interpreter teardown, and printed ``TypeError: 'NoneType' object is not
+    callable`` after every run that loaded the model). Worker threads have been joined by then."""
+    brain = _shared
+    if brain is None:
+        return
+    brain.close()
+    for model in {id(brain.llm): brain.llm, id(brain.answer_llm): brain.answer_llm}.values():
+        close = getattr(model, "close", None)
+        if close is not None:
+            close()
 
 
 def check_install() -> None:
