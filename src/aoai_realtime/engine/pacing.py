@@ -42,7 +42,8 @@ MS_PER_WORD = 350.0
 class TtsPace:
     """How fast a TTS has been synthesising: milliseconds of audio per millisecond of compute, a moving average
     of the pieces measured so far (``speed``; starts at a cautious guess). One per session: it follows the
-    machine's load as the call goes on."""
+    machine's load as the call goes on. The engine times each chunk from its request to its arrival, waiting in
+    the engine's :class:`SynthesisQueue` included: the speed this session gets, not the voice's alone."""
 
     speed: float = 4.0
     weight: float = 0.3  # of each new measurement
