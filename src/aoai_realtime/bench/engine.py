@@ -400,24 +400,9 @@ async def main_async(
     if compare_window:
         await _compare_window(port, speech=speech, brain=brain, turns=turns, silence_ms=silence_ms, echo=echo)
     if compare:
-        off = on = None
-        for r in range(max(1, turns // 2)):
-            for early in (False, True):
-                part = await run_bench(speech=speech, brain=brain, calls=1, turns=2, silence_ms=silence_ms,
-                                       speech_port=port, early=early, first_question=2 * r)  # fmt: skip
-                if early:
-                    on = part if on is None else on + part
-                else:
-                    off = part if off is None else off + part
-        assert off is not None and on is not None
-        echo(f" side by side, alternating 2 turns each ({load()}):")
-        for label, res in (("early transcription pass OFF", off), ("early transcription pass ON", on)):
-            echo(f"  {label}:")
-            _table(res, echo)
-        for part_name in PARTS:
-            a, b = off.values(part_name), on.values(part_name)
-            if a and b:
-                echo(f"   {part_name:<44} ON - OFF p50 {statistics.median(b) - statistics.median(a):+7.0f} ms")
+        await _side_by_side(port, speech=speech, brain=brain, turns=turns, silence_ms=silence_ms, echo=echo,
+                            labels=("early transcription pass OFF", "early transcription pass ON"),
+                            variant=lambda on: {"early": on})  # fmt: skip
     if concurrency:
         echo(f" concurrency: calls started {'together' if not stagger_s else f'spread over {stagger_s:g} s'}, "
              f"{max(2, turns // 4)} turns each")  # fmt: skip
@@ -444,29 +429,54 @@ async def main_async(
     return out
 
 
+async def _side_by_side(
+    port: SpeechPort,
+    *,
+    speech: str,
+    brain: str,
+    turns: int,
+    silence_ms: int,
+    echo: Callable[[str], None],
+    labels: tuple[str, str],
+    variant: Callable[[bool], dict[str, Any]],
+) -> None:
+    """One setting OFF and ON, alternating 2 turns each in the same run: both parts tables and the ON - OFF
+    differences. ``variant(on)`` switches the setting and returns any extra ``run_bench`` arguments."""
+    runs: dict[bool, BenchResult] = {}
+    for r in range(max(1, turns // 2)):
+        for on in (False, True):
+            part = await run_bench(speech=speech, brain=brain, calls=1, turns=2, silence_ms=silence_ms,
+                                   speech_port=port, first_question=2 * r, **variant(on))  # fmt: skip
+            runs[on] = part if on not in runs else runs[on] + part
+    echo(f" side by side, alternating 2 turns each ({load()}):")
+    for label, on in zip(labels, (False, True), strict=True):
+        echo(f"  {label}:")
+        _table(runs[on], echo)
+    for part_name in PARTS:
+        a, b = runs[False].values(part_name), runs[True].values(part_name)
+        if a and b:
+            echo(f"   {part_name:<44} ON - OFF p50 {statistics.median(b) - statistics.median(a):+7.0f} ms")
+
+
 async def _compare_window(
     port: SpeechPort, *, speech: str, brain: str, turns: int, silence_ms: int, echo: Callable[[str], None]
 ) -> None:
-    """Whisper's fixed 30 s window against the window sized to the turn, alternating 2 turns each."""
+    """Whisper's fixed 30 s window (OFF) against the window sized to the turn (ON)."""
     stt = port.stt
     if stt is None or not hasattr(stt, "turn_window"):
         echo(" --compare-window: this speech has no Whisper STT; nothing to compare")
         return
-    runs: dict[bool, BenchResult] = {}
+
+    def window(on: bool) -> dict[str, Any]:
+        stt.turn_window = on
+        return {}
+
     try:
-        for r in range(max(1, turns // 2)):
-            for window in (False, True):
-                stt.turn_window = window
-                part = await run_bench(speech=speech, brain=brain, calls=1, turns=2, silence_ms=silence_ms,
-                                       speech_port=port, first_question=2 * r)  # fmt: skip
-                runs[window] = part if window not in runs else runs[window] + part
+        await _side_by_side(port, speech=speech, brain=brain, turns=turns, silence_ms=silence_ms, echo=echo,
+                            labels=("Whisper window 30 s (faster-whisper's)", "Whisper window sized to the turn"),
+                            variant=window)  # fmt: skip
     finally:
         stt.turn_window = True
-    echo(f" side by side, alternating 2 turns each ({load()}):")
-    labels = (("Whisper window 30 s (faster-whisper's)", False), ("Whisper window sized to the turn", True))
-    for label, window in labels:
-        echo(f"  {label}:")
-        _table(runs[window], echo)
 
 
 def register(bench_app: typer.Typer) -> None:
