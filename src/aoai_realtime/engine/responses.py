@@ -148,13 +148,21 @@ class _Writer:
         else:
             await self.s.emit(ev.ResponseTextDeltaEvent(**ids, delta=text))
 
+    def _runs_out_at(self) -> float | None:
+        """The session clock time at which the listener will have heard all the audio sent so far (None before
+        the first audio)."""
+        if self.first_audio_at is None:
+            return None
+        return self.first_audio_at + pcm_ms(self.audio_bytes) / 1000.0
+
     def _early(self) -> bool:
         """Whether the pending text is spoken at its comma or after a few words rather than at its sentence's
         end: always for an answer's first piece; later when the audio in hand runs low (:func:`.pacing.hurry`)."""
-        if self.first_audio_at is None:
+        runs_out = self._runs_out_at()
+        if runs_out is None:
             return True
-        played_ms = (self.s.clock.now() - self.first_audio_at) * 1000.0
-        return hurry(self.pending, ahead_ms=pcm_ms(self.audio_bytes) - played_ms, pace=self.s.tts_pace)
+        ahead_ms = (runs_out - self.s.clock.now()) * 1000.0
+        return hurry(self.pending, ahead_ms=ahead_ms, pace=self.s.tts_pace)
 
     def _ids(self) -> dict[str, Any]:
         assert self.message is not None
@@ -177,9 +185,9 @@ class _Writer:
         chunks = iter(tts.synthesize(text))
         clock = self.s.clock
         while True:
-            # due when the listener would run out of audio; an answer's first piece at once
-            due = clock.now() if self.first_audio_at is None else self.first_audio_at + pcm_ms(self.audio_bytes) / 1000
             started = clock.now()
+            runs_out = self._runs_out_at()  # a piece is due when its listener runs out; a first piece at once
+            due = started if runs_out is None else runs_out
             chunk = await self.s.synthesis.run(functools.partial(next, chunks, None), deadline=due)
             if chunk is None:
                 return
