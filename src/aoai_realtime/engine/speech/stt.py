@@ -100,6 +100,7 @@ class WhisperStt:
         self._model_dir = model_dir
         self.turn_window = True  # False: always faster-whisper's 30 s window (benchmarks compare)
         self._model: Any = None
+        self._window_tokens: tuple[Any, list[int]] | None = None  # tokenizer and suppressed tokens, made once
         self._lock = threading.Lock()
 
     @property
@@ -169,7 +170,10 @@ class WhisperStt:
         window += window % 2  # the encoder's stride-2 convolution
         padded = np.zeros((1, features.shape[0], window), dtype=np.float32)
         padded[0, :, :frames] = features[:, :frames]
-        tokenizer = Tokenizer(model.hf_tokenizer, False, task="transcribe", language="en")
+        if self._window_tokens is None:  # built once: the suppressed tokens take ~100 tokenizer calls
+            english = Tokenizer(model.hf_tokenizer, False, task="transcribe", language="en")
+            self._window_tokens = (english, get_suppressed_tokens(english, (-1,)))
+        tokenizer, suppressed = self._window_tokens
         previous = tokenizer.encode(" " + prompt.strip()) if prompt and prompt.strip() else []
         tokens = model.get_prompt(tokenizer, previous)
         result = model.model.generate(
@@ -178,7 +182,7 @@ class WhisperStt:
             beam_size=self.beam_size,
             max_length=model.max_length,
             suppress_blank=True,
-            suppress_tokens=get_suppressed_tokens(tokenizer, (-1,)),
+            suppress_tokens=suppressed,
             max_initial_timestamp_index=50,  # faster-whisper's max_initial_timestamp 1.0 s
         )[0]
         ids = result.sequences_ids[0]
