@@ -285,8 +285,8 @@ async def test_the_conversation_is_kept_across_turns(brain: LLMBrain) -> None:
     assert "Priya" in spoken(says)
 
 
-@needs_model
-async def test_the_fixed_prefix_is_reused_on_the_next_turn(brain: LLMBrain, monkeypatch: pytest.MonkeyPatch) -> None:
+def count_evaluated(brain: LLMBrain, monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """From now on, the length of each token batch the tool-call context evaluates, in order."""
     evaluated: list[int] = []
     real_eval = brain.llm.eval
 
@@ -295,6 +295,12 @@ async def test_the_fixed_prefix_is_reused_on_the_next_turn(brain: LLMBrain, monk
         real_eval(tokens)
 
     monkeypatch.setattr(brain.llm, "eval", counting_eval)
+    return evaluated
+
+
+@needs_model
+async def test_the_fixed_prefix_is_reused_on_the_next_turn(brain: LLMBrain, monkeypatch: pytest.MonkeyPatch) -> None:
+    evaluated = count_evaluated(brain, monkeypatch)
     first = request(user("What is the capital of Italy?"))
     await reply(brain, first)
     prompt = len(brain._prompt(brain.llm, chat_messages(first), [*function_tools(first), ANSWER_TOOL]))
@@ -310,14 +316,7 @@ async def test_prepare_evaluates_a_sessions_prefix_before_its_first_turn(
 ) -> None:
     persona = "You are Ann's assistant with a memory of earlier calls. " + MEMORY  # a prefix no test used before
     await brain.prepare(request(tools=(RETRIEVE, CONTEXT), instructions=persona))
-    evaluated: list[int] = []
-    real_eval = brain.llm.eval
-
-    def counting_eval(tokens: Any) -> None:
-        evaluated.append(len(tokens))
-        real_eval(tokens)
-
-    monkeypatch.setattr(brain.llm, "eval", counting_eval)
+    evaluated = count_evaluated(brain, monkeypatch)
     first = request(user("Where did I park?"), tools=(RETRIEVE, CONTEXT), instructions=persona)
     await reply(brain, first)
     prompt = len(brain._prompt(brain.llm, chat_messages(first), [*function_tools(first), ANSWER_TOOL]))
