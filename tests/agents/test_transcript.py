@@ -154,15 +154,22 @@ def test_a_closing_pause_in_the_audio_is_not_shared_among_the_words() -> None:
     assert _heard(t, "a", 460.0) == "aaaa bbbb"
 
 
-def test_each_piece_ends_at_its_own_sound_once_the_next_piece_began() -> None:
-    # Two pieces, each text then its audio (WebSocket order). The first piece's closing pause is known once the
-    # second piece's audio follows it, while the item is still streaming.
+def _first_piece_then_next_text() -> Transcript:
+    """WebSocket order: a piece's text ("aaaa bbbb."), its audio (900 ms of sound, then 300 ms of quiet), then the
+    next piece's text (" cccc")."""
     t = Transcript()
     t.add_item("a", "assistant")
     t.assistant_delta("a", "aaaa bbbb.", audio=True)
     first = _sound(900) + bytes(2 * 24 * 300)
     t.audio_received("a", len(first) / 48, first)
     t.assistant_delta("a", " cccc", audio=True)
+    return t
+
+
+def test_each_piece_ends_at_its_own_sound_once_the_next_piece_began() -> None:
+    # Two pieces, each text then its audio (WebSocket order). The first piece's closing pause is known once the
+    # second piece's audio follows it, while the item is still streaming.
+    t = _first_piece_then_next_text()
     second = _sound(500)
     t.audio_received("a", len(second) / 48, second)
     # "bbbb." starts at 5/10 of the first piece's 900 ms of sound (450 ms), not of its 1200 ms (600 ms)
@@ -214,12 +221,7 @@ def test_a_voice_that_does_not_pause_at_the_comma_is_timed_without_a_pause() -> 
 def test_a_piece_is_whole_once_the_next_pieces_text_came_before_its_audio() -> None:
     # WebSocket order: a piece's text, its audio, then the next piece's text while that audio is synthesised.
     # The audio so far speaks exactly the first piece, so its words are timed on it, not on an assumed rate.
-    t = Transcript()
-    t.add_item("a", "assistant")
-    t.assistant_delta("a", "aaaa bbbb.", audio=True)
-    first = _sound(900) + bytes(2 * 24 * 300)
-    t.audio_received("a", len(first) / 48, first)
-    t.assistant_delta("a", " cccc", audio=True)  # its audio has not come yet
+    t = _first_piece_then_next_text()  # the next piece's audio has not come yet
     assert _heard(t, "a", 440.0) == "aaaa"
     assert _heard(t, "a", 470.0) == "aaaa bbbb."  # 5/10 of the first piece's 900 ms of sound
     assert _heard(t, "a", 1190.0) == "aaaa bbbb."  # "cccc" is spoken by audio still to come
