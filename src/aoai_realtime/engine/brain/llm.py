@@ -700,6 +700,7 @@ def _free_shared() -> None:
     if brain is None:
         return
     brain.close()
+    brain._grammars.clear()  # their samplers are freed first, while the model they were made for still exists
     for model in {id(brain.llm): brain.llm, id(brain.answer_llm): brain.answer_llm}.values():
         close = getattr(model, "close", None)
         if close is not None:
