@@ -17,17 +17,19 @@ import asyncio
 import base64
 import functools
 import math
-from collections.abc import AsyncIterator
+import re
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..audio.g711 import WireAudio
 from ..errors import get_logger
 from ..protocol import events as ev
 from .brain.base import BrainOutput, BrainRequest, CallTool, ContextItem, Pause, Say
-from .conversation import Entry, pcm_ms, validate_new_item
+from .conversation import BYTES_PER_MS, Entry, pcm_ms, validate_new_item
 from .errors import RequestRejected
 from .pacing import hurry
+from .speech.tts import WordStarts, times_words
 
 if TYPE_CHECKING:
     from .host import SessionHost as EngineSession
@@ -35,6 +37,9 @@ if TYPE_CHECKING:
 __all__ = ["ResponseRun", "prepare_brain", "run_response"]
 
 log = get_logger(__name__)
+
+T = TypeVar("T")
+_WORD_TEXT = re.compile(r"\s*\S+")  # a word with the whitespace before it
 
 _DELTA_MS = 200  # audio deltas of at most 200 ms
 _SENTENCE_END = (".", "!", "?", ":", ";", "\n")
@@ -96,6 +101,11 @@ class _Writer:
         self.started_playback = False
         self.limit_hit = False
         self.first_audio_at: float | None = None  # the session clock when the first audio went out
+        self.sent = ""  # the message's text whose transcript deltas went out
+        # Audio deltas (WebSocket) from a TTS that says where its words start: each word's transcript goes out
+        # right before the audio delta in which it starts, as the service interleaves them, so a client that
+        # anchors text to the audio after it places every word. Over WebRTC (media track) text goes as it comes.
+        self.timed = audio_mode and s.audio_out is None and times_words(s.speech.tts)
 
     @property
     def part_type(self) -> str:
@@ -141,7 +151,8 @@ class _Writer:
             early = self._early()
             if early and first_words_ready(self.pending, text):
                 await self._speak()
-            await self.s.emit(ev.ResponseAudioTranscriptDeltaEvent(**ids, delta=text))
+            if not self.timed:
+                await self._transcript(text)
             self.pending += text
             if ready_to_speak(self.pending, first=early):
                 await self._speak()
@@ -176,23 +187,66 @@ class _Writer:
     def _content_event(self, cls: Any, part: ev.ContentPart) -> Any:
         return cls(**self._ids(), part=part)
 
+    async def _transcript(self, delta: str) -> None:
+        await self.s.emit(ev.ResponseAudioTranscriptDeltaEvent(**self._ids(), delta=delta))
+        self.sent += delta
+
     async def _speak(self) -> None:
-        text, self.pending = self.pending.strip(), ""
+        raw, self.pending = self.pending, ""
+        text = raw.strip()
         tts = self.s.speech.tts
         if not text or tts is None or self.message is None:
+            if self.timed and raw and self.message is not None:
+                await self._transcript(raw)  # only whitespace: nothing to time
+            return
+        if self.timed:
+            await self._speak_timed(raw)
             return
         # one worker-thread hop per chunk: the first audio goes out as soon as it exists
         chunks = iter(tts.synthesize(text))
-        clock = self.s.clock
-        while True:
-            started = clock.now()
-            runs_out = self._runs_out_at()  # a piece is due when its listener runs out; a first piece at once
-            due = started if runs_out is None else runs_out
-            chunk = await self.s.synthesis.run(functools.partial(next, chunks, None), deadline=due)
-            if chunk is None:
-                return
-            self.s.tts_pace.observe(pcm_ms(len(chunk)), (clock.now() - started) * 1000.0)
+        while (chunk := await self._synthesised(chunks, lambda c: c)) is not None:
             await self._audio(chunk)
+
+    async def _synthesised(self, chunks: Iterator[T], pcm_of: Callable[[T], bytes]) -> T | None:
+        """The next chunk of ``chunks`` (``None`` at the end), made by the engine's synthesis queue."""
+        clock = self.s.clock
+        started = clock.now()
+        runs_out = self._runs_out_at()  # a piece is due when its listener runs out; a first piece at once
+        due = started if runs_out is None else runs_out
+        chunk: T | None = await self.s.synthesis.run(functools.partial(next, chunks, None), deadline=due)
+        if chunk is not None:
+            self.s.tts_pace.observe(pcm_ms(len(pcm_of(chunk))), (clock.now() - started) * 1000.0)
+        return chunk
+
+    async def _speak_timed(self, raw: str) -> None:
+        """Speak ``raw`` (text whose transcript has not gone out), sending each word's text right before the
+        audio delta in which that word starts; text whose timing is unknown goes before the chunk's audio."""
+        words = [m.start() for m in _WORD_TEXT.finditer(raw)]
+        texts = [raw[a:b] for a, b in zip(words, [*words[1:], len(raw)], strict=True)]
+        done = 0  # words whose text went out
+
+        async def text_up_to(word: int) -> None:
+            nonlocal done
+            if word >= done:
+                await self._transcript("".join(texts[done : word + 1]))
+                done = word + 1
+
+        tts: Any = self.s.speech.tts
+        chunks: Iterator[tuple[bytes, WordStarts]] = iter(tts.synthesize_timed(raw.strip()))
+        while (item := await self._synthesised(chunks, lambda c: c[0])) is not None:
+            pcm, starts = item
+            if not starts:
+                await text_up_to(len(texts) - 1)
+            at = 0
+            for word, ms in starts:
+                cut = min(len(pcm), round(ms * BYTES_PER_MS / 2) * 2)
+                if cut > at:
+                    await self._audio(pcm[at:cut])
+                    at = cut
+                await text_up_to(word)
+            if at < len(pcm):
+                await self._audio(pcm[at:])
+        await text_up_to(len(texts) - 1)
 
     async def _audio(self, pcm: bytes) -> None:
         assert self.message is not None
@@ -222,10 +276,11 @@ class _Writer:
             await self._speak()
         ids = self._ids()
         if self.audio_mode:
+            # What was sent: with word timings, a cut-off answer's text ends with the audio that went out.
             await self.s.emit(ev.ResponseAudioDoneEvent(**ids))
-            await self.s.emit(ev.ResponseAudioTranscriptDoneEvent(**ids, transcript=self.text))
-            part = ev.ContentPart(type="audio", transcript=self.text)
-            content = [{"type": "output_audio", "transcript": self.text}]
+            await self.s.emit(ev.ResponseAudioTranscriptDoneEvent(**ids, transcript=self.sent))
+            part = ev.ContentPart(type="audio", transcript=self.sent)
+            content = [{"type": "output_audio", "transcript": self.sent}]
         else:
             await self.s.emit(ev.ResponseTextDoneEvent(**ids, text=self.text))
             part = ev.ContentPart(type="text", text=self.text)
@@ -237,6 +292,7 @@ class _Writer:
         self.run.audio_ms += pcm_ms(self.audio_bytes)
         self.message = None
         self.text = ""
+        self.sent = ""
         self.audio_bytes = 0
 
     async def _item_done(self, entry: Entry, index: int) -> None:
