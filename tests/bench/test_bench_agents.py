@@ -1,37 +1,18 @@
 """The transcript-sync benchmark (``aoai-realtime bench agents``): its ground truth and its comparison.
 
-No sockets, no piper model: the piper word mapping is checked on phoneme lists, the sessions run on tone speech
-on the virtual clock.
+No sockets, no piper model: the sessions run on tone speech on the virtual clock (piper's word starts, the
+truth of its rows, are tested in ``tests/engine/speech``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from types import SimpleNamespace
 
 import pytest
 
 from aoai_realtime.bench.agents import SessionRecord, _drip_errors, _spoken_pieces, measure_sync
-from aoai_realtime.bench.spoken import SpokenPiece, TimedTts, ToneVoice, _sounds, _word_starts
+from aoai_realtime.bench.spoken import SpokenPiece, TimedTts, ToneVoice
 from aoai_realtime.testing.virtual_time import run_virtual
-
-
-def test_words_espeak_runs_together_still_get_their_own_start() -> None:
-    # "from the" is one phoneme word in context (fɹʌmðə); said alone, "from" is fɹˈʌm: the stress mark is no
-    # sound, and "the" starts where its first sound is spoken.
-    spoken = [("f", 0.0), ("ɹ", 10.0), ("ʌ", 20.0), ("m", 30.0), ("ð", 40.0), ("ə", 50.0)]
-    assert _word_starts([["f", "ɹ", "ʌ", "m"], ["ð", "ə"]], spoken) == [0.0, 40.0]
-    # a word said a little differently in context (ði vs ðə) is still found
-    spoken = [("ð", 0.0), ("ə", 5.0), ("k", 9.0), ("æ", 12.0), ("t", 20.0)]
-    assert _word_starts([["ð", "i"], ["k", "æ", "t"]], spoken) == [0.0, 9.0]
-
-
-def test_a_stressed_sound_starts_at_its_stress_mark_and_pauses_are_no_sounds() -> None:
-    def a(phoneme: str, samples: int) -> SimpleNamespace:
-        return SimpleNamespace(phoneme=phoneme, num_samples=samples)
-
-    alignments = [a("^", 100), a("ˈ", 50), a("æ", 200), a("n", 80), a(",", 60), a(" ", 300), a("b", 90), a("$", 10)]
-    assert _sounds(alignments) == [("æ", 100), ("n", 350), ("b", 790)]
 
 
 def test_the_drip_shows_chunk_j_after_j_plus_one_intervals_or_when_playback_ends() -> None:

@@ -247,7 +247,7 @@ TONE_SCALES = (0.975, 1.175, 1.4, 1.725)
 PIPER_SCALES = (0.51, 0.675, 0.865, 1.14)
 
 
-_ALIGNMENT_INSTALL = "pip install 'piper-tts[alignment]==1.8.0'"
+_ENGINE_INSTALL = "pip install 'aoai-realtime[engine]'"
 
 
 def _voices(which: str) -> list[TimedVoice]:
@@ -258,9 +258,9 @@ def _voices(which: str) -> list[TimedVoice]:
         if alignment_available():
             voices.extend(PiperVoice(s) for s in PIPER_SCALES)
         elif which == "piper":
-            raise SystemExit(f"piper speech needs the engine extra and onnx: {_ALIGNMENT_INSTALL}")
+            raise SystemExit(f"piper speech needs the engine extra: {_ENGINE_INSTALL}")
         else:
-            print(f"(piper rows skipped: they need the engine extra and onnx: {_ALIGNMENT_INSTALL})")
+            print(f"(piper rows skipped: they need the engine extra: {_ENGINE_INSTALL})")
     return voices
 
 
@@ -327,7 +327,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--sessions", type=int, default=len(TEXTS))
     parser.add_argument("--turns", type=int, default=12)
     parser.add_argument("--speech", choices=("tone", "piper", "all"), default="all",
-                        help="the voices of the sync table (piper needs the engine extra and onnx)")
+                        help="the voices of the sync table (piper needs the engine extra)")
     parser.add_argument("--realtime", action="store_true", help="run the sync benchmark on the real clock")
     parser.add_argument("--no-word-timings", action="store_true",
                         help="give the engine no word timings even where its piper voice has them")

@@ -28,6 +28,8 @@ def test_words_are_matched_to_the_sounds_the_sentence_says() -> None:
     words = [["f", "r", "V", "m"], ["D", "@"], ["n", "O", "r", "T"]]
     spoken = ["f", "r", "@", "m", "D", "@", "n", "O", "r", "T"]
     assert word_sounds(words, spoken) == [0, 4, 6]
+    # with piper's symbols: "from the" is one phoneme word in context, fɹʌmðə; "the" is ði alone and ðə here
+    assert word_sounds([["f", "ɹ", "ʌ", "m"], ["ð", "i"]], ["f", "ɹ", "ʌ", "m", "ð", "ə"]) == [0, 4]
     # a word without sounds ("-") starts with the word after it; one whose sounds are all gone, where it would be
     assert word_sounds([["a"], [], ["b"]], ["a", "b"]) == [0, 1, 1]
     assert word_sounds([["a"], ["x", "y"]], ["a"]) == [0, 1]
