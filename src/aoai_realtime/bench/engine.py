@@ -421,7 +421,7 @@ async def main_async(
             if not ok:
                 break
             best = k
-            k = k + 1 if k < 4 else k + (2 if k < 12 else 4)
+            k = k + 1 if k < 12 else k + 4
         out["max_realtime_calls"] = best
         echo(f" largest K held: {best} ({load()})")
     if as_json:

@@ -25,6 +25,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
+from . import cores
+
 __all__ = ["LOW_WATER_MS", "MS_PER_WORD", "SynthesisQueue", "TtsPace", "hurry"]
 
 T = TypeVar("T")
@@ -67,6 +69,11 @@ def hurry(pending: str, *, ahead_ms: float, pace: TtsPace) -> bool:
     return ahead_ms < max(LOW_WATER_MS, pace.synthesis_ms(pending) + _MARGIN_MS)
 
 
+def _marked(job: Callable[[], T]) -> T:
+    with cores.working():  # the language model leaves this core alone meanwhile
+        return job()
+
+
 class SynthesisQueue:
     """TTS work for every session of an engine: at most ``workers`` jobs at once (in worker threads), the others
     waiting in deadline order (earliest first; equal deadlines in arrival order). One worker suits a voice that
@@ -88,7 +95,7 @@ class SynthesisQueue:
         """Run ``job`` in a worker thread once a worker is free and no waiting job is due earlier."""
         await self._acquire(deadline)
         try:
-            return await asyncio.to_thread(job)
+            return await asyncio.to_thread(_marked, job)
         finally:
             self._release()
 

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import get_logger
 from ..protocol import events as ev
+from . import cores
 from .conversation import Entry, pcm_ms
 
 if TYPE_CHECKING:
@@ -75,8 +76,12 @@ class Transcripts:
             return None
         language, prompt = self._options()
 
+        def run() -> Any:
+            with cores.working():  # the language model leaves this core alone meanwhile
+                return stt.transcribe(pcm, language=language, prompt=prompt)
+
         async def transcribe() -> str:
-            result = await asyncio.to_thread(stt.transcribe, pcm, language=language, prompt=prompt)
+            result = await asyncio.to_thread(run)
             return str(getattr(result, "text", "")).strip()
 
         task: asyncio.Task[str] = self.s.spawn(transcribe())

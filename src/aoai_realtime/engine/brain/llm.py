@@ -50,6 +50,7 @@ from typing import Any
 
 from ..errors import EngineError
 from .base import BrainOutput, BrainRequest, CallTool, ContextItem, Say
+from .threads import ThreadChoice, thread_range
 
 __all__ = [
     "ANSWER",
@@ -172,24 +173,12 @@ def _import_llama_cpp() -> Any:
         return llama_cpp
 
 
-def _threads() -> int:
-    """llama.cpp threads: ``AOAI_LLM_THREADS``, else one core less than the machine has (at least 1).
-
-    llama.cpp's threads wait for each other at every step, so one thread that shares a busy core stalls them
-    all: on the 2-core box with other work running, 2 threads read prompts at 18-24 tokens/s and generated
-    1-2 where 1 thread made 38-51 and 14 (docs/design.md). The engine's speech runs beside the model (whisper
-    before, piper during a reply), so the model leaves it a core.
-    """
-    value = os.environ.get("AOAI_LLM_THREADS", "")
-    return int(value) if value.isdigit() and int(value) > 0 else max(1, (os.cpu_count() or 2) - 1)
-
-
 def load_llama(path: Path, *, n_ctx: int = 4096) -> Any:
     """A ``llama_cpp.Llama`` over the GGUF at ``path``. EngineError with the fix when it cannot be loaded."""
     llama_cpp = _import_llama_cpp()
     if not path.is_file():
         raise EngineError(f"model file {path} is missing: {FIX}")
-    threads = _threads()
+    threads = thread_range()[0]  # raised per step while the machine is otherwise idle (ThreadChoice)
     try:
         return llama_cpp.Llama(
             model_path=str(path), n_ctx=n_ctx, n_threads=threads, n_threads_batch=threads, verbose=False
@@ -469,6 +458,8 @@ class LLMBrain:
             i for i in range(int(llm.n_vocab())) if llm.detokenize([i]).lstrip()[:1] in (b"{", b"[", b"`")
         ]  # fmt: skip
         self._grammars: dict[str, _GreedyGrammar] = {}
+        few, most = thread_range()
+        self._threads = {id(m): ThreadChoice(m, few, most) for m in (self.llm, self.answer_llm)}
         self._lock = threading.Lock()
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="aoai-llm")
         self.last_decision = ""  # the latest turn's route: a tool name, "answer_in_words" or "" (for benches)
@@ -542,7 +533,9 @@ class LLMBrain:
         with self._lock:
             if tools:
                 offered = tools if any(t["function"]["name"] == ANSWER for t in tools) else [*tools, ANSWER_TOOL]
+                self._threads[id(self.llm)].before_pass()
                 _evaluate(self.llm, self._prompt(self.llm, chat_messages(empty), offered))
+            self._threads[id(self.answer_llm)].before_pass()
             _evaluate(self.answer_llm, self._prompt(self.answer_llm, chat_messages(empty), []))
 
     def write(self, request: BrainRequest, stop: threading.Event | None = None) -> Iterator[BrainOutput]:
@@ -603,8 +596,10 @@ class LLMBrain:
         openers = self._openers
         tool_call = self._tool_call
         start = len(prompt)
+        threads = self._threads[id(llm)]
 
         def shape(input_ids: Any, scores: Any) -> Any:
+            threads.step()
             scores[tool_call] = -np.inf  # a reply never turns into a call half-way
             if len(input_ids) == start:  # nor starts as JSON or a code fence
                 scores[openers] = -np.inf
@@ -612,6 +607,7 @@ class LLMBrain:
 
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         llm.set_seed(self.seed)
+        threads.before_pass()
         gen = llm.generate(prompt, temp=self.temperature, top_k=40, top_p=0.9, min_p=0.05, repeat_penalty=1.05,
                            logits_processor=[shape])  # fmt: skip
         try:
@@ -636,8 +632,15 @@ class LLMBrain:
         grammar.reset()
         out = bytearray()
         self.llm.set_seed(self.seed)
+        threads = self._threads[id(self.llm)]
+
+        def step(input_ids: Any, scores: Any) -> Any:
+            threads.step()
+            return scores
+
+        threads.before_pass()
         gen = self.llm.generate([*prompt, self._tool_call, *self._newline, *self._call_opening], temp=0.0,
-                                repeat_penalty=1.0, logits_processor=[grammar])  # fmt: skip
+                                repeat_penalty=1.0, logits_processor=[step, grammar])  # fmt: skip
         try:
             for count, token in enumerate(gen):
                 if stop.is_set():
