@@ -286,15 +286,17 @@ async def test_the_conversation_is_kept_across_turns(brain: LLMBrain) -> None:
 
 
 def count_evaluated(brain: LLMBrain, monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """From now on, the length of each token batch the tool-call context evaluates, in order."""
+    """From now on, the length of each token batch any of the brain's contexts evaluates, in order."""
+    import llama_cpp
+
     evaluated: list[int] = []
-    real_eval = brain.llm.eval
+    real_eval = llama_cpp.Llama.eval
 
-    def counting_eval(tokens: Any) -> None:
+    def counting_eval(self: Any, tokens: Any) -> None:
         evaluated.append(len(tokens))
-        real_eval(tokens)
+        real_eval(self, tokens)
 
-    monkeypatch.setattr(brain.llm, "eval", counting_eval)
+    monkeypatch.setattr(llama_cpp.Llama, "eval", counting_eval)
     return evaluated
 
 
@@ -334,13 +336,40 @@ async def test_a_reply_closed_early_frees_the_model_for_the_next(brain: LLMBrain
 
 
 @needs_model
+async def test_two_sessions_are_answered_at_the_same_time_on_two_lanes(brain: LLMBrain) -> None:
+    import asyncio
+    import time
+
+    marks: dict[str, float] = {}
+
+    async def timed(name: str, req: BrainRequest) -> str:
+        says: list[Say] = []
+        async for output in brain.respond(req):
+            marks.setdefault(f"{name} first", time.monotonic())
+            if isinstance(output, Say):
+                says.append(output)
+        marks[f"{name} done"] = time.monotonic()
+        return spoken(says)
+
+    france = request(user("What is the capital of France?"), tools=())
+    italy = request(user("Hi, I am Luca. What is the capital of Italy?"), tools=())
+    one, two = await asyncio.gather(timed("one", france), timed("two", italy))
+    assert "Paris" in one and "Rome" in two
+    # Each started before the other finished: they were written side by side, not one after the other.
+    assert marks["two first"] < marks["one done"] and marks["one first"] < marks["two done"]
+    assert len(brain.lanes.lanes) >= 2
+
+
+@needs_model
 def test_the_same_request_from_the_same_state_gives_the_same_reply(brain: LLMBrain) -> None:
     # Greedy decoding. (A cached prefix evaluated in other batches may round a near tie the other way, so the
     # comparison starts both runs from an empty context.)
     req = request(user("Give me one tip for sleeping better."), tools=())
     replies = []
     for _ in range(2):
-        brain.answer_llm.reset()
+        for lane in brain.lanes.lanes:
+            for context in lane.contexts.values():
+                context.reset()
         replies.append(list(brain.write(req)))
     assert replies[0] == replies[1] and replies[0]
 

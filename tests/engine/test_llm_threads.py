@@ -36,13 +36,13 @@ class Machine:
         self.busy += (own_cores + other_cores) * seconds
 
 
-def choice_on(clock: Clock, few: int = 1, most: int = 2) -> ThreadChoice:
-    """A choice on a machine nobody else uses."""
+def choice_on(clock: Clock, few: int = 1, most: int = 2, gauge: cores.CoreGauge | None = None) -> ThreadChoice:
+    """A choice on a machine nobody else uses, in a process whose speech work ``gauge`` counts."""
     machine = Machine(clock)
     others = OtherPrograms(read=machine, clock=clock)
     others.update()
     machine.run(1.0, own_cores=1.0, other_cores=0.0)
-    return ThreadChoice(object(), few, most, clock=clock, others=others)
+    return ThreadChoice(object(), few, most, clock=clock, others=others, gauge=gauge or cores.CoreGauge())
 
 
 @pytest.fixture(autouse=True)
@@ -66,14 +66,15 @@ def steps(choice: ThreadChoice, clock: Clock, seconds: list[float]) -> list[int]
 
 def test_all_the_cores_while_nothing_else_runs_and_one_less_while_speech_work_does() -> None:
     clock = Clock()
-    choice = choice_on(clock)
+    gauge = cores.CoreGauge()
+    choice = choice_on(clock, gauge=gauge)
     choice.before_pass()
     assert choice.current == 2
     release = threading.Event()
     started = threading.Event()
 
     def synthesis() -> None:
-        with cores.working():
+        with gauge.working():
             started.set()
             release.wait()
 
@@ -82,13 +83,27 @@ def test_all_the_cores_while_nothing_else_runs_and_one_less_while_speech_work_do
     started.wait()
     try:
         choice.step()
-        assert choice.current == 1
-        assert cores.running() == 1
+        assert choice.current == 1 and gauge.running() == 1
     finally:
         release.set()
         worker.join()
     choice.step()
-    assert choice.current == 2 and cores.running() == 0
+    assert choice.current == 2 and gauge.running() == 0
+
+
+def test_a_pass_does_not_count_against_itself_but_against_every_other_context() -> None:
+    clock = Clock()
+    gauge = cores.CoreGauge()
+    one, other = choice_on(clock, gauge=gauge), choice_on(clock, gauge=gauge)
+    with one.running_pass():
+        assert one.current == 2 and gauge.running() == 1
+        with other.running_pass():
+            assert other.current == 1
+            one.step()
+            assert one.current == 1  # two lanes at once: one thread each
+        one.step()
+        assert one.current == 2
+    assert gauge.running() == 0
 
 
 def test_a_step_three_times_its_fastest_backs_off_every_context_for_a_while() -> None:
@@ -125,7 +140,7 @@ def test_other_programs_busy_on_the_machine_keep_the_model_to_one_core_less() ->
     clock = Clock()
     machine = Machine(clock)
     others = OtherPrograms(read=machine, clock=clock)
-    choice = ThreadChoice(object(), 1, 2, clock=clock, others=others)
+    choice = ThreadChoice(object(), 1, 2, clock=clock, others=others, gauge=cores.CoreGauge())
     choice.before_pass()
     assert choice.current == 1  # nothing measured yet: the extra core is not taken on trust
     machine.run(0.5, own_cores=1.9, other_cores=0.05)  # this process busy (its own threads do not count)
@@ -144,5 +159,6 @@ def test_other_programs_busy_on_the_machine_keep_the_model_to_one_core_less() ->
 
 def test_without_proc_stat_the_extra_core_is_never_used() -> None:
     clock = Clock()
-    choice = ThreadChoice(object(), 1, 2, clock=clock, others=OtherPrograms(read=lambda: None, clock=clock))
+    choice = ThreadChoice(object(), 1, 2, clock=clock, others=OtherPrograms(read=lambda: None, clock=clock),
+                          gauge=cores.CoreGauge())
     assert steps(choice, clock, [0.03, 0.03]) == [1, 1]

@@ -14,25 +14,32 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-__all__ = ["running", "working"]
-
-_lock = threading.Lock()
-_running = 0
+__all__ = ["GAUGE", "CoreGauge", "running", "working"]
 
 
-@contextmanager
-def working() -> Iterator[None]:
-    """Mark CPU-heavy work (a transcription pass, a synthesis) for as long as the block runs; any thread."""
-    global _running
-    with _lock:
-        _running += 1
-    try:
-        yield
-    finally:
-        with _lock:
-            _running -= 1
+class CoreGauge:
+    """A count of the marked work running now (thread-safe)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._running = 0
+
+    @contextmanager
+    def working(self) -> Iterator[None]:
+        """Mark CPU-heavy work (a transcription pass, a synthesis) for as long as the block runs; any thread."""
+        with self._lock:
+            self._running += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._running -= 1
+
+    def running(self) -> int:
+        """How many marked blocks are running now."""
+        return self._running
 
 
-def running() -> int:
-    """How many blocks marked with :func:`working` are running now."""
-    return _running
+GAUGE = CoreGauge()  # the process's: the engine's speech work and the llm brain's passes
+working = GAUGE.working
+running = GAUGE.running

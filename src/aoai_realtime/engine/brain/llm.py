@@ -50,6 +50,7 @@ from typing import Any
 
 from ..errors import EngineError
 from .base import BrainOutput, BrainRequest, CallTool, ContextItem, Say
+from .lanes import DECIDE, REPLY, Lane, Lanes, shared_start, sibling
 from .threads import ThreadChoice, thread_range
 
 __all__ = [
@@ -78,6 +79,8 @@ log = logging.getLogger(__name__)
 MODEL_FILE = "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf"
 MODEL_SHA256 = "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32"
 MODEL_LABEL = "Qwen2.5-Coder 0.5B Instruct (llama.cpp, local)"
+# Completions written at once (one pair of contexts each, see .lanes); more sessions than this take turns.
+LANES = 3
 FIX = "run: bash scripts/setup.sh"
 
 SPOKEN_STYLE = (
@@ -435,6 +438,7 @@ class LLMBrain:
         seed: int = 20261203,
         max_tokens: int = 160,
         max_call_tokens: int = 160,
+        lanes: int = LANES,
     ) -> None:
         llama_cpp = _import_llama_cpp()
         self.llm = llm
@@ -457,12 +461,23 @@ class LLMBrain:
         self._openers = [self._tool_call] + [
             i for i in range(int(llm.n_vocab())) if llm.detokenize([i]).lstrip()[:1] in (b"{", b"[", b"`")
         ]  # fmt: skip
-        self._grammars: dict[str, _GreedyGrammar] = {}
-        few, most = thread_range()
-        self._threads = {id(m): ThreadChoice(m, few, most) for m in (self.llm, self.answer_llm)}
-        self._lock = threading.Lock()
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="aoai-llm")
+        self.lanes = Lanes(self._lane(self.llm, self.answer_llm), most=lanes, make=self._new_lane)
+        self._executor = ThreadPoolExecutor(max_workers=lanes, thread_name_prefix="aoai-llm")
         self.last_decision = ""  # the latest turn's route: a tool name, "answer_in_words" or "" (for benches)
+
+    @staticmethod
+    def _lane(llm: Any, answer_llm: Any) -> Lane:
+        few, most = thread_range()
+        contexts = {DECIDE: llm, REPLY: answer_llm}
+        threads = {kind: ThreadChoice(ctx, few, most) for kind, ctx in contexts.items()}
+        if answer_llm is llm:
+            threads[REPLY] = threads[DECIDE]
+        return Lane(contexts, extras={"threads": threads, "grammars": {}})
+
+    def _new_lane(self) -> Lane:
+        llm = sibling(self.llm, n_ctx=int(self.llm.n_ctx()))
+        answer = llm if self.answer_llm is self.llm else sibling(self.llm, n_ctx=int(self.answer_llm.n_ctx()))
+        return self._lane(llm, answer)
 
     @classmethod
     def from_path(cls, path: str | Path, *, sha256: str | None = None, label: str | None = None) -> LLMBrain:
@@ -470,8 +485,8 @@ class LLMBrain:
         path = Path(path)
         if sha256 is not None:
             verify_sha256(path, sha256)
-        return cls(load_llama(path), answer_llm=load_llama(path, n_ctx=2048),
-                   label=label or f"{path.name} (llama.cpp, local)")  # fmt: skip
+        llm = load_llama(path)
+        return cls(llm, answer_llm=sibling(llm, n_ctx=2048), label=label or f"{path.name} (llama.cpp, local)")
 
     def _single_token(self, text: str) -> int:
         ids = self.llm.tokenize(text.encode(), add_bos=False, special=True)
@@ -530,39 +545,45 @@ class LLMBrain:
 
         empty = dataclasses.replace(request, items=())
         tools = function_tools(request) if request.tool_choice != "none" else []
-        with self._lock:
-            if tools:
-                offered = tools if any(t["function"]["name"] == ANSWER for t in tools) else [*tools, ANSWER_TOOL]
-                self._threads[id(self.llm)].before_pass()
-                _evaluate(self.llm, self._prompt(self.llm, chat_messages(empty), offered))
-            self._threads[id(self.answer_llm)].before_pass()
-            _evaluate(self.answer_llm, self._prompt(self.answer_llm, chat_messages(empty), []))
+        prefixes = [(REPLY, self._prompt(self.answer_llm, chat_messages(empty), []))]
+        if tools:
+            offered = tools if any(t["function"]["name"] == ANSWER for t in tools) else [*tools, ANSWER_TOOL]
+            prefixes.insert(0, (DECIDE, self._prompt(self.llm, chat_messages(empty), offered)))
+        with self.lanes.take(*prefixes[0]) as lane:
+            for kind, tokens in prefixes:
+                with _pass(lane, kind):
+                    _evaluate(lane.contexts[kind], tokens)
+                self.lanes.remember(lane, kind, tokens)
 
     def write(self, request: BrainRequest, stop: threading.Event | None = None) -> Iterator[BrainOutput]:
         """The reply, synchronously: ``Say`` chunks as tokens arrive, or one ``CallTool``. Blocks; takes the
         model's lock, so concurrent callers take turns. ``stop`` ends it early."""
         stop = stop or threading.Event()
-        with self._lock:
-            yield from self._write(request, stop)
-
-    def _write(self, request: BrainRequest, stop: threading.Event) -> Iterator[BrainOutput]:
-        spoken = "audio" in request.output_modalities
         tools = function_tools(request) if request.tool_choice != "none" else []
-        self.last_decision = ""
         if _outputs_pending(request.items) or not tools:
             messages = answer_messages(request) if tools or _outputs_pending(request.items) else chat_messages(request)
             prompt = self._prompt(self.answer_llm, messages, [])
-            yield from self._say(self.answer_llm, prompt, spoken, stop)
+            with self.lanes.take(REPLY, prompt) as lane:
+                self.last_decision = ""
+                yield from self._say(lane, REPLY, prompt, "audio" in request.output_modalities, stop)
             return
-        choice = request.tool_choice
         offered = tools if any(t["function"]["name"] == ANSWER for t in tools) else [*tools, ANSWER_TOOL]
         prompt = self._prompt(self.llm, chat_messages(request), offered)
+        with self.lanes.take(DECIDE, prompt) as lane:
+            yield from self._decide(lane, request, tools, offered, prompt, stop)
+
+    def _decide(self, lane: Lane, request: BrainRequest, tools: list[dict[str, Any]], offered: list[dict[str, Any]],
+                prompt: list[int], stop: threading.Event) -> Iterator[BrainOutput]:  # fmt: skip
+        """A user turn with tools offered: the constrained call, then the reply in words if it chose none."""
+        spoken = "audio" in request.output_modalities
+        self.last_decision = ""
+        choice = request.tool_choice
         if choice == "required" or isinstance(choice, dict):
             if isinstance(choice, dict):
                 tools = [t for t in tools if t["function"]["name"] == choice.get("name")] or tools
-            call = self._call(prompt, tools, stop)
+            call = self._call(lane, prompt, tools, stop)
         else:
-            call = self._call(prompt, offered, stop)
+            call = self._call(lane, prompt, offered, stop)
         free = choice != "required" and not isinstance(choice, dict)
         if free and call is not None and call.name != ANSWER and _copies_schema(call, offered):
             log.info("llm brain: the %s call only copied its parameter's description; answering in words", call.name)
@@ -573,7 +594,7 @@ class LLMBrain:
             return
         if call is None and stop.is_set():
             return
-        yield from self._say(self.llm, prompt, spoken, stop)
+        yield from self._say(lane, DECIDE, prompt, spoken, stop)
 
     # --------------------------------------------------------------------------------------- internals
 
@@ -589,14 +610,16 @@ class LLMBrain:
             while len(messages) > 2 and messages[1]["role"] == "tool":  # never start with an orphan output
                 del messages[1]
 
-    def _say(self, llm: Any, prompt: list[int], spoken: bool, stop: threading.Event) -> Iterator[Say]:
-        """The free pass: each token's text as a Say chunk (markdown marks dropped when spoken)."""
+    def _say(self, lane: Lane, kind: str, prompt: list[int], spoken: bool, stop: threading.Event) -> Iterator[Say]:
+        """The free pass on ``lane``'s ``kind`` context: each token's text as a Say chunk (markdown marks dropped
+        when spoken)."""
         import numpy as np
 
+        llm = lane.contexts[kind]
         openers = self._openers
         tool_call = self._tool_call
         start = len(prompt)
-        threads = self._threads[id(llm)]
+        threads: ThreadChoice = lane.extras["threads"][kind]
 
         def shape(input_ids: Any, scores: Any) -> Any:
             threads.step()
@@ -607,9 +630,12 @@ class LLMBrain:
 
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         llm.set_seed(self.seed)
-        threads.before_pass()
-        gen = llm.generate(prompt, temp=self.temperature, top_k=40, top_p=0.9, min_p=0.05, repeat_penalty=1.05,
-                           logits_processor=[shape])  # fmt: skip
+        with _pass(lane, kind):
+            gen = llm.generate(prompt, temp=self.temperature, top_k=40, top_p=0.9, min_p=0.05, repeat_penalty=1.05,
+                               logits_processor=[shape])  # fmt: skip
+            yield from self._spoken(gen, llm, decoder, spoken, stop)
+
+    def _spoken(self, gen: Any, llm: Any, decoder: Any, spoken: bool, stop: threading.Event) -> Iterator[Say]:
         try:
             for count, token in enumerate(gen):
                 if stop.is_set() or self._is_eog(token) or count >= self.max_tokens:
@@ -621,33 +647,40 @@ class LLMBrain:
         finally:
             gen.close()
 
-    def _call(self, prompt: list[int], tools: list[dict[str, Any]], stop: threading.Event) -> CallTool | None:
-        """The constrained pass: one schema-valid call of one of ``tools`` (None if stopped or unfinished).
-        A call of ``answer_in_words`` returns as soon as its name's first tokens rule out every other tool."""
+    def _call(self, lane: Lane, prompt: list[int], tools: list[dict[str, Any]],
+              stop: threading.Event) -> CallTool | None:  # fmt: skip
+        """The constrained pass on ``lane``: one schema-valid call of one of ``tools`` (None if stopped or
+        unfinished). A call of ``answer_in_words`` returns as soon as its name's first tokens rule out every
+        other tool."""
+        llm = lane.contexts[DECIDE]
         tool_names = [t["function"]["name"] for t in tools]
         key = json.dumps(tools, sort_keys=True)
-        grammar = self._grammars.get(key)
+        grammars: dict[str, _GreedyGrammar] = lane.extras["grammars"]
+        grammar = grammars.get(key)
         if grammar is None:
-            grammar = self._grammars[key] = _GreedyGrammar(self.llm, call_grammar(tools))
+            grammar = grammars[key] = _GreedyGrammar(llm, call_grammar(tools))
         grammar.reset()
-        out = bytearray()
-        self.llm.set_seed(self.seed)
-        threads = self._threads[id(self.llm)]
+        threads: ThreadChoice = lane.extras["threads"][DECIDE]
 
         def step(input_ids: Any, scores: Any) -> Any:
             threads.step()
             return scores
 
-        threads.before_pass()
-        gen = self.llm.generate([*prompt, self._tool_call, *self._newline, *self._call_opening], temp=0.0,
-                                repeat_penalty=1.0, logits_processor=[step, grammar])  # fmt: skip
+        llm.set_seed(self.seed)
+        with _pass(lane, DECIDE):
+            gen = llm.generate([*prompt, self._tool_call, *self._newline, *self._call_opening], temp=0.0,
+                               repeat_penalty=1.0, logits_processor=[step, grammar])  # fmt: skip
+            return self._parse_call(gen, llm, tool_names, stop)
+
+    def _parse_call(self, gen: Any, llm: Any, tool_names: list[str], stop: threading.Event) -> CallTool | None:
+        out = bytearray()
         try:
             for count, token in enumerate(gen):
                 if stop.is_set():
                     return None
                 if self._is_eog(token) or count >= self.max_call_tokens:
                     break
-                out += self.llm.detokenize([token])
+                out += llm.detokenize([token])
                 if ANSWER in tool_names:  # stop as soon as the name can only be answer_in_words
                     head, quote, _ = out.partition(b'"')
                     name = head.decode(errors="replace")
@@ -664,14 +697,15 @@ class LLMBrain:
         return CallTool(name, json.dumps(arguments))
 
 
+def _pass(lane: Lane, kind: str) -> contextlib.AbstractContextManager[None]:
+    """A pass on ``lane``'s ``kind`` context: marked as CPU work for the other lanes, threads chosen."""
+    threads: ThreadChoice = lane.extras["threads"][kind]
+    return threads.running_pass()
+
+
 def _evaluate(llm: Any, tokens: list[int]) -> None:
     """Bring ``llm``'s context to ``tokens`` (keeping what it shares with them), as a completion would."""
-    held = llm._input_ids.tolist()
-    shared = 0
-    for a, b in zip(held, tokens, strict=False):
-        if a != b:
-            break
-        shared += 1
+    shared = shared_start(llm._input_ids.tolist(), tokens)
     if shared < len(tokens):
         llm.n_tokens = shared
         llm.eval(tokens[shared:])
@@ -703,8 +737,12 @@ def _free_shared() -> None:
     if brain is None:
         return
     brain.close()
-    brain._grammars.clear()  # their samplers are freed first, while the model they were made for still exists
-    for model in {id(brain.llm): brain.llm, id(brain.answer_llm): brain.answer_llm}.values():
+    contexts: dict[int, Any] = {}
+    for lane in brain.lanes.lanes:
+        lane.extras["grammars"].clear()  # their samplers are freed first, while their model still exists
+        contexts.update((id(c), c) for c in lane.contexts.values())
+    contexts.pop(id(brain.llm))
+    for model in [*contexts.values(), brain.llm]:  # the one that loaded the model last
         close = getattr(model, "close", None)
         if close is not None:
             close()

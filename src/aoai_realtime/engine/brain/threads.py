@@ -19,6 +19,8 @@ from __future__ import annotations
 import os
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from .. import cores
@@ -94,21 +96,36 @@ class ThreadChoice:
     others = OtherPrograms()  # shared: one machine
 
     def __init__(self, llm: Any, few: int, most: int, *, clock: Any = time.monotonic,
-                 others: OtherPrograms | None = None) -> None:  # fmt: skip
+                 others: OtherPrograms | None = None, gauge: cores.CoreGauge = cores.GAUGE) -> None:  # fmt: skip
         self._llm = llm
+        self._gauge = gauge
         self.few, self.most = few, most
         self._clock = clock
         if others is not None:
             self.others = others
         self.current = few
+        self._own = 0  # 1 while this context's pass is marked as running (it does not count against itself)
         self._fastest: float | None = None  # fastest one-token step with ``most`` threads, seconds
         self._step_started: float | None = None
 
     def wanted(self) -> int:
         """``most`` while no speech work runs here, other programs are quiet and no back-off holds, else ``few``."""
-        if self.most == self.few or cores.running() > 0 or self._clock() < ThreadChoice._backed_off_until:
+        busy = self._gauge.running() - self._own > 0
+        if self.most == self.few or busy or self._clock() < ThreadChoice._backed_off_until:
             return self.few
         return self.most if self.others.quiet() else self.few
+
+    @contextmanager
+    def running_pass(self) -> Iterator[None]:
+        """A pass of this context: marked as running for every other context (:mod:`..cores`), threads chosen
+        at its start (call :meth:`step` between its steps)."""
+        with self._gauge.working():
+            self._own = 1
+            try:
+                self.before_pass()
+                yield
+            finally:
+                self._own = 0
 
     def before_pass(self) -> None:
         """Choose the threads for the pass about to start (its prompt is evaluated with them)."""
