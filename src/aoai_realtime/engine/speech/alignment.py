@@ -7,7 +7,7 @@ protobuf message, and a serialised message followed by more fields is read as on
 merged in (repeated fields appended). The voice file as shipped (its sha256 checked) plus 20 constant bytes
 (graph -> output -> name ``/Ceil_output_0``) is therefore the model with one more output, exactly what piper's own
 ``piper.patch_voice_with_alignment.add_alignment_output`` makes with the ``onnx`` package, but without onnx
-(an 8.9 MB wheel, 31 MB installed, 2-3 s to import on 2 cores), without a patched copy kept on disk, and with a
+(an 8.9 MB wheel, 31 MB installed, 1-3 s to import on 2 cores), without a patched copy kept on disk, and with a
 result that is the same bytes on every machine: its sha256 is pinned (:data:`ALIGNED_VOICE_SHA256`) and checked
 at every load (~40 ms; the load takes ~0.1 s longer than the plain file's).
 
