@@ -326,6 +326,24 @@ async def test_prepare_evaluates_a_sessions_prefix_before_its_first_turn(
 
 
 @needs_model
+async def test_a_second_session_at_once_starts_from_the_prepared_prefix(
+    brain: LLMBrain, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import asyncio
+
+    persona = "You are Bo's assistant, who keeps notes of his calls. " + MEMORY  # a prefix no test used before
+    await brain.prepare(request(instructions=persona))
+    evaluated = count_evaluated(brain, monkeypatch)
+    story = request(user("Tell me a long story about a dragon."), instructions=persona)
+    sum_ = request(user("What is two plus two?"), instructions=persona)
+    await asyncio.gather(reply(brain, story), reply(brain, sum_))
+    prompt = len(brain._prompt(brain.llm, chat_messages(sum_), [*function_tools(sum_), ANSWER_TOOL]))
+    # Whichever lane each took, neither evaluated the persona and its tools again: the lane that did not hold
+    # them started from the prefix prepare() kept.
+    assert evaluated and max(evaluated) < prompt // 4
+
+
+@needs_model
 async def test_a_reply_closed_early_frees_the_model_for_the_next(brain: LLMBrain) -> None:
     gen = brain.respond(request(user("Tell me a long story about a dragon."), tools=()))
     first = await anext(gen)

@@ -11,7 +11,8 @@ of tokens: seconds to evaluate) is kept as a snapshot when :meth:`Lanes.remember
 evaluated; a lane that shares less of a prompt than a snapshot does gets the snapshot's state copied in first
 (``llama_state_seq_*``: a few megabytes). A pass takes the free lane, or a new one while fewer than ``most``
 exist, that costs the fewest tokens to evaluate: the prompt's tokens it lacks now, plus the tokens it holds
-beyond them (another session's conversation, evaluated again when that session comes back). So a session
+beyond them that no snapshot keeps (another session's conversation, evaluated again when that session comes
+back). So a session
 keeps its lane, a new session gets a new lane started from the snapshot, and an unrelated request with no
 snapshot reuses a lane that already holds its prefix. With every lane busy and no new one allowed, the caller
 waits for one to come free.
@@ -135,14 +136,14 @@ class Lanes:
                 self._free.notify()
 
     def _choose(self, kind: str, tokens: list[int]) -> Lane | None:
-        snapshot = self._snapshot(kind, tokens)
-        start = len(snapshot.tokens) if snapshot is not None else 0
+        start, _ = self._snapshot(kind, tokens)
         options: list[tuple[int, int, int, Lane | None]] = []
         for lane in self.lanes:
             if not lane.busy:
                 held = lane.held(kind)
                 shared = shared_start(held, tokens)
-                cost = len(tokens) - max(shared, start) + (len(held) - shared)
+                kept = max(shared, self._snapshot(kind, list(held))[0])  # what a snapshot would give back
+                cost = len(tokens) - max(shared, start) + (len(held) - kept)
                 options.append((cost, 0, -lane.used, lane))
         if len(self.lanes) < self.most:
             options.append((len(tokens) - start, 1, 0, None))
@@ -154,10 +155,16 @@ class Lanes:
             self.lanes.append(chosen)
         return chosen
 
-    def _snapshot(self, kind: str, tokens: list[int]) -> _Snapshot | None:
-        """The longest kept prefix that begins ``tokens`` (call with the condition held)."""
-        fits = [s for s in self._snapshots[kind].values() if s.tokens == tokens[: len(s.tokens)]]
-        return max(fits, key=lambda s: len(s.tokens), default=None)
+    def _snapshot(self, kind: str, tokens: list[int]) -> tuple[int, _Snapshot | None]:
+        """The kept prefix sharing the longest start with ``tokens``, and how long that start is (call with the
+        condition held). A prefix rarely begins a prompt whole: it was rendered with the reply's opening
+        (``<|im_start|>assistant``) where the prompt has the user's turn."""
+        best: tuple[int, _Snapshot | None] = (0, None)
+        for snapshot in self._snapshots[kind].values():
+            shared = shared_start(snapshot.tokens, tokens)
+            if shared > best[0]:
+                best = (shared, snapshot)
+        return best
 
     def remember(self, lane: Lane, kind: str, tokens: list[int]) -> None:
         """Keep the state of ``lane``'s ``kind`` context, which has just evaluated ``tokens`` (a prompt's fixed
@@ -181,8 +188,8 @@ class Lanes:
     def _restore(self, lane: Lane, kind: str, tokens: list[int]) -> None:
         have = shared_start(lane.held(kind), tokens)
         with self._free:
-            best = self._snapshot(kind, tokens)
-        if best is None or len(best.tokens) <= have:
+            shared, best = self._snapshot(kind, tokens)
+        if best is None or shared <= have:
             return
         import llama_cpp
 
@@ -194,5 +201,5 @@ class Lanes:
             llm.n_tokens = 0  # not restored: the pass evaluates its prompt from the start
             return
         llm.input_ids[: len(best.tokens)] = best.tokens
-        llm.n_tokens = len(best.tokens)
+        llm.n_tokens = len(best.tokens)  # the pass keeps the start it shares and evaluates the rest
         llm._requires_eval = True  # the logits are not restored: the next pass decodes before it samples
