@@ -95,7 +95,7 @@ class _Tokens:
         return " ".join(f"w{i}" for i in ids)
 
 
-def test_window_output_is_cut_at_timestamps_and_refused_when_it_runs_on() -> None:
+def test_window_output_is_cut_at_timestamps_and_refused_when_it_runs_on_or_starts_in_the_padding() -> None:
     from aoai_realtime.engine.speech.stt import _segments
 
     ts = _Tokens()
@@ -106,4 +106,8 @@ def test_window_output_is_cut_at_timestamps_and_refused_when_it_runs_on() -> Non
     assert open_end is not None
     assert [(s.start_ms, s.end_ms, s.text) for s in open_end] == [(0.0, 500.0, "w1 w2"), (500.0, 1500.0, "w3")]
     assert _segments([100, 1, 2, 3, 1, 2, 3], ts, duration_s=2.0, ended=False) is None  # hit the length limit
-    assert _segments([100, 1, 100 + 250], ts, duration_s=2.0, ended=True) is None  # ends 3 s past 2 s of audio
+    # A closing timestamp past the audio (tiny.en in a short window: a 1.5 s question closed at 7 s) ends with it.
+    overshoot = _segments([100, 1, 100 + 350], ts, duration_s=2.0, ended=True)
+    assert overshoot is not None and [(s.start_ms, s.end_ms, s.text) for s in overshoot] == [(0.0, 2000.0, "w1")]
+    # Text that starts in the padding, more than a second after the audio, is made up: the 30 s path redoes it.
+    assert _segments([100, 1, 150, 100 + 175, 3, 100 + 200], ts, duration_s=2.0, ended=True) is None
