@@ -5,7 +5,7 @@ libraries in ``<venv>/lib/aoai-llama/``, llama-cpp-python's bindings, and the Qw
 ``<venv>/share/aoai-llm/`` (sha256-checked). ``--brain llm`` uses that model; ``--brain llama:PATH`` any GGUF
 with a Qwen-style chat template (``<tool_call>`` tool calls).
 
-How a response is written (one completion at a time per model, in a worker thread, streamed; the choices
+How a response is written (in a worker thread, streamed, up to :data:`LANES` at once: see ``.lanes``; the choices
 were measured with ``bench/bench_llm_tools.py``, see docs/design.md "Offline language model"):
 
 1. A user turn with tools offered: the prompt is the model's own chat template over the session's
@@ -419,11 +419,13 @@ class _Done:
 
 
 class LLMBrain:
-    """A brain over one GGUF model; one instance serves every session (completions take turns).
+    """A brain over one GGUF model; one instance serves every session (``lanes`` completions at once, on pairs
+    of contexts sharing the model's weights; the rest wait).
 
     ``llm`` writes tool decisions and direct replies, ``answer_llm`` (a second context over the same model,
-    default ``llm``) replies from tool outputs; each keeps its own prompt prefix evaluated. Build it with
-    :meth:`from_path` or :func:`shared_brain` (the packaged model). ``close`` stops the worker thread.
+    default ``llm``) replies from tool outputs; each keeps its own prompt prefix evaluated. They are the first
+    lane; more are made over ``llm``'s model when needed. Build it with :meth:`from_path` or
+    :func:`shared_brain` (the packaged model). ``close`` stops the worker threads.
     """
 
     needs_transcripts = True
@@ -537,7 +539,8 @@ class LLMBrain:
         """Evaluate the fixed prompt prefixes of ``request``'s instructions, tools and output modalities (its
         items are ignored), so the session's first turn pays only for its own tokens: call it when a session's
         instructions or tools are set (the prefix of a ~550-token Memory Agent persona took 10-20 s cold on
-        the 2-core box). Queued behind running completions; a later session with another prefix replaces it."""
+        the 2-core box). Runs on a free lane; the prefix's state is kept (the last four prefixes), so a session
+        whose first turn lands on another lane starts from it too."""
         await asyncio.get_running_loop().run_in_executor(self._executor, self._prepare, request)
 
     def _prepare(self, request: BrainRequest) -> None:
@@ -556,8 +559,8 @@ class LLMBrain:
                 self.lanes.remember(lane, kind, tokens)
 
     def write(self, request: BrainRequest, stop: threading.Event | None = None) -> Iterator[BrainOutput]:
-        """The reply, synchronously: ``Say`` chunks as tokens arrive, or one ``CallTool``. Blocks; takes the
-        model's lock, so concurrent callers take turns. ``stop`` ends it early."""
+        """The reply, synchronously: ``Say`` chunks as tokens arrive, or one ``CallTool``. Blocks; holds a lane
+        (up to ``lanes`` callers write at once, the others wait for one). ``stop`` ends it early."""
         stop = stop or threading.Event()
         tools = function_tools(request) if request.tool_choice != "none" else []
         if _outputs_pending(request.items) or not tools:
