@@ -99,6 +99,7 @@ class WhisperStt:
         self.compute_type = compute_type
         self._model_dir = model_dir
         self.turn_window = True  # False: always faster-whisper's 30 s window (benchmarks compare)
+        self.min_window_s = MIN_WINDOW_S  # the shortest window a pass uses (benchmarks try others)
         self._model: Any = None
         self._window_tokens: tuple[Any, list[int]] | None = None  # tokenizer and suppressed tokens, made once
         self._lock = threading.Lock()
@@ -164,7 +165,7 @@ class WhisperStt:
         model = self._model
         features = model.feature_extractor(audio, padding=0)
         frames = int(features.shape[-1])
-        window = max(int(MIN_WINDOW_S * 100), frames + int(_TAIL_S * 100))
+        window = max(int(self.min_window_s * 100), frames + int(_TAIL_S * 100))
         if window > _FULL_FRAMES:
             return None
         window += window % 2  # the encoder's stride-2 convolution
