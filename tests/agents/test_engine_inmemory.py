@@ -33,6 +33,8 @@ from aoai_realtime.protocol import events as ev
 from aoai_realtime.protocol.codec import decode_client_event
 from aoai_realtime.testing.virtual_time import run_virtual
 
+from .scenarios import barge_in
+
 EngineHarness = harness_module.EngineHarness
 from aoai_realtime.engine.brain.base import CallTool, Say  # noqa: E402
 from aoai_realtime.engine.brain.scripted import ScriptedBrain  # noqa: E402
@@ -57,35 +59,18 @@ LONG = "The quick brown fox jumps over the lazy dog. Then it runs far away into 
 
 @pytest.mark.parametrize("barge_after_s", [0.7, 1.31, 2.45])
 def test_barge_in_mid_sentence_truncates_at_what_was_played(barge_after_s: float) -> None:
-    async def scenario() -> None:
-        loop = asyncio.get_running_loop()
-        async with EngineHarness(brain=ScriptedBrain([[Say(LONG)]], fallback="Okay.")) as harness:
-            client = RealtimeClient(harness.connect(), session=TRANSCRIBED)
-            player = PacedPlayer(clock=loop.time)
-            async with VoiceAssistant(client, player=player, clock=loop.time) as assistant:
-                await assistant.send_text("tell me a story")
-                await assistant.wait_for_state(S.SPEAKING, timeout=10)
-                await asyncio.sleep(barge_after_s)
-                user, _ = ToneTts().synthesize_with_timings("stop please")
-                await assistant.stream_audio(pcm_source(user + bytes(2 * 24 * 800), clock=loop.time))
-                await wait_turn_done(assistant)
-                events = sent_events(client)
-                transcript = assistant.transcript
-
-        truncates = [e for e in events if isinstance(e, ev.ConversationItemTruncateEvent)]
-        assert len(truncates) == 1
-        played_ms = player.clears[0] / 24.0  # exactly what the player had played when it was cut
-        assert abs(truncates[0].audio_end_ms - played_ms) <= FRAME_MS
-        assert truncates[0].audio_end_ms <= played_ms  # never claims audio that was not heard
-        cut = next(e for e in transcript if e.interrupted)
-        heard = [w for w, start in zip(LONG.split(), _truth(LONG), strict=True)
-                 if start < truncates[0].audio_end_ms]
-        assert cut.text.split() == heard
-        assert 0 < len(heard) < len(LONG.split())
-        # the conversation goes on: the user's words, then the assistant's answer to them
-        assert [(e.role, e.text) for e in transcript][-2:] == [("user", "stop please"), ("assistant", "Okay.")]
-
-    run_virtual(scenario())
+    run = run_virtual(barge_in(LONG, barge_after_s, session=TRANSCRIBED, fallback="Okay."))
+    truncates = [e for e in run.sent if isinstance(e, ev.ConversationItemTruncateEvent)]
+    assert len(truncates) == 1
+    played_ms = run.player.clears[0] / 24.0  # exactly what the player had played when it was cut
+    assert abs(truncates[0].audio_end_ms - played_ms) <= FRAME_MS
+    assert truncates[0].audio_end_ms <= played_ms  # never claims audio that was not heard
+    cut = next(e for e in run.transcript if e.interrupted)
+    heard = [w for w, start in zip(LONG.split(), _truth(LONG), strict=True) if start < truncates[0].audio_end_ms]
+    assert cut.text.split() == heard
+    assert 0 < len(heard) < len(LONG.split())
+    # the conversation goes on: the user's words, then the assistant's answer to them
+    assert [(e.role, e.text) for e in run.transcript][-2:] == [("user", "stop please"), ("assistant", "Okay.")]
 
 
 def test_speaking_lasts_until_playback_drains_not_until_response_done() -> None:

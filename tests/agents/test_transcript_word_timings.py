@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from aoai_realtime.agents import AssistantState, VoiceAssistant
-from aoai_realtime.audio import PacedPlayer, pcm_source
+from aoai_realtime.audio import PacedPlayer
 from aoai_realtime.client import RealtimeClient
 from aoai_realtime.engine.brain.base import Say
 from aoai_realtime.engine.brain.scripted import ScriptedBrain
@@ -20,9 +20,10 @@ from aoai_realtime.engine.speech.load import Speech
 from aoai_realtime.engine.speech.tone import ToneStt, ToneTts
 from aoai_realtime.engine.speech.vad import EnergyVad
 from aoai_realtime.protocol import events as ev
-from aoai_realtime.protocol.codec import decode_client_event
 from aoai_realtime.testing.engine import EngineHarness
 from aoai_realtime.testing.virtual_time import run_virtual
+
+from .scenarios import BargeIn, barge_in
 
 LONG = "The quick brown fox jumps over the lazy dog. Then it runs far away into the deep green forest."
 STORY = "the quick brown fox jumps over the lazy dog then it runs far away into the deep green forest"
@@ -62,28 +63,15 @@ def speech(tts: ToneTts) -> Speech:
     return Speech(kind="custom", new_vad=EnergyVad, stt=ToneStt(), tts=tts)
 
 
-async def barge_in(text: str, after_s: float, session: dict[str, Any]) -> tuple[list[Any], list[Any], TimedTone]:
-    """The assistant asks for ``text``, the user speaks over it ``after_s`` into the answer; the client's sent
-    events and the transcript once the turn after it is answered."""
-    loop = asyncio.get_running_loop()
+async def timed_barge_in(text: str, after_s: float, session: dict[str, Any]) -> tuple[BargeIn, TimedTone]:
     tts = TimedTone()
-    async with EngineHarness(brain=ScriptedBrain([[Say(text)]], fallback="okay"), speech=speech(tts)) as harness:
-        client = RealtimeClient(harness.connect(), session=session)
-        player = PacedPlayer(clock=loop.time)
-        async with VoiceAssistant(client, player=player, clock=loop.time) as assistant:
-            await assistant.send_text("tell me a story")
-            await assistant.wait_for_state(AssistantState.SPEAKING, timeout=10)
-            await asyncio.sleep(after_s)
-            user, _ = ToneTts().synthesize_with_timings("stop please")
-            await assistant.stream_audio(pcm_source(user + bytes(2 * 24 * 800), clock=loop.time))
-            await assistant.wait_until_idle(60)
-            sent = [decode_client_event(raw) for raw in client.transport.sent]  # type: ignore[attr-defined]
-            return sent, list(assistant.transcript), tts
+    return await barge_in(text, after_s, session=session, fallback="okay", speech=speech(tts)), tts
 
 
 @pytest.mark.parametrize("after_s", [0.7, 1.31, 2.45])
 def test_barge_in_cuts_the_transcript_to_the_words_heard(after_s: float) -> None:
-    sent, transcript, tts = run_virtual(barge_in(LONG, after_s, TRANSCRIBED))
+    run, tts = run_virtual(timed_barge_in(LONG, after_s, TRANSCRIBED))
+    sent, transcript = run.sent, run.transcript
     [truncate] = [e for e in sent if isinstance(e, ev.ConversationItemTruncateEvent)]
     heard = [w for w, start in zip(LONG.split(), tts.starts(), strict=False) if start < truncate.audio_end_ms]
     cut = next(e for e in transcript if e.interrupted)
@@ -96,7 +84,8 @@ def test_a_g711_session_cuts_at_the_words_heard_too() -> None:
     pcmu = {"type": "audio/pcmu"}
     audio = {"input": {"format": pcmu, "transcription": {"model": "whisper-1"}}, "output": {"format": pcmu}}
     session = {"type": "realtime", "audio": audio}
-    sent, transcript, tts = run_virtual(barge_in(STORY, 1.31, session))
+    run, tts = run_virtual(timed_barge_in(STORY, 1.31, session))
+    sent, transcript = run.sent, run.transcript
     [truncate] = [e for e in sent if isinstance(e, ev.ConversationItemTruncateEvent)]
     heard = [w for w, start in zip(STORY.split(), tts.starts(), strict=False) if start < truncate.audio_end_ms]
     cut = next(e for e in transcript if e.interrupted)
