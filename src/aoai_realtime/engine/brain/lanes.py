@@ -28,7 +28,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["DECIDE", "REPLY", "Lane", "Lanes", "shared_start", "sibling"]
+__all__ = ["DECIDE", "LOAD_LOCK", "REPLY", "Lane", "Lanes", "shared_start", "sibling"]
 
 DECIDE = "decide"  # the context that reads the tools and writes calls (and replies that need no tool)
 REPLY = "reply"  # the context that writes replies from tool outputs, or in sessions without tools
@@ -58,7 +58,9 @@ class _Borrowed:
         pass
 
 
-_sibling_lock = threading.Lock()
+# Held while a llama_cpp.Llama is constructed: a sibling swaps the library's model loader for that long, so a
+# model loaded at the same moment on another thread must wait (load_llama takes it too).
+LOAD_LOCK = threading.Lock()
 
 
 def sibling(llm: Any, *, n_ctx: int) -> Any:
@@ -70,7 +72,7 @@ def sibling(llm: Any, *, n_ctx: int) -> Any:
     import llama_cpp._internals
 
     internals: Any = llama_cpp._internals
-    with _sibling_lock:
+    with LOAD_LOCK:
         loader = internals.LlamaModel
         internals.LlamaModel = lambda **_: _Borrowed(llm._model)
         try:

@@ -50,7 +50,7 @@ from typing import Any
 
 from ..errors import EngineError
 from .base import BrainOutput, BrainRequest, CallTool, ContextItem, Say
-from .lanes import DECIDE, REPLY, Lane, Lanes, shared_start, sibling
+from .lanes import DECIDE, LOAD_LOCK, REPLY, Lane, Lanes, shared_start, sibling
 from .threads import ThreadChoice, thread_range
 
 __all__ = [
@@ -183,9 +183,10 @@ def load_llama(path: Path, *, n_ctx: int = 4096) -> Any:
         raise EngineError(f"model file {path} is missing: {FIX}")
     threads = thread_range()[0]  # raised per step while the machine is otherwise idle (ThreadChoice)
     try:
-        return llama_cpp.Llama(
-            model_path=str(path), n_ctx=n_ctx, n_threads=threads, n_threads_batch=threads, verbose=False
-        )
+        with LOAD_LOCK:
+            return llama_cpp.Llama(
+                model_path=str(path), n_ctx=n_ctx, n_threads=threads, n_threads_batch=threads, verbose=False
+            )
     except (ValueError, OSError, RuntimeError) as exc:
         raise EngineError(f"cannot load GGUF model {path}: {exc}") from exc
 
