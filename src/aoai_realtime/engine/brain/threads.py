@@ -54,9 +54,14 @@ class OtherPrograms:
         self._read, self._clock = read, clock
         self._last: tuple[float, float, float] | None = None  # wall time, machine busy, own
         self.cores: float | None = None  # None: not measured yet (or not measurable here)
+        self._lock = threading.Lock()  # lanes on several threads ask at once
 
     def update(self) -> float | None:
         """Measure again if the last measurement is old enough; the latest figure."""
+        with self._lock:
+            return self._update()
+
+    def _update(self) -> float | None:
         now = self._clock()
         if self._last is not None and now - self._last[0] < _WINDOW_S:
             return self.cores
