@@ -354,28 +354,40 @@ async def test_a_reply_closed_early_frees_the_model_for_the_next(brain: LLMBrain
 
 
 @needs_model
-async def test_two_sessions_are_answered_at_the_same_time_on_two_lanes(brain: LLMBrain) -> None:
+async def test_two_sessions_are_answered_at_the_same_time_on_two_lanes(
+    brain: LLMBrain, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import asyncio
-    import time
+    import contextlib
+    import threading
+    from collections.abc import Iterator
 
-    marks: dict[str, float] = {}
+    from aoai_realtime.engine.brain.lanes import Lane
 
-    async def timed(name: str, req: BrainRequest) -> str:
-        says: list[Say] = []
-        async for output in brain.respond(req):
-            marks.setdefault(f"{name} first", time.monotonic())
-            if isinstance(output, Say):
-                says.append(output)
-        marks[f"{name} done"] = time.monotonic()
-        return spoken(says)
+    real_take = brain.lanes.take
+    held: list[Lane] = []
+    both = threading.Event()
+    lock = threading.Lock()
 
+    @contextlib.contextmanager
+    def take(kind: str, tokens: list[int]) -> Iterator[Lane]:
+        # Each reply holds its lane until the other reply holds one too: with one lane for both (replies taking
+        # turns), the second would never get it and the first would give up after 60 s.
+        with real_take(kind, tokens) as lane:
+            with lock:
+                held.append(lane)
+                if len(held) == 2:
+                    both.set()
+            if not both.wait(timeout=60):
+                raise AssertionError("the second reply got no lane while the first held one")
+            yield lane
+
+    monkeypatch.setattr(brain.lanes, "take", take)
     france = request(user("What is the capital of France?"), tools=())
     italy = request(user("Hi, I am Luca. What is the capital of Italy?"), tools=())
-    one, two = await asyncio.gather(timed("one", france), timed("two", italy))
-    assert "Paris" in one and "Rome" in two
-    # Each started before the other finished: they were written side by side, not one after the other.
-    assert marks["two first"] < marks["one done"] and marks["one first"] < marks["two done"]
-    assert len(brain.lanes.lanes) >= 2
+    one, two = await asyncio.gather(reply(brain, france), reply(brain, italy))
+    assert "Paris" in spoken(one[0]) and "Rome" in spoken(two[0])
+    assert len(held) == 2 and held[0] is not held[1]
 
 
 @needs_model

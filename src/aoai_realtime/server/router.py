@@ -58,6 +58,8 @@ __all__ = ["ApiError", "AuthHook", "RealtimeServer", "ServerSettings"]
 
 logger = get_logger(__name__)
 
+CLOSE_GRACE_S = 10.0  # how long RealtimeServer.close waits for each part before it goes on without it
+
 AuthHook = Callable[[Request], Awaitable[User | None] | User | None]
 """Returns the authenticated user, or ``None`` (or raises :class:`ApiError`) to refuse with 401."""
 
@@ -246,20 +248,26 @@ class RealtimeServer:
             self._heartbeat = asyncio.get_running_loop().create_task(self._keep_calls_alive())
 
     async def close(self) -> None:
-        """Hang up every live call, then close the upstream session, the call gate and the call registry."""
+        """Hang up every live call, then close the upstream session, the call gate and the call registry.
+
+        Each step gets :data:`CLOSE_GRACE_S`: a call still running after it is cancelled, a back end that does not
+        close in it is left, each with a warning naming it, so a shutdown never hangs on one stuck part."""
         if self._heartbeat is not None:
             self._heartbeat.cancel()
-            await asyncio.gather(self._heartbeat, return_exceptions=True)
+            await _settle([self._heartbeat], "the call registry heartbeat")
             self._heartbeat = None
         for call in list(self.calls.values()):
             await call.sideband.hang_up()
         tasks = [c.task for c in self.calls.values() if c.task is not None]
         if tasks:
-            await asyncio.gather(*tasks, return_exceptions=True)
-        await self.upstream.close()
-        await self.call_gate.close()
-        await self.call_registry.close()
-        await self.limits.close()
+            await _settle(tasks, "a call's supervision after its hang-up")
+        for name, closing in (("upstream session", self.upstream.close), ("call gate", self.call_gate.close),
+                              ("call registry", self.call_registry.close), ("rate limits", self.limits.close)):
+            try:
+                async with asyncio.timeout(CLOSE_GRACE_S):
+                    await closing()
+            except TimeoutError:
+                logger.warning("closing the %s took over %.0f s: left open", name, CLOSE_GRACE_S)
 
     @asynccontextmanager
     async def lifespan(self, app: FastAPI) -> AsyncIterator[None]:
@@ -539,3 +547,25 @@ def _from_upstream(exc: UpstreamError) -> ApiError:
     }
     code = {429: "upstream_rate_limited", 502: "upstream_failed", 503: "upstream_unavailable"}[exc.status]
     return ApiError(exc.status, code, messages[exc.status], retry_after=exc.retry_after)
+
+
+async def _settle(tasks: list[asyncio.Task[Any]], what: str) -> None:
+    """Wait up to :data:`CLOSE_GRACE_S` for ``tasks``; cancel the ones still running and give them as long again."""
+    done, pending = await asyncio.wait(tasks, timeout=CLOSE_GRACE_S)
+    _retrieved(done)
+    if not pending:
+        return
+    logger.warning("%s: %d task(s) still running after %.0f s; cancelled", what, len(pending), CLOSE_GRACE_S)
+    for task in pending:
+        task.cancel()
+    done, pending = await asyncio.wait(pending, timeout=CLOSE_GRACE_S)
+    _retrieved(done)
+    if pending:
+        logger.warning("%s: %d task(s) ignored their cancellation; left running", what, len(pending))
+
+
+def _retrieved(tasks: Iterable[asyncio.Task[Any]]) -> None:
+    """Take the outcome of finished tasks (their own code logged what mattered), so none is reported unread."""
+    for task in tasks:
+        if not task.cancelled():
+            task.exception()
