@@ -11,10 +11,13 @@ answer is 0. Work outside this process is not seen here (the brain also watches 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import TypeVar
 
-__all__ = ["GAUGE", "CoreGauge", "running", "working"]
+T = TypeVar("T")
+
+__all__ = ["GAUGE", "CoreGauge", "marked", "running", "working"]
 
 
 class CoreGauge:
@@ -43,3 +46,9 @@ class CoreGauge:
 GAUGE = CoreGauge()  # the process's: the engine's speech work and the llm brain's passes
 working = GAUGE.working
 running = GAUGE.running
+
+
+def marked(job: Callable[[], T]) -> T:
+    """Run ``job`` in the calling thread, marked as CPU-heavy work (``asyncio.to_thread(marked, job)``)."""
+    with working():
+        return job()

@@ -69,11 +69,6 @@ def hurry(pending: str, *, ahead_ms: float, pace: TtsPace) -> bool:
     return ahead_ms < max(LOW_WATER_MS, pace.synthesis_ms(pending) + _MARGIN_MS)
 
 
-def _marked(job: Callable[[], T]) -> T:
-    with cores.working():  # the language model leaves this core alone meanwhile
-        return job()
-
-
 class SynthesisQueue:
     """TTS work for every session of an engine: at most ``workers`` jobs at once (in worker threads), the others
     waiting in deadline order (earliest first; equal deadlines in arrival order). One worker suits a voice that
@@ -95,7 +90,7 @@ class SynthesisQueue:
         """Run ``job`` in a worker thread once a worker is free and no waiting job is due earlier."""
         await self._acquire(deadline)
         try:
-            return await asyncio.to_thread(_marked, job)
+            return await asyncio.to_thread(cores.marked, job)  # the language model leaves the core meanwhile
         finally:
             self._release()
 

@@ -14,6 +14,7 @@ silence wait sooner. If the speaker goes on, the early pass's result is dropped 
 from __future__ import annotations
 
 import asyncio
+import functools
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -76,12 +77,9 @@ class Transcripts:
             return None
         language, prompt = self._options()
 
-        def run() -> Any:
-            with cores.working():  # the language model leaves this core alone meanwhile
-                return stt.transcribe(pcm, language=language, prompt=prompt)
-
         async def transcribe() -> str:
-            result = await asyncio.to_thread(run)
+            job = functools.partial(stt.transcribe, pcm, language=language, prompt=prompt)
+            result = await asyncio.to_thread(cores.marked, job)  # the language model leaves the core meanwhile
             return str(getattr(result, "text", "")).strip()
 
         task: asyncio.Task[str] = self.s.spawn(transcribe())
