@@ -28,6 +28,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+from .threads import ThreadChoice
+
 __all__ = ["DECIDE", "LOAD_LOCK", "REPLY", "Lane", "Lanes", "shared_start", "sibling"]
 
 DECIDE = "decide"  # the context that reads the tools and writes calls (and replies that need no tool)
@@ -85,13 +87,14 @@ def sibling(llm: Any, *, n_ctx: int) -> Any:
 @dataclass(eq=False)
 class Lane:
     """Two contexts (``contexts[DECIDE]``, ``contexts[REPLY]``; possibly the same object) and what goes with
-    them: each context's thread choice and the tool-call grammars made for it (a grammar holds its parse
-    state, so lanes do not share them)."""
+    them: each context's thread choice and the tool-call grammars made for its decision context (a grammar
+    holds its parse state, so lanes do not share them)."""
 
     contexts: dict[str, Any]
+    threads: dict[str, ThreadChoice] = field(default_factory=dict)
+    grammars: dict[str, Any] = field(default_factory=dict)  # by the offered tools' JSON
     busy: bool = False
     used: int = 0
-    extras: dict[str, Any] = field(default_factory=dict)
 
     def held(self, kind: str) -> Any:
         llm = self.contexts[kind]

@@ -475,7 +475,7 @@ class LLMBrain:
         threads = {kind: ThreadChoice(ctx, few, most) for kind, ctx in contexts.items()}
         if answer_llm is llm:
             threads[REPLY] = threads[DECIDE]
-        return Lane(contexts, extras={"threads": threads, "grammars": {}})
+        return Lane(contexts, threads)
 
     def _new_lane(self) -> Lane:
         llm = sibling(self.llm, n_ctx=int(self.llm.n_ctx()))
@@ -555,7 +555,7 @@ class LLMBrain:
             prefixes.insert(0, (DECIDE, self._prompt(self.llm, chat_messages(empty), offered)))
         with self.lanes.take(*prefixes[0]) as lane:
             for kind, tokens in prefixes:
-                with _pass(lane, kind):
+                with lane.threads[kind].running_pass():
                     _evaluate(lane.contexts[kind], tokens)
                 self.lanes.remember(lane, kind, tokens)
 
@@ -623,7 +623,7 @@ class LLMBrain:
         openers = self._openers
         tool_call = self._tool_call
         start = len(prompt)
-        threads: ThreadChoice = lane.extras["threads"][kind]
+        threads = lane.threads[kind]
 
         def shape(input_ids: Any, scores: Any) -> Any:
             threads.step()
@@ -634,7 +634,7 @@ class LLMBrain:
 
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         llm.set_seed(self.seed)
-        with _pass(lane, kind):
+        with threads.running_pass():
             gen = llm.generate(prompt, temp=self.temperature, top_k=40, top_p=0.9, min_p=0.05, repeat_penalty=1.05,
                                logits_processor=[shape])  # fmt: skip
             yield from self._spoken(gen, llm, decoder, spoken, stop)
@@ -659,19 +659,19 @@ class LLMBrain:
         llm = lane.contexts[DECIDE]
         tool_names = [t["function"]["name"] for t in tools]
         key = json.dumps(tools, sort_keys=True)
-        grammars: dict[str, _GreedyGrammar] = lane.extras["grammars"]
+        grammars: dict[str, _GreedyGrammar] = lane.grammars
         grammar = grammars.get(key)
         if grammar is None:
             grammar = grammars[key] = _GreedyGrammar(llm, call_grammar(tools))
         grammar.reset()
-        threads: ThreadChoice = lane.extras["threads"][DECIDE]
+        threads = lane.threads[DECIDE]
 
         def step(input_ids: Any, scores: Any) -> Any:
             threads.step()
             return scores
 
         llm.set_seed(self.seed)
-        with _pass(lane, DECIDE):
+        with threads.running_pass():
             gen = llm.generate([*prompt, self._tool_call, *self._newline, *self._call_opening], temp=0.0,
                                repeat_penalty=1.0, logits_processor=[step, grammar])  # fmt: skip
             return self._parse_call(gen, llm, tool_names, stop)
@@ -699,12 +699,6 @@ class LLMBrain:
             log.warning("llm brain: the constrained tool call did not finish within %d tokens", self.max_call_tokens)
             return None
         return CallTool(name, json.dumps(arguments))
-
-
-def _pass(lane: Lane, kind: str) -> contextlib.AbstractContextManager[None]:
-    """A pass on ``lane``'s ``kind`` context: marked as CPU work for the other lanes, threads chosen."""
-    threads: ThreadChoice = lane.extras["threads"][kind]
-    return threads.running_pass()
 
 
 def _evaluate(llm: Any, tokens: list[int]) -> None:
@@ -743,7 +737,7 @@ def _free_shared() -> None:
     brain.close()
     contexts: dict[int, Any] = {}
     for lane in brain.lanes.lanes:
-        lane.extras["grammars"].clear()  # their samplers are freed first, while their model still exists
+        lane.grammars.clear()  # their samplers are freed first, while their model still exists
         contexts.update((id(c), c) for c in lane.contexts.values())
     contexts.pop(id(brain.llm))
     for model in [*contexts.values(), brain.llm]:  # the one that loaded the model last
