@@ -3,9 +3,10 @@
 llama.cpp's threads meet at a barrier at every step, so a model running two threads on a 2-core machine while
 whisper or piper takes one of the cores waits for the scheduler at every token (1-2 tokens a second measured,
 against 14 with one thread). With nothing else running, two threads make it twice as fast (a 0.5B model: 27 ms
-a token against 47, a 16-token prompt 153 ms against 296). The engine marks its speech work with
-:func:`working`; the llm brain asks :func:`running` before each step and uses its extra threads only while the
-answer is 0. Work outside this process is not seen here (the brain also watches its own step times).
+a token against 47, a 16-token prompt 153 ms against 296). The engine marks its speech work with :func:`marked`
+(or :func:`working`), the llm brain its lanes' passes; each pass asks ``GAUGE.running()`` before each step and
+uses its extra threads only while nothing else is marked. Work outside this process is not seen here (the brain
+measures it from ``/proc/stat``).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import TypeVar
 
 T = TypeVar("T")
 
-__all__ = ["GAUGE", "CoreGauge", "marked", "running", "working"]
+__all__ = ["GAUGE", "CoreGauge", "marked", "working"]
 
 
 class CoreGauge:
@@ -45,7 +46,6 @@ class CoreGauge:
 
 GAUGE = CoreGauge()  # the process's: the engine's speech work and the llm brain's passes
 working = GAUGE.working
-running = GAUGE.running
 
 
 def marked(job: Callable[[], T]) -> T:
