@@ -23,6 +23,7 @@ from aoai_realtime.apps.demo.headless import FACT_KEY, MEMORY_USER, QUESTION
 from aoai_realtime.apps.demo.stack import DemoOptions, open_demo
 from aoai_realtime.engine.brain.llm import llm_available
 from aoai_realtime.server.tools import ToolContext
+from aoai_realtime.testing.audio import speak_piper
 
 pytestmark = [
     pytest.mark.integration,
@@ -36,8 +37,6 @@ EARLIER_FACT = "Ann's quarterly review moves to Thursday at three pm."
 async def test_a_spoken_question_is_answered_from_an_earlier_sessions_memory_through_the_llm_brain(
     tmp_path: Path,
 ) -> None:
-    from aoai_realtime.engine.speech import PiperTts
-
     out = io.StringIO()
     options = DemoOptions(data_dir=tmp_path, port=0, speech="full", upstream="local", brain="llm")
     async with open_demo(options, say=lambda line: print(line, file=out)) as demo:
@@ -49,8 +48,7 @@ async def test_a_spoken_question_is_answered_from_an_earlier_sessions_memory_thr
         )  # fmt: skip
         assert saved.status == "ok", saved.output
         # A new call on the assistant persona: the question, spoken (no random noise: the same audio every run).
-        tts = PiperTts(noise_scale=0.0, noise_w_scale=0.0)
-        pcm = b"".join(tts.synthesize(QUESTION))
+        pcm = speak_piper(QUESTION)
         async with DemoCaller.open(demo.url, user_id=MEMORY_USER, persona="assistant") as caller:
             turn = await caller.say(QUESTION, bytes(24000) + pcm)
         if caller.call_id:

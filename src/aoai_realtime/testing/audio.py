@@ -125,8 +125,12 @@ def speak_espeak(text: str, *, voice: str = "en-us", words_per_minute: int = 130
 
 
 def speak_piper(text: str) -> bytes:
-    """``text`` spoken by the engine's piper voice, pcm16 24 kHz. Uses the process-wide voice that
-    ``load_speech("full")`` shares, so it is loaded once."""
-    from ..engine.speech import load_speech
+    """``text`` spoken by the engine's piper voice, pcm16 24 kHz, without its random variation: the same audio on
+    every run, so a test that asserts on what Whisper hears passes or fails the same way each time. Uses the
+    process-wide voice that ``load_speech("full")`` shares, so it is loaded once."""
+    from ..engine.speech import PiperTts, load_speech
 
-    return b"".join(load_speech("full", preload=False).tts.synthesize(text))
+    tts = load_speech("full", preload=False).tts
+    if not isinstance(tts, PiperTts):
+        raise TypeError(f"the shared full-speech voice is {type(tts).__name__}, not piper")
+    return b"".join(tts.synthesize(text, steady=True))

@@ -21,7 +21,7 @@ TEXT = "Good morning. The meeting starts in the blue room."
 def test_piper_speaks_sentence_by_sentence_and_whisper_understands_it(piper: PiperTts, whisper: WhisperStt) -> None:
     assert isinstance(piper, TextToSpeech)
     assert piper.sample_rate == 24000
-    chunks = list(piper.synthesize(TEXT))
+    chunks = list(piper.synthesize(TEXT, steady=True))  # the same audio every run: a verdict that can be reproduced
     assert len(chunks) == 2  # one per sentence
     assert all(len(c) % 2 == 0 and len(c) > 0 for c in chunks)
     pcm = b"".join(chunks)
@@ -40,6 +40,13 @@ def test_speak_piper_uses_the_shared_voice(piper: PiperTts, whisper: WhisperStt)
     pcm = speak_piper("Open the window.")
     assert load_speech("full", preload=False).tts is piper  # the one speak_piper uses: no second load
     assert words(whisper.transcribe(pcm).text) == ["open", "the", "window"]
+
+
+def test_steady_speech_is_the_same_every_time_and_the_voice_otherwise_varies(piper: PiperTts) -> None:
+    steady = [b"".join(piper.synthesize("Open the window.", steady=True)) for _ in range(2)]
+    assert steady[0] == steady[1] == speak_piper("Open the window.")
+    varied = [b"".join(piper.synthesize("Open the window.")) for _ in range(2)]
+    assert varied[0] != varied[1]  # piper's random noise: what a caller hears from the engine
 
 
 def test_piper_says_where_each_word_starts(whisper: WhisperStt) -> None:

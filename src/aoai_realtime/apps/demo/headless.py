@@ -159,23 +159,19 @@ class _Scenario:
         self.printer = printer
         self.spoken = spoken
         self.loopback = loopback
-        self._voice: Any = None
 
-    def voice(self) -> Any:
-        """The caller's voice: the engine's piper voice without its random variation, so every run of the check
-        speaks the same audio and a verdict can be reproduced (another TTS is used as it is)."""
-        if self._voice is None:
-            from ...engine.speech.tts import PiperTts
+    def speak(self, text: str) -> bytes:
+        """The caller's line as audio: the engine's piper voice without its random variation, so every run of the
+        check speaks the same audio and a verdict can be reproduced (another TTS is used as it is)."""
+        from ...engine.speech.tts import PiperTts
 
-            tts = self.demo.speech.tts
-            steady = isinstance(tts, PiperTts)
-            self._voice = PiperTts(noise_scale=0.0, noise_w_scale=0.0, word_timings=False) if steady else tts
-        return self._voice
+        tts = self.demo.speech.tts
+        chunks = tts.synthesize(text, steady=True) if isinstance(tts, PiperTts) else tts.synthesize(text)
+        return b"".join(chunks)
 
     async def turn(self, agent: str, caller: DemoCaller, who: str, text: str) -> TurnReport:
         if self.spoken:
-            tts = self.voice()
-            pcm = b"".join(await asyncio.to_thread(lambda: list(tts.synthesize(text))))
+            pcm = await asyncio.to_thread(self.speak, text)
             # Half a second of silence before the words, as a person takes a breath; the track adds silence after.
             report = await caller.say(text, bytes(24000) + pcm)
         else:

@@ -64,7 +64,8 @@ class PiperTts:
     The voice is loaded on first use (or by :meth:`load`), once, under a lock, after checking the sha256 of
     its model and config; loading takes about 0.5-1 s. Piper makes 22,050 Hz; each sentence is resampled to
     24 kHz on its own (sentences start and end in silence, so nothing clicks between them). Safe to share
-    between threads. Output is not bit-exact between runs unless ``noise_scale`` and ``noise_w_scale`` are 0.
+    between threads. Output is not bit-exact between runs unless ``noise_scale`` and ``noise_w_scale`` are 0, or a
+    call asks for ``steady`` speech (the same voice without its random variation: the same audio on every run).
 
     ``length_scale`` > 1 speaks slower; ``volume`` scales the peak-normalised audio (headroom for the
     resampler); ``sentence_silence_ms`` of silence goes between sentences.
@@ -100,6 +101,7 @@ class PiperTts:
         self._word_sounds: dict[str, list[str]] = {}  # a word's sounds said alone (espeak), by word
         self._voice: Any = None
         self._syn_config: Any = None
+        self._steady_config: Any = None
         self._lock = threading.Lock()
 
     @property
@@ -138,17 +140,22 @@ class PiperTts:
                 noise_w_scale=self.noise_w_scale,
                 volume=self.volume,
             )
+            self._steady_config = SynthesisConfig(
+                length_scale=self.length_scale, noise_scale=0.0, noise_w_scale=0.0, volume=self.volume
+            )
             # Built directly rather than with PiperVoice.load so we choose the onnxruntime thread count.
             self._voice = PiperVoice(session=session, config=PiperConfig.from_dict(config))
             logger.debug("piper voice loaded from %s", root)
 
-    def synthesize(self, text: str) -> Iterator[bytes]:
-        """Yield one pcm16 24 kHz chunk per sentence of ``text`` (nothing for blank text)."""
+    def synthesize(self, text: str, *, steady: bool = False) -> Iterator[bytes]:
+        """Yield one pcm16 24 kHz chunk per sentence of ``text`` (nothing for blank text). ``steady``: without the
+        voice's random variation, so the same text gives the same audio on every run (test and check speech)."""
         self.load()
         if not text.strip():
             return
         silence = b"\x00\x00" * (self.sample_rate * self.sentence_silence_ms // 1000)
-        for index, chunk in enumerate(self._voice.synthesize(text, syn_config=self._syn_config)):
+        config = self._steady_config if steady else self._syn_config
+        for index, chunk in enumerate(self._voice.synthesize(text, syn_config=config)):
             pcm = float32_to_pcm16(resample(chunk.audio_float_array, int(chunk.sample_rate), self.sample_rate))
             # The pause goes in front of every sentence but the first, so no chunk waits for the next one.
             yield silence + pcm if index else pcm
