@@ -12,6 +12,7 @@ from aoai_realtime.engine import FakeClock, RulesBrain, Say, ScriptedBrain
 from aoai_realtime.engine.brain.base import BrainOutput, BrainRequest
 from aoai_realtime.engine.ports import SpeechKit
 from aoai_realtime.engine.speech import load_speech
+from aoai_realtime.engine.workers import WorkQueue
 from aoai_realtime.testing.audio import silence
 
 from .conftest import Probe, make_session
@@ -76,6 +77,40 @@ async def test_words_after_a_pause_are_never_lost_to_the_early_pass(clock: FakeC
         )
         assert await completed_transcript(probe, events) == "hello world"
     assert session.transcripts.reused == 1  # the pass at the final pause, not the one at the 150 ms pause
+
+
+class HeldQueue(WorkQueue):
+    """A transcription queue whose one worker another call's pass holds until :meth:`release` (held on the loop,
+    not in a thread: the fake clock settles only once every thread job is back)."""
+
+    def __init__(self) -> None:
+        super().__init__(workers=1)
+        self.free = asyncio.Event()
+
+    def idle(self) -> bool:
+        return self.free.is_set() and super().idle()
+
+    async def run(self, job: Any, *, deadline: float) -> Any:
+        await self.free.wait()
+        return await super().run(job, deadline=deadline)
+
+
+async def test_no_early_pass_starts_while_other_passes_hold_the_workers(clock: FakeClock) -> None:
+    # Another call's pass holds the engine's only transcription worker: the pause's early pass (a guess) is not
+    # queued behind it; the committed turn's pass is, and runs once the worker is free.
+    speech, stt = kit()
+    session = make_session(speech, clock, RulesBrain())
+    session.transcription = queue = HeldQueue()
+    async with session:
+        probe = Probe(session, clock)
+        await configure(probe)
+        events = await probe.append(silence(300) + said("hello there") + silence(600), chunk_ms=20)
+        assert stt.heard == []  # nothing ran yet: the worker is held
+        queue.free.set()
+        assert await completed_transcript(probe, events) == "hello there"
+    assert session.transcripts.skipped_early >= 1
+    assert session.transcripts.reused == 0
+    assert stt.heard == ["hello there"]  # one pass: the committed turn's
 
 
 async def test_no_transcription_runs_when_nobody_reads_it(clock: FakeClock) -> None:

@@ -39,8 +39,8 @@ import typer
 
 from ..engine import Engine, EngineConfig
 from ..engine.brain.base import Brain, BrainOutput, BrainRequest, Say
-from ..engine.pacing import SynthesisQueue
 from ..engine.ports import SpeechKit, SpeechPort
+from ..engine.workers import WorkQueue
 from ..testing.engine import EngineHarness
 
 __all__ = ["BenchResult", "Probe", "register", "run_bench"]
@@ -98,6 +98,7 @@ class Probe:
     turns: list[Turn] = field(default_factory=list)
     lateness_ms: list[float] = field(default_factory=list)
     early_reused: int = 0  # turns whose transcript came from the engine's early pass
+    early_skipped: int = 0  # pauses that started no early pass: the transcription queue was busy
 
     @property
     def current(self) -> Turn | None:
@@ -270,6 +271,7 @@ async def one_call(
                 await stream(silence)
     finally:
         probe.early_reused = session.transcripts.reused
+        probe.early_skipped = session.transcripts.skipped_early
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
 
@@ -281,10 +283,12 @@ class BenchResult:
     brain: str
     speech: str
     early_reused: int = 0
+    early_skipped: int = 0
 
     def __add__(self, other: BenchResult) -> BenchResult:
         return BenchResult(self.turns + other.turns, self.lateness_ms + other.lateness_ms, self.brain, self.speech,
-                           self.early_reused + other.early_reused)  # fmt: skip
+                           self.early_reused + other.early_reused,
+                           self.early_skipped + other.early_skipped)  # fmt: skip
 
     def values(self, part: str) -> list[float]:
         return [v for t in self.turns if (v := t.ms(part)) is not None]
@@ -324,7 +328,7 @@ async def run_bench(
                     tts=_TimedTts(port.tts) if port.tts else None, name=f"bench-{speech}")  # fmt: skip
     engine = Engine(EngineConfig(api_key="bench", brain=lambda: _TimedBrain(inner_brain()), speech=kit))
     if tts_workers is not None:  # the engine's default is one piece at a time, most urgent first
-        engine.synthesis = SynthesisQueue(workers=tts_workers)
+        engine.synthesis = WorkQueue(workers=tts_workers)
     tts = port.tts
     assert tts is not None, "the benchmark needs a TTS to speak the user's questions"
     said = [trim(b"".join(tts.synthesize(q))) for q in QUESTIONS]
@@ -341,6 +345,7 @@ async def run_bench(
         brain=brain,
         speech=speech,
         early_reused=sum(p.early_reused for p in probes),
+        early_skipped=sum(p.early_skipped for p in probes),
     )
 
 
@@ -356,7 +361,8 @@ def _table(result: BenchResult, echo: Callable[[str], None]) -> None:
     echo(f"   underrun after the first delta: {sum(1 for u in under if u > 0)}/{len(under)} turns, "
          f"worst {max(under, default=0):.0f} ms; STT passes per turn: "
          f"{statistics.mean(t.stt_passes for t in result.turns):.2f}; transcript from the early pass: "
-         f"{result.early_reused}/{len(result.turns)}" if result.turns else "   no turns")  # fmt: skip
+         f"{result.early_reused}/{len(result.turns)} (early passes skipped, queue busy: {result.early_skipped})"
+         if result.turns else "   no turns")  # fmt: skip
 
 
 def held(result: BenchResult) -> bool:

@@ -20,9 +20,9 @@ from ..protocol.connection import encode_server_event
 from .brain.base import Brain
 from .clock import Clock, SystemClock
 from .ids import Ids
-from .pacing import SynthesisQueue
 from .ports import SpeechPort
 from .record import DEFAULT_MAX_RECORD_BYTES, Recorder
+from .workers import WorkQueue, transcription_workers
 
 if TYPE_CHECKING:
     from .calls import CallHub
@@ -82,7 +82,8 @@ class Engine:
         self._secrets: dict[str, Secret] = {}
         self.calls: dict[str, CallHub] = {}
         self._background: set[asyncio.Task[Any]] = set()
-        self.synthesis = SynthesisQueue()  # every session's TTS pieces, the most urgent first (see .pacing)
+        self.synthesis = WorkQueue()  # every session's TTS pieces, the most urgent first (see .pacing)
+        self.transcription = WorkQueue(transcription_workers(config.speech.stt))  # every session's Whisper passes
 
     def spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
         """Run a task that outlives the request that started it (a WebRTC call); ended by :meth:`aclose`."""
@@ -160,6 +161,7 @@ class Engine:
             ids=self.ids,
             audio_out=audio_out,
             synthesis=self.synthesis,
+            transcription=self.transcription,
         )
 
     def recorder(self, session: EngineSession) -> Recorder | None:

@@ -17,9 +17,10 @@ from .brain.base import Brain
 from .clock import Clock
 from .conversation import Conversation, Entry
 from .ids import Ids
-from .pacing import SynthesisQueue, TtsPace
+from .pacing import TtsPace
 from .ports import SpeechPort
 from .turns import InputBuffer
+from .workers import WorkQueue
 
 __all__ = ["AudioOut", "SessionHost"]
 
@@ -48,7 +49,8 @@ class SessionHost(Protocol):
     ids: Ids
     audio_out: AudioOut | None
     tts_pace: TtsPace  # how fast this session's answers have been synthesised (see :mod:`.pacing`)
-    synthesis: SynthesisQueue  # the engine's TTS queue, shared by its sessions
+    synthesis: WorkQueue  # the engine's TTS queue, shared by its sessions
+    transcription: WorkQueue  # the engine's transcription queue, shared by its sessions
     conversation: Conversation
     conversation_id: str
 

@@ -9,27 +9,18 @@ measures two things as it goes, the audio already sent but not yet heard (``ahea
 been synthesising (:class:`TtsPace`), and cuts the next piece early, at a comma or a word boundary, once
 waiting for the sentence's end could outlast the audio in hand.
 
-With several calls on one engine, their pieces queue for the TTS (:class:`SynthesisQueue`) instead of all being
-synthesised at once: each piece is due when its listener would run out of audio (an answer's first piece at
-once), and the most urgent piece goes first. Synthesising four pieces side by side makes each four times slower
-and every listener waits; in deadline order the first pieces go out early and a sentence whose listener still has
-seconds of audio in hand waits its turn.
+With several calls on one engine, their pieces queue for the TTS (the engine's synthesis
+:class:`~.workers.WorkQueue`) instead of all being synthesised at once: each piece is due when its listener would
+run out of audio (an answer's first piece at once), and the most urgent piece goes first. Synthesising four pieces
+side by side makes each four times slower and every listener waits; in deadline order the first pieces go out
+early and a sentence whose listener still has seconds of audio in hand waits its turn.
 """
 
 from __future__ import annotations
 
-import asyncio
-import heapq
-import itertools
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TypeVar
 
-from . import cores
-
-__all__ = ["LOW_WATER_MS", "MS_PER_WORD", "SynthesisQueue", "TtsPace", "hurry"]
-
-T = TypeVar("T")
+__all__ = ["LOW_WATER_MS", "MS_PER_WORD", "TtsPace", "hurry"]
 
 # Below this much audio in hand, the next piece is not held back for its sentence's end: a brain's next words
 # and their synthesis must both arrive before the listener runs out.
@@ -45,7 +36,7 @@ class TtsPace:
     """How fast a TTS has been synthesising: milliseconds of audio per millisecond of compute, a moving average
     of the pieces measured so far (``speed``; starts at a cautious guess). One per session: it follows the
     machine's load as the call goes on. The engine times each chunk from its request to its arrival, waiting in
-    the engine's :class:`SynthesisQueue` included: the speed this session gets, not the voice's alone."""
+    the engine's synthesis queue included: the speed this session gets, not the voice's alone."""
 
     speed: float = 4.0
     weight: float = 0.3  # of each new measurement
@@ -67,50 +58,3 @@ def hurry(pending: str, *, ahead_ms: float, pace: TtsPace) -> bool:
     its sentence's end: the audio in hand (``ahead_ms``) is low, or would run out before ``pending`` and the
     rest of its sentence were synthesised."""
     return ahead_ms < max(LOW_WATER_MS, pace.synthesis_ms(pending) + _MARGIN_MS)
-
-
-class SynthesisQueue:
-    """TTS work for every session of an engine: at most ``workers`` jobs at once (in worker threads), the others
-    waiting in deadline order (earliest first; equal deadlines in arrival order). One worker suits a voice that
-    already uses the machine's cores (piper runs two threads); a cancelled waiter gives up its place."""
-
-    def __init__(self, workers: int = 1) -> None:
-        if workers < 1:
-            raise ValueError(f"SynthesisQueue needs at least one worker, got {workers}")
-        self._free = workers
-        self._waiting: list[tuple[float, int, asyncio.Future[None]]] = []
-        self._order = itertools.count()
-
-    @property
-    def waiting(self) -> int:
-        """Jobs waiting for a worker (for tests and metrics)."""
-        return sum(1 for _, _, f in self._waiting if not f.done())
-
-    async def run(self, job: Callable[[], T], *, deadline: float) -> T:
-        """Run ``job`` in a worker thread once a worker is free and no waiting job is due earlier."""
-        await self._acquire(deadline)
-        try:
-            return await asyncio.to_thread(cores.marked, job)  # the language model leaves the core meanwhile
-        finally:
-            self._release()
-
-    async def _acquire(self, deadline: float) -> None:
-        if self._free > 0 and not self.waiting:
-            self._free -= 1
-            return
-        turn: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        heapq.heappush(self._waiting, (deadline, next(self._order), turn))
-        try:
-            await turn
-        except asyncio.CancelledError:
-            if turn.done() and not turn.cancelled():
-                self._release()  # the worker was handed over just as the waiter was cancelled: pass it on
-            raise
-
-    def _release(self) -> None:
-        while self._waiting:
-            _, _, turn = heapq.heappop(self._waiting)
-            if not turn.done():
-                turn.set_result(None)
-                return
-        self._free += 1

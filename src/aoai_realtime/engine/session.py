@@ -36,11 +36,12 @@ from .errors import RequestRejected
 from .host import AudioOut
 from .ids import Ids
 from .input_audio import MAX_APPEND_BYTES, InputAudio
-from .pacing import SynthesisQueue, TtsPace
+from .pacing import TtsPace
 from .ports import SpeechPort
 from .responses import ResponseRun, prepare_brain, run_response
 from .transcripts import Transcripts
 from .turns import InputBuffer
+from .workers import WorkQueue, transcription_workers
 
 __all__ = ["MAX_APPEND_BYTES", "AudioOut", "EngineSession", "SessionOptions"]
 
@@ -76,7 +77,8 @@ class EngineSession:
         clock: Clock,
         ids: Ids | None = None,
         audio_out: AudioOut | None = None,
-        synthesis: SynthesisQueue | None = None,
+        synthesis: WorkQueue | None = None,
+        transcription: WorkQueue | None = None,
     ) -> None:
         self.options = options
         self.brain = brain
@@ -85,7 +87,8 @@ class EngineSession:
         self.ids = ids or Ids()
         self.audio_out = audio_out
         self.tts_pace = TtsPace()
-        self.synthesis = synthesis or SynthesisQueue()
+        self.synthesis = synthesis or WorkQueue()
+        self.transcription = transcription or WorkQueue(transcription_workers(speech.stt))
         self.id = self.ids.new("sess")
         self.conversation_id = self.ids.new("conv")
         expires = options.created_at + int(options.max_duration_s) if options.created_at else 0

@@ -9,6 +9,11 @@ pass. When the speaker pauses (``early_after_ms`` of silence inside a turn) the 
 pass starts on the turn's audio up to where the pause began. If the turn then ends at that same pause (nothing
 was said after it), :meth:`start` reuses that pass instead of starting another: the transcript is ready about a
 silence wait sooner. If the speaker goes on, the early pass's result is dropped (its CPU is the price).
+
+Passes of every session queue for Whisper's workers (the engine's transcription :class:`~.workers.WorkQueue`, in
+the order their turns ended). An early pass is a guess, worth its CPU only when that CPU is spare: it starts only
+while the queue is idle (a worker free, no pass waiting). With many calls on the engine, a committed turn's pass
+no longer waits behind other sessions' guesses, and their cost is not paid when the cores are short.
 """
 
 from __future__ import annotations
@@ -20,7 +25,6 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import get_logger
 from ..protocol import events as ev
-from . import cores
 from .conversation import Entry, pcm_ms
 
 if TYPE_CHECKING:
@@ -57,6 +61,7 @@ class Transcripts:
         self._passes: dict[str, _Pass] = {}
         self._early: _Early | None = None
         self.reused = 0  # turns whose transcript came from an early pass (for tests and benchmarks)
+        self.skipped_early = 0  # pauses that started no early pass because the queue was busy (same)
         self.early_after_ms: int | None = EARLY_PASS_AFTER_MS  # None: no early passes (benchmarks compare)
 
     def _settings(self) -> dict[str, Any] | None:
@@ -76,10 +81,11 @@ class Transcripts:
         if stt is None:
             return None
         language, prompt = self._options()
+        queued_at = self.s.clock.now()  # passes run in the order their turns ended (or paused)
 
         async def transcribe() -> str:
             job = functools.partial(stt.transcribe, pcm, language=language, prompt=prompt)
-            result = await asyncio.to_thread(cores.marked, job)  # the language model leaves the core meanwhile
+            result = await self.s.transcription.run(job, deadline=queued_at)
             return str(getattr(result, "text", "")).strip()
 
         task: asyncio.Task[str] = self.s.spawn(transcribe())
@@ -93,6 +99,9 @@ class Transcripts:
             return
         self._early = None
         if self.early_after_ms is None or self.s.speech.stt is None or not self.wanted():
+            return
+        if not self.s.transcription.idle():
+            self.skipped_early += 1  # a guess waits for no worker (see the module's docstring)
             return
         task = self._spawn_pass(self.s.buffer.peek(from_ms, pause_ms))
         if task is not None:
