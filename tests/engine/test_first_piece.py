@@ -9,8 +9,9 @@ from typing import Any
 import pytest
 
 from aoai_realtime.engine import FakeClock, Pause, Say, ScriptedBrain
-from aoai_realtime.engine.pacing import LOW_WATER_MS, MS_PER_WORD, TtsPace, hurry
+from aoai_realtime.engine.pacing import LOW_WATER_MS, MS_PER_WORD, TtsPace, hurry, latest_start
 from aoai_realtime.engine.responses import first_words_ready, ready_to_speak
+from aoai_realtime.engine.workers import WorkQueue
 from aoai_realtime.protocol import events as ev
 
 from .conftest import make_session, types
@@ -107,3 +108,42 @@ async def test_a_sentence_is_held_whole_while_enough_audio_is_in_hand(speech: An
     # its end (it sounds better whole).
     first = "Absolutely wonderful question regarding quarterly planning arrangements."
     assert await _audio_deltas_while_the_brain_waits(speech, clock, first, 0.5) == 0
+
+
+def test_a_piece_is_due_before_its_listener_runs_out_by_its_synthesis_and_a_margin() -> None:
+    short, long = "Paris.", "I am a local engine without knowledge, so I cannot say."
+    assert latest_start(10.0, short) < 10.0 - 0.3  # never later than the margin before the listener runs out
+    assert latest_start(10.0, long) < latest_start(10.0, short)  # more to synthesise: due earlier
+    assert latest_start(9.0, short) < latest_start(10.0, short)  # a listener who runs out sooner goes first
+    # Two long sentences' listener with a second more in hand still comes first: what counts is when work must start.
+    assert latest_start(11.0, f"{long} {long}") < latest_start(10.0, short)
+
+
+class _Deadlines(WorkQueue):
+    """The engine's synthesis queue, recording each job's deadline."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.deadlines: list[float] = []
+
+    async def run(self, job: Any, *, deadline: float) -> Any:
+        self.deadlines.append(deadline)
+        return await super().run(job, deadline=deadline)
+
+
+async def test_an_answers_first_piece_is_due_at_once_and_the_next_at_its_latest_start(
+    speech: Any, clock: FakeClock
+) -> None:
+    session = make_session(speech, clock, ScriptedBrain([[Say("Sure. The meeting is in the blue room.")]]))
+    session.synthesis = queue = _Deadlines()
+    async with session:
+        await clock.settle()
+        await session.receive('{"type": "response.create"}')
+        await clock.settle()
+        while "response.done" not in types(session.pending_events()):
+            await clock.advance(0.1)
+    assert len(queue.deadlines) >= 2
+    assert queue.deadlines[0] == 0.0  # the first piece: at once (the clock has not moved)
+    # "Sure." went out at 0 s and lasts about half a second; the next sentence's synthesis at the cautious pace,
+    # plus the margin, is longer than that: it was due before the first audio even went out.
+    assert queue.deadlines[1] < 0.0

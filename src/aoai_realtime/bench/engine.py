@@ -80,6 +80,7 @@ class Turn:
     marks: dict[str, float] = field(default_factory=dict)
     stt_passes: int = 0
     underrun_ms: float = 0.0
+    underrun_at_ms: float = 0.0  # where in the answer's audio the worst underrun came (ms of audio sent before it)
     done: asyncio.Event = field(default_factory=asyncio.Event)
 
     def mark(self, part: str) -> None:
@@ -235,10 +236,12 @@ async def one_call(
                 if "first_delta" not in turn.marks:
                     turn.mark("first_delta")
                     play["due"] = now  # playback starts with the first delta
+                    play["sent"] = 0.0
                 late = (now - play["due"]) * 1000
-                if late > UNDERRUN_TOLERANCE_MS:
-                    turn.underrun_ms = max(turn.underrun_ms, late)
+                if late > UNDERRUN_TOLERANCE_MS and late > turn.underrun_ms:
+                    turn.underrun_ms, turn.underrun_at_ms = late, play["sent"]
                 play["due"] = max(play["due"], now) + ms / 1000
+                play["sent"] += ms
             elif kind == "response.done":
                 turn.done.set()
 
@@ -365,6 +368,12 @@ def _table(result: BenchResult, echo: Callable[[str], None]) -> None:
          if result.turns else "   no turns")  # fmt: skip
 
 
+def _where(result: BenchResult) -> str:
+    """Where in their answers the underruns came: ms of audio sent before each turn's worst one."""
+    at = sorted(round(t.underrun_at_ms) for t in result.turns if t.underrun_ms > 0)
+    return f" (at {', '.join(map(str, at))} ms into the answer)" if at else ""
+
+
 def held(result: BenchResult) -> bool:
     """A concurrency level holds: no underrun, first audio p95 < 2 s, chunks sent on time, every turn answered."""
     first = result.values("first_delta")
@@ -422,7 +431,8 @@ async def main_async(
             ok = held(level)
             echo(f" {k:3d} calls: first audio p50 {statistics.median(first_k) if first_k else float('nan'):.0f} / "
                  f"p95 {pct(first_k, 0.95) if first_k else float('nan'):.0f} ms, underruns "
-                 f"{sum(1 for t in level.turns if t.underrun_ms > 0)}/{len(level.turns)}, send lateness p95 "
+                 f"{sum(1 for t in level.turns if t.underrun_ms > 0)}/{len(level.turns)}{_where(level)}, "
+                 f"send lateness p95 "
                  f"{pct(level.lateness_ms, 0.95):.0f} ms -> {'holds' if ok else 'falls behind'} ({load()})")
             if not ok:
                 break

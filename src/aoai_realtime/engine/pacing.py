@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["LOW_WATER_MS", "MS_PER_WORD", "TtsPace", "hurry"]
+__all__ = ["LOW_WATER_MS", "MS_PER_WORD", "TtsPace", "hurry", "latest_start"]
 
 # Below this much audio in hand, the next piece is not held back for its sentence's end: a brain's next words
 # and their synthesis must both arrive before the listener runs out.
@@ -53,8 +53,20 @@ class TtsPace:
         return len(text.split()) * MS_PER_WORD / max(self.speed, 0.1)
 
 
+def latest_start(runs_out: float, text: str) -> float:
+    """When the synthesis of ``text`` must start (session clock, seconds) for its audio to be ready by
+    ``runs_out``, the moment its listener will have heard everything sent: its synthesis at a cautious pace (the
+    :class:`TtsPace` starting guess, not a session's measured pace, which counts time spent waiting in the queue
+    and would move every deadline earlier the busier the engine is) and the margin. The engine's synthesis queue
+    runs pieces in this order, so a listener about to run out goes before one who still has seconds in hand."""
+    return runs_out - (_CAUTIOUS.synthesis_ms(text) + _MARGIN_MS) / 1000.0
+
+
 def hurry(pending: str, *, ahead_ms: float, pace: TtsPace) -> bool:
     """Whether the text waiting to be spoken should go to the TTS at the next comma or word boundary instead of
     its sentence's end: the audio in hand (``ahead_ms``) is low, or would run out before ``pending`` and the
     rest of its sentence were synthesised."""
     return ahead_ms < max(LOW_WATER_MS, pace.synthesis_ms(pending) + _MARGIN_MS)
+
+
+_CAUTIOUS = TtsPace()  # never observed: its starting guess

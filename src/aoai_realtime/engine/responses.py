@@ -28,7 +28,7 @@ from ..protocol import events as ev
 from .brain.base import BrainOutput, BrainRequest, CallTool, ContextItem, Pause, Say
 from .conversation import BYTES_PER_MS, Entry, pcm_ms, validate_new_item
 from .errors import RequestRejected
-from .pacing import hurry
+from .pacing import hurry, latest_start
 from .speech.tts import WordStarts, times_words
 
 if TYPE_CHECKING:
@@ -204,15 +204,16 @@ class _Writer:
             return
         # one worker-thread hop per chunk: the first audio goes out as soon as it exists
         chunks = iter(tts.synthesize(text))
-        while (chunk := await self._synthesised(chunks, lambda c: c)) is not None:
+        while (chunk := await self._synthesised(chunks, lambda c: c, text)) is not None:
             await self._audio(chunk)
 
-    async def _synthesised(self, chunks: Iterator[T], pcm_of: Callable[[T], bytes]) -> T | None:
-        """The next chunk of ``chunks`` (``None`` at the end), made by the engine's synthesis queue."""
+    async def _synthesised(self, chunks: Iterator[T], pcm_of: Callable[[T], bytes], text: str) -> T | None:
+        """The next chunk of ``chunks`` (``None`` at the end), made by the engine's synthesis queue; ``text`` is
+        the piece they speak. A chunk is due at its latest start (:func:`.pacing.latest_start`), a first at once."""
         clock = self.s.clock
         started = clock.now()
-        runs_out = self._runs_out_at()  # a piece is due when its listener runs out; a first piece at once
-        due = started if runs_out is None else runs_out
+        runs_out = self._runs_out_at()
+        due = started if runs_out is None else latest_start(runs_out, text)
         chunk: T | None = await self.s.synthesis.run(functools.partial(next, chunks, None), deadline=due)
         if chunk is not None:
             self.s.tts_pace.observe(pcm_ms(len(pcm_of(chunk))), (clock.now() - started) * 1000.0)
@@ -233,7 +234,7 @@ class _Writer:
 
         tts: Any = self.s.speech.tts
         chunks: Iterator[tuple[bytes, WordStarts]] = iter(tts.synthesize_timed(raw.strip()))
-        while (item := await self._synthesised(chunks, lambda c: c[0])) is not None:
+        while (item := await self._synthesised(chunks, lambda c: c[0], raw)) is not None:
             pcm, starts = item
             if not starts:
                 await text_up_to(len(texts) - 1)
