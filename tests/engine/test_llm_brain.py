@@ -370,10 +370,10 @@ async def test_two_sessions_are_answered_at_the_same_time_on_two_lanes(
     lock = threading.Lock()
 
     @contextlib.contextmanager
-    def take(kind: str, tokens: list[int]) -> Iterator[Lane]:
+    def take(kind: str, tokens: list[int], owner: str = "") -> Iterator[Lane]:
         # Each reply holds its lane until the other reply holds one too: with one lane for both (replies taking
         # turns), the second would never get it and the first would give up after 60 s.
-        with real_take(kind, tokens) as lane:
+        with real_take(kind, tokens, owner) as lane:
             with lock:
                 held.append(lane)
                 if len(held) == 2:

@@ -24,8 +24,9 @@ class Context:
 
 
 def lane(tokens: list[int] | None = None) -> Lane:
+    """A lane; holding ``tokens``, it stands for some conversation (not known to have ended)."""
     ctx = Context(tokens)
-    return Lane({DECIDE: ctx, REPLY: ctx})
+    return Lane({DECIDE: ctx, REPLY: ctx}, owner="" if tokens else None)
 
 
 SYSTEM = list(range(1000, 1300))  # a persona's fixed prefix: 300 tokens
@@ -84,3 +85,34 @@ def test_the_least_costly_free_lane_wins_and_a_busy_lane_is_never_shared() -> No
     lanes.lanes.append(far)
     with lanes.take(REPLY, [*SYSTEM, 70]) as held, lanes.take(REPLY, [*SYSTEM, 71]) as other:
         assert held is near and other is far
+
+
+def test_a_new_conversation_takes_an_ended_conversations_lane_rather_than_a_live_ones() -> None:
+    short, long = lane(), lane()  # for conversation a (2 tokens of its own) and b (100)
+    for fresh in (short, long):
+        fresh.contexts[REPLY].hold(SYSTEM)  # both start from the persona's prefix (as from a snapshot)
+    lanes = Lanes(short, most=2, make=lambda: long)
+    lanes.lanes.append(long)
+    with lanes.take(REPLY, [*SYSTEM, 50, 51], "a") as chosen:
+        chosen.contexts[REPLY].hold([*SYSTEM, 50, 51])
+    with lanes.take(REPLY, [*SYSTEM, *range(60, 160)], "b") as chosen:
+        assert chosen is long  # a's lane would cost a's 2 tokens again
+        chosen.contexts[REPLY].hold([*SYSTEM, *range(60, 160)])
+    with lanes.take(REPLY, [*SYSTEM, 70], "c") as chosen:
+        assert chosen is short  # both live: dropping a's 2 tokens beats dropping b's 100
+        chosen.contexts[REPLY].hold([*SYSTEM, 50, 51])  # (put a's back, as if c had gone elsewhere)
+        chosen.owner = "a"
+    lanes.end("b")  # b's caller hung up: its 100 tokens will never be asked for again
+    with lanes.take(REPLY, [*SYSTEM, 70], "c") as chosen:
+        assert chosen is long  # a, still talking, keeps its lane
+    with lanes.take(REPLY, [*SYSTEM, 50, 51, 52], "a") as chosen:
+        assert chosen is short
+
+
+def test_a_pass_that_starts_after_its_conversation_ended_leaves_its_lane_free_to_drop() -> None:
+    lanes = Lanes(lane(), most=1, make=lambda: lane())
+    lanes.end("a")
+    with lanes.take(REPLY, A, "a") as chosen:
+        assert chosen.owner is None
+    with lanes.take(REPLY, B, "b") as chosen:
+        assert chosen.owner == "b"

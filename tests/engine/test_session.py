@@ -261,6 +261,37 @@ class _PreparingBrain(ScriptedBrain):
         self.prepared.append(request)
 
 
+class _RememberingBrain(ScriptedBrain):
+    """A brain that keeps state per conversation (as the llm brain's lanes do): records what it is told."""
+
+    def __init__(self) -> None:
+        super().__init__([[Say("Hi.")]])
+        self.asked: list[str] = []
+        self.ended: list[str] = []
+
+    async def respond(self, request: Any) -> Any:
+        self.asked.append(request.conversation)
+        async for output in super().respond(request):
+            yield output
+
+    def end(self, conversation: str) -> None:
+        self.ended.append(conversation)
+
+
+async def test_the_brain_knows_each_requests_conversation_and_hears_when_it_ends(
+    speech: Any, clock: FakeClock
+) -> None:
+    brain = _RememberingBrain()
+    session = make_session(speech, clock, brain)
+    async with session:
+        await session.receive(json.dumps({"type": "response.create"}))
+        while "response.done" not in [e.type for e in session.pending_events()]:
+            await clock.advance(0.1)
+        assert brain.ended == []
+    assert brain.asked == [session.conversation_id] and session.conversation_id
+    assert brain.ended == [session.conversation_id]
+
+
 async def test_the_brain_reads_the_sessions_prompt_at_start_and_after_updates(speech: Any, clock: FakeClock) -> None:
     brain = _PreparingBrain()
     async with make_session(speech, clock, brain) as session:

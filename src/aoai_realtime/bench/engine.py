@@ -145,6 +145,9 @@ class _TimedBrain:
         prepare = getattr(inner, "prepare", None)
         if prepare is not None:
             self.prepare = prepare  # the session's prompt read ahead, as the engine does for the brain itself
+        end = getattr(inner, "end", None)
+        if end is not None:
+            self.end = end  # the session's conversation ended: the brain may drop what it keeps for it
 
     async def respond(self, request: BrainRequest) -> AsyncIterator[BrainOutput]:
         if self.needs_transcripts:

@@ -457,6 +457,7 @@ def prepare_brain(s: EngineSession) -> None:
         tool_choice=session["tool_choice"],
         items=(),
         output_modalities=tuple(session["output_modalities"]),
+        conversation=s.conversation_id,
     )
 
     async def run() -> None:
@@ -508,6 +509,7 @@ async def run_response(s: EngineSession, run: ResponseRun) -> None:
             output_modalities=tuple(modalities),
             metadata=dict(params.get("metadata") or {}),
             out_of_band=run.out_of_band,
+            conversation=s.conversation_id,
         )
         names = {t.get("name") for t in tools if t.get("type", "function") == "function"}
         gen = s.brain.respond(request)

@@ -172,6 +172,9 @@ class EngineSession:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        end = getattr(self.brain, "end", None)  # a brain keeping per-conversation state (the llm brain) may drop it
+        if end is not None:
+            end(self.conversation_id)
         self._end_outbox()
 
     def _end_outbox(self) -> None:

@@ -45,6 +45,9 @@ class BrainRequest:
     output_modalities: tuple[str, ...] = ("audio",)
     metadata: dict[str, str] = field(default_factory=dict)
     out_of_band: bool = False
+    # The conversation asking (the engine session's ``conversation_id``; "" when unknown): a brain that keeps state
+    # per conversation (the llm brain's lanes) tells them apart, and drops one's state when it ends (``end``).
+    conversation: str = ""
 
     @property
     def last_user_text(self) -> str:

@@ -14,8 +14,12 @@ exist, that costs the fewest tokens to evaluate: the prompt's tokens it lacks no
 beyond them that no snapshot keeps (another session's conversation, evaluated again when that session comes
 back). So a session
 keeps its lane, a new session gets a new lane started from the snapshot, and an unrelated request with no
-snapshot reuses a lane that already holds its prefix. With every lane busy and no new one allowed, the caller
-waits for one to come free.
+snapshot reuses a lane that already holds its prefix. A lane whose conversation ended (:meth:`Lanes.end`, from
+the engine session's close) drops its tokens for free: without that, a new session took the lane of a session
+still talking (fewer tokens held) over one whose caller had hung up, and that session's next turn evaluated its
+whole conversation again on yet another lane (3 calls after 2 others on the same engine: the brain's first token
+up to 1.9-2.1 s on a turn's second and third question, against at most 0.8 s now).
+With every lane busy and no new one allowed, the caller waits for one to come free.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ __all__ = ["DECIDE", "LOAD_LOCK", "REPLY", "Lane", "Lanes", "shared_start", "sib
 DECIDE = "decide"  # the context that reads the tools and writes calls (and replies that need no tool)
 REPLY = "reply"  # the context that writes replies from tool outputs, or in sessions without tools
 _SNAPSHOTS = 4  # fixed prefixes kept (one per persona in use, most recent first)
+_ENDED = 256  # ended conversations remembered, for a pass that starts after its conversation ended
 
 
 def shared_start(held: Any, tokens: list[int]) -> int:
@@ -95,6 +100,9 @@ class Lane:
     grammars: dict[str, Any] = field(default_factory=dict)  # by the offered tools' JSON
     busy: bool = False
     used: int = 0
+    # Whose conversation the contexts hold beyond the kept prefixes: a conversation id ("" unknown), or None when
+    # nobody's (a new lane, or the conversation ended): then dropping those tokens costs nothing.
+    owner: str | None = None
 
     def held(self, kind: str) -> Any:
         llm = self.contexts[kind]
@@ -118,18 +126,21 @@ class Lanes:
         self.most = most
         self._make = make
         self._free = threading.Condition()
+        self._ended: OrderedDict[str, None] = OrderedDict()  # conversations that ended lately (see end)
         self._clock = 0
         self._snapshots: dict[str, OrderedDict[tuple[int, ...], _Snapshot]] = {DECIDE: OrderedDict(),
                                                                                REPLY: OrderedDict()}  # fmt: skip
 
     @contextmanager
-    def take(self, kind: str, tokens: list[int]) -> Iterator[Lane]:
-        """A lane for a pass that starts on context ``kind`` with ``tokens`` (see the module's rules), held
-        until the block ends; its ``kind`` context already holds the best snapshot's state if that saves work."""
+    def take(self, kind: str, tokens: list[int], owner: str = "") -> Iterator[Lane]:
+        """A lane for a pass of conversation ``owner`` ("" unknown) that starts on context ``kind`` with
+        ``tokens`` (see the module's rules), held until the block ends; its ``kind`` context already holds the
+        best snapshot's state if that saves work."""
         with self._free:
-            while (lane := self._choose(kind, tokens)) is None:
+            while (lane := self._choose(kind, tokens, owner)) is None:
                 self._free.wait()
             lane.busy = True
+            lane.owner = None if owner in self._ended else owner  # a pass that started after its call ended
             self._clock += 1
             lane.used = self._clock
         try:
@@ -140,7 +151,19 @@ class Lanes:
                 lane.busy = False
                 self._free.notify()
 
-    def _choose(self, kind: str, tokens: list[int]) -> Lane | None:
+    def end(self, owner: str) -> None:
+        """Conversation ``owner`` ended: what its lanes hold will not be asked for again (free to drop)."""
+        if not owner:
+            return
+        with self._free:
+            self._ended[owner] = None
+            while len(self._ended) > _ENDED:
+                self._ended.popitem(last=False)
+            for lane in self.lanes:
+                if lane.owner == owner:
+                    lane.owner = None
+
+    def _choose(self, kind: str, tokens: list[int], owner: str) -> Lane | None:
         start, _ = self._snapshot(kind, tokens)
         options: list[tuple[int, int, int, Lane | None]] = []
         for lane in self.lanes:
@@ -148,7 +171,10 @@ class Lanes:
                 held = lane.held(kind)
                 shared = shared_start(held, tokens)
                 kept = max(shared, self._snapshot(kind, list(held))[0])  # what a snapshot would give back
-                cost = len(tokens) - max(shared, start) + (len(held) - kept)
+                # Another live conversation's tokens are evaluated again when it comes back; an ended one's (or
+                # this conversation's own, which its prompt no longer starts with) never are.
+                returns = lane.owner is not None and (lane.owner == "" or lane.owner != owner)
+                cost = len(tokens) - max(shared, start) + ((len(held) - kept) if returns else 0)
                 options.append((cost, 0, -lane.used, lane))
         if len(self.lanes) < self.most:
             options.append((len(tokens) - start, 1, 0, None))

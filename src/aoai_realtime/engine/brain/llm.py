@@ -536,6 +536,10 @@ class LLMBrain:
         finally:
             stop.set()
 
+    def end(self, conversation: str) -> None:
+        """Conversation ``conversation`` ended (the engine session closed): its lanes' tokens are free to drop."""
+        self.lanes.end(conversation)
+
     async def prepare(self, request: BrainRequest) -> None:
         """Evaluate the fixed prompt prefixes of ``request``'s instructions, tools and output modalities (its
         items are ignored), so the session's first turn pays only for its own tokens: call it when a session's
@@ -553,7 +557,7 @@ class LLMBrain:
         if tools:
             offered = tools if any(t["function"]["name"] == ANSWER for t in tools) else [*tools, ANSWER_TOOL]
             prefixes.insert(0, (DECIDE, self._prompt(self.llm, chat_messages(empty), offered)))
-        with self.lanes.take(*prefixes[0]) as lane:
+        with self.lanes.take(*prefixes[0], request.conversation) as lane:
             for kind, tokens in prefixes:
                 with lane.threads[kind].running_pass():
                     _evaluate(lane.contexts[kind], tokens)
@@ -567,13 +571,13 @@ class LLMBrain:
         if _outputs_pending(request.items) or not tools:
             messages = answer_messages(request) if tools or _outputs_pending(request.items) else chat_messages(request)
             prompt = self._prompt(self.answer_llm, messages, [])
-            with self.lanes.take(REPLY, prompt) as lane:
+            with self.lanes.take(REPLY, prompt, request.conversation) as lane:
                 self.last_decision = ""
                 yield from self._say(lane, REPLY, prompt, "audio" in request.output_modalities, stop)
             return
         offered = tools if any(t["function"]["name"] == ANSWER for t in tools) else [*tools, ANSWER_TOOL]
         prompt = self._prompt(self.llm, chat_messages(request), offered)
-        with self.lanes.take(DECIDE, prompt) as lane:
+        with self.lanes.take(DECIDE, prompt, request.conversation) as lane:
             yield from self._decide(lane, request, tools, offered, prompt, stop)
 
     def _decide(self, lane: Lane, request: BrainRequest, tools: list[dict[str, Any]], offered: list[dict[str, Any]],
