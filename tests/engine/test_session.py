@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 from typing import Any
+
+import pytest
 
 from aoai_realtime.engine import CallTool, FakeClock, Pause, Say, ScriptedBrain
 from aoai_realtime.protocol import events as ev
@@ -305,3 +308,24 @@ async def test_the_brain_reads_the_sessions_prompt_at_start_and_after_updates(sp
         assert len(brain.prepared) == 2
         assert latest.instructions == "Be brief." and [t["name"] for t in latest.tools] == ["lookup"]
         assert latest.output_modalities == tuple(session.session["output_modalities"])
+
+
+class _BrokenEndBrain(ScriptedBrain):
+    def end(self, conversation: str) -> None:
+        raise RuntimeError("lanes gone")
+
+
+async def test_a_brain_that_fails_to_forget_a_conversation_does_not_stop_the_session_closing(
+    speech: Any, clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    session = make_session(speech, clock, _BrokenEndBrain([]))
+    async with session:
+        pass
+    assert session.closed
+
+    async def drain() -> None:
+        while await session.next_event() is not None:
+            pass
+
+    await asyncio.wait_for(drain(), 5)  # the event stream ended: a reader is not left waiting
+    assert "could not forget the ended conversation: lanes gone" in caplog.text

@@ -174,7 +174,10 @@ class EngineSession:
         await asyncio.gather(*tasks, return_exceptions=True)
         end = getattr(self.brain, "end", None)  # a brain keeping per-conversation state (the llm brain) may drop it
         if end is not None:
-            end(self.conversation_id)
+            try:
+                end(self.conversation_id)
+            except Exception as exc:  # noqa: BLE001  # the session still closes; the brain only keeps state longer
+                log.warning("the brain could not forget the ended conversation: %s", exc)
         self._end_outbox()
 
     def _end_outbox(self) -> None:

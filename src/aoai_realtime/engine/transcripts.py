@@ -12,8 +12,8 @@ silence wait sooner. If the speaker goes on, the early pass's result is dropped 
 
 Passes of every session queue for Whisper's workers (the engine's transcription :class:`~.workers.WorkQueue`, in
 the order their turns ended). An early pass is a guess, worth its CPU only when that CPU is spare: it starts only
-while the queue is idle (a worker free, no pass waiting). With many calls on the engine, a committed turn's pass
-no longer waits behind other sessions' guesses, and their cost is not paid when the cores are short.
+while the queue is idle (a worker free, no pass waiting). With many calls on the engine, a guess never waits in
+the queue ahead of a committed turn's pass, and its cost is not paid when the cores are short.
 """
 
 from __future__ import annotations
