@@ -42,3 +42,16 @@ def test_an_unknown_brain_is_one_clear_error() -> None:
     result = CliRunner().invoke(app, ["bench", "engine", "--brain", "smart"])
     assert result.exit_code != 0
     assert "use scripted, rules or llm" in result.output
+
+
+def test_the_caller_hears_each_answer_out_before_the_next_question() -> None:
+    """``response.done`` comes when an answer's last audio is sent, seconds before it is heard; a caller speaking
+    then would overlap the answer and load the engine with turns no real call makes."""
+    import asyncio
+
+    from aoai_realtime.bench.engine import run_bench
+
+    result = asyncio.run(run_bench(speech="fake", brain="rules", calls=1, turns=2, silence_ms=300))
+    first, second = result.turns
+    assert first.heard_out > first.marks["first_delta"]  # the answer had audio to play
+    assert second.question_sent > first.heard_out

@@ -3,7 +3,8 @@
 What is measured, per turn, with one engine and in-memory sessions (no sockets):
 
 - The user's audio is streamed at microphone pace: 20 ms chunks, each sent when it would have been recorded
-  (chunk ``i`` at ``t0 + (i + 1) * 20 ms``), silence between turns included, never in a burst.
+  (chunk ``i`` at ``t0 + (i + 1) * 20 ms``), silence between turns included, never in a burst. The user speaks
+  again 300 ms after the answer has played out (``response.done`` alone comes when its last audio is *sent*).
 - The clock starts at the sound's real end (the utterance is trimmed to its last audible sample, so that is the
   wall time its last chunk is due) plus the configured silence wait (``--silence-ms``, server_vad): every figure
   excludes that wait, which is the user's setting, not the engine's cost.
@@ -81,6 +82,8 @@ class Turn:
     stt_passes: int = 0
     underrun_ms: float = 0.0
     underrun_at_ms: float = 0.0  # where in the answer's audio the worst underrun came (ms of audio sent before it)
+    question_sent: float = 0.0  # when the utterance's first chunk was sent
+    heard_out: float = 0.0  # when the answer's playback (from its first delta, at real time) ended
     done: asyncio.Event = field(default_factory=asyncio.Event)
 
     def mark(self, part: str) -> None:
@@ -208,7 +211,9 @@ async def one_call(
     start_delay: float = 0.0,
 ) -> None:
     """One session: each utterance streamed at real-time pace after 300 ms of silence, then silence until the
-    reply is done. ``early=False`` turns the engine's early transcription pass off (the comparison)."""
+    reply is done and has been heard out (its audio played from its first delta at real time), as a caller waits
+    for the answer before the next question. ``early=False`` turns the engine's early transcription pass off (the
+    comparison)."""
     await asyncio.sleep(start_delay)
     _PROBE.set(probe)  # the session's tasks (created by connect) inherit it
     conn = harness.connect()
@@ -253,7 +258,7 @@ async def one_call(
     t0 = time.perf_counter()
     sent = 0.0
 
-    async def stream(pcm: bytes) -> None:
+    async def stream(pcm: bytes, turn: Turn | None = None) -> None:
         nonlocal sent
         for start in range(0, len(pcm), step):
             chunk = pcm[start : start + step]
@@ -262,6 +267,8 @@ async def one_call(
             if delay > 0:
                 await asyncio.sleep(delay)
             probe.lateness_ms.append(max(0.0, -delay) * 1000)
+            if turn is not None and not turn.question_sent:
+                turn.question_sent = time.perf_counter()
             await conn.send(_append(chunk))
             sent += len(chunk) / 48
 
@@ -271,10 +278,15 @@ async def one_call(
             await stream(bytes(300 * 48))
             probe.turns.append(Turn(sound_end=t0 + (sent + len(pcm) / 48) / 1000, silence_ms=silence_ms))
             turn = probe.turns[-1]
-            await stream(pcm)
+            await stream(pcm, turn)
             deadline = time.perf_counter() + 60
             while not turn.done.is_set() and time.perf_counter() < deadline:
                 await stream(silence)
+            # The caller hears the answer out before speaking again: ``response.done`` comes when the last audio
+            # is sent, which is seconds before it is heard (the engine synthesises faster than real time).
+            while time.perf_counter() < play.get("due", 0.0) and time.perf_counter() < deadline:
+                await stream(silence)
+            turn.heard_out = play.get("due", 0.0)
     finally:
         probe.early_reused = session.transcripts.reused
         probe.early_skipped = session.transcripts.skipped_early
