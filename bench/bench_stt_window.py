@@ -69,9 +69,9 @@ def main() -> None:
     window_pass = stt._transcribe_window
     fallbacks = 0
 
-    def counting(audio: Any, prompt: str | None) -> Any:
+    def counting(model: Any, audio: Any, prompt: str | None) -> Any:
         nonlocal fallbacks
-        result = window_pass(audio, prompt)
+        result = window_pass(model, audio, prompt)
         fallbacks += result is None
         return result
 

@@ -113,6 +113,53 @@ async def test_no_early_pass_starts_while_other_passes_hold_the_workers(clock: F
     assert stt.heard == ["hello there"]  # one pass: the committed turn's
 
 
+class YieldingStt(CountingStt):
+    """Whisper with a second, nicer instance: records whether each pass asked for it."""
+
+    yield_nice = 4
+
+    def __init__(self, inner: Any) -> None:
+        super().__init__(inner)
+        self.yielded: list[bool] = []
+
+    def transcribe(
+        self, pcm16_24k: bytes, *, language: str | None = None, prompt: str | None = None, yield_cpu: bool = False
+    ) -> Any:
+        self.yielded.append(yield_cpu)
+        return super().transcribe(pcm16_24k, language=language, prompt=prompt)
+
+
+class SynthesisOfOtherCalls(WorkQueue):
+    """The engine's synthesis queue, busy with other calls' pieces while ``others`` is set."""
+
+    others = False
+
+    @property
+    def busy(self) -> bool:
+        return self.others or super().busy
+
+
+async def test_a_pass_yields_the_cpu_only_while_speech_synthesis_is_busy(clock: FakeClock) -> None:
+    # A listener's next piece must not wait behind a transcription pass on the shared cores; with the synthesis
+    # queue idle, a pass runs at full priority (other programs on the machine would otherwise win).
+    fake = load_speech("fake")
+    stt = YieldingStt(fake.stt)
+    session = make_session(SpeechKit(new_vad=fake.new_vad, stt=stt, tts=fake.tts), clock, RulesBrain())
+    session.synthesis = synthesis = SynthesisOfOtherCalls()
+    async with session:
+        probe = Probe(session, clock)
+        await configure(probe)
+        events = await probe.append(silence(300) + said("hello there") + silence(600), chunk_ms=20)
+        assert await completed_transcript(probe, events) == "hello there"
+        await probe.until("response.done", after=events)
+        calm = len(stt.yielded)
+        synthesis.others = True
+        events = await probe.append(silence(300) + said("good night") + silence(600), chunk_ms=20)
+        assert await completed_transcript(probe, events) == "good night"
+    assert calm >= 1 and stt.yielded[:calm] == [False] * calm
+    assert len(stt.yielded) > calm and stt.yielded[calm:] == [True] * (len(stt.yielded) - calm)
+
+
 async def test_no_transcription_runs_when_nobody_reads_it(clock: FakeClock) -> None:
     speech, stt = kit()
     session = make_session(speech, clock, ScriptedBrain([], fallback="Okay."))  # a script does not listen

@@ -40,6 +40,16 @@ async def test_waiting_pieces_run_earliest_deadline_first() -> None:
     assert queue.waiting == 0
 
 
+async def test_busy_while_a_job_runs_or_waits_and_not_after() -> None:
+    queue = WorkQueue()
+    assert not queue.busy
+    ran, gate, tasks = await _queued(queue, [1.0])
+    assert queue.busy
+    gate.set()
+    await asyncio.gather(*tasks)
+    assert not queue.busy and ran == [-1.0, 1.0]
+
+
 async def test_a_cancelled_waiter_gives_up_its_place() -> None:
     queue = WorkQueue()
     ran, gate, tasks = await _queued(queue, [1.0, 2.0])

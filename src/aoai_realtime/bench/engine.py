@@ -118,12 +118,16 @@ def _mark(part: str) -> None:
 class _TimedStt:
     def __init__(self, inner: Any) -> None:
         self.inner = inner
+        self.yield_nice = int(getattr(inner, "yield_nice", 0))  # the engine asks the wrapped STT to yield as usual
 
-    def transcribe(self, pcm16_24k: bytes, *, language: str | None = None, prompt: str | None = None) -> Any:
+    def transcribe(
+        self, pcm16_24k: bytes, *, language: str | None = None, prompt: str | None = None, yield_cpu: bool = False
+    ) -> Any:
         probe = _PROBE.get()
         turn = probe.current if probe is not None else None
         started = time.perf_counter()
-        result = self.inner.transcribe(pcm16_24k, language=language, prompt=prompt)
+        more = {"yield_cpu": yield_cpu} if yield_cpu else {}
+        result = self.inner.transcribe(pcm16_24k, language=language, prompt=prompt, **more)
         if turn is not None:
             turn.stt_passes += 1
             turn.marks["stt_last_pass_start"] = started

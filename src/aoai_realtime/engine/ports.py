@@ -13,7 +13,15 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
-__all__ = ["EndOfTurnPort", "SpeechKit", "SpeechPort", "SpeechToTextPort", "TextToSpeechPort", "VadPort"]
+__all__ = [
+    "EndOfTurnPort",
+    "SpeechKit",
+    "SpeechPort",
+    "SpeechToTextPort",
+    "TextToSpeechPort",
+    "VadPort",
+    "YieldingSpeechToTextPort",
+]
 
 
 @runtime_checkable
@@ -36,6 +44,18 @@ class SpeechToTextPort(Protocol):
     """Blocking speech-to-text; the result has a ``text`` attribute."""
 
     def transcribe(self, pcm16_24k: bytes, *, language: str | None = None, prompt: str | None = None) -> Any: ...
+
+
+@runtime_checkable
+class YieldingSpeechToTextPort(Protocol):
+    """A speech-to-text that can run a pass at lower priority (``yield_cpu=True``) when ``yield_nice`` > 0: the
+    engine asks for it while its speech synthesis is busy, so that a listener's next piece gets the cores first."""
+
+    yield_nice: int
+
+    def transcribe(
+        self, pcm16_24k: bytes, *, language: str | None = None, prompt: str | None = None, yield_cpu: bool = False
+    ) -> Any: ...
 
 
 @runtime_checkable

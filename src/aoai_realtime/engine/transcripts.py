@@ -19,13 +19,13 @@ the queue ahead of a committed turn's pass, and its cost is not paid when the co
 from __future__ import annotations
 
 import asyncio
-import functools
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..errors import get_logger
 from ..protocol import events as ev
 from .conversation import Entry, pcm_ms
+from .ports import YieldingSpeechToTextPort
 
 if TYPE_CHECKING:
     from .host import SessionHost as EngineSession
@@ -83,8 +83,15 @@ class Transcripts:
         language, prompt = self._options()
         queued_at = self.s.clock.now()  # passes run in the order their turns ended (or paused)
 
+        synthesis = self.s.synthesis
+
+        def job() -> Any:
+            if isinstance(stt, YieldingSpeechToTextPort) and stt.yield_nice > 0:
+                # decided as the pass starts: a listener's next piece goes first (see speech/load.py)
+                return stt.transcribe(pcm, language=language, prompt=prompt, yield_cpu=synthesis.busy)
+            return stt.transcribe(pcm, language=language, prompt=prompt)
+
         async def transcribe() -> str:
-            job = functools.partial(stt.transcribe, pcm, language=language, prompt=prompt)
             result = await self.s.transcription.run(job, deadline=queued_at)
             return str(getattr(result, "text", "")).strip()
 

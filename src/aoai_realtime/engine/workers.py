@@ -41,6 +41,12 @@ class WorkQueue:
         """Jobs waiting for a worker (for tests and metrics)."""
         return sum(1 for _, _, f in self._waiting if not f.done())
 
+    @property
+    def busy(self) -> bool:
+        """Whether a job runs or waits. Plain reads, so a worker thread may ask (a Whisper pass asks whether
+        speech synthesis is busy as it starts)."""
+        return self._free < self.workers or bool(self._waiting)
+
     def idle(self) -> bool:
         """Whether a job queued now would start at once: a worker is free and nothing waits. Work that is only
         worth doing with spare capacity (a speculative transcription pass) asks first."""

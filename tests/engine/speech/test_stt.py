@@ -60,19 +60,23 @@ def _threads() -> dict[int, int]:
     return out
 
 
-def test_a_nicer_whisper_runs_its_passes_at_lower_priority_and_leaves_the_caller_alone() -> None:
-    """The engine lowers Whisper's priority so that a TTS piece a listener is waiting for gets the cores first:
-    every thread CTranslate2 starts (at load or on a pass) runs at the raised niceness, the thread that loaded it
-    does not, and it still transcribes."""
+def test_passes_that_yield_the_cpu_run_at_lower_priority_and_the_caller_keeps_its_own() -> None:
+    """The engine runs a pass with ``yield_cpu`` while its speech synthesis is busy, so that a TTS piece a listener
+    is waiting for gets the cores first: every thread CTranslate2 starts for the yielding instance runs at the
+    raised niceness, the other instance's at the caller's, the caller keeps its own, and both transcribe."""
     mine = os.getpriority(os.PRIO_PROCESS, 0)
     before = _threads()
-    whisper = WhisperStt(nice=3)
+    whisper = WhisperStt(yield_nice=3)
     whisper.load()
-    result = whisper.transcribe(speak_flite(FIRST))
+    clip = speak_flite(FIRST)
+    normal = whisper.transcribe(clip)
+    after_normal = _threads()
+    yielding = whisper.transcribe(clip, yield_cpu=True)
     started = {tid: nice for tid, nice in _threads().items() if tid not in before}
-    assert started and set(started.values()) == {mine + 3}
+    assert sorted(set(started.values())) == [mine, mine + 3]
+    assert all(nice == mine + 3 for tid, nice in started.items() if tid not in after_normal)
     assert os.getpriority(os.PRIO_PROCESS, 0) == mine
-    assert words(result.text) == words(FIRST)
+    assert words(normal.text) == words(yielding.text) == words(FIRST)
 
 
 def test_whisper_rejects_bad_settings() -> None:

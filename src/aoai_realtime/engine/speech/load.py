@@ -52,18 +52,20 @@ _shared: dict[str, Speech] = {}
 _shared_lock = threading.Lock()
 
 
-# Whisper's threads run this much nicer than the engine's others. With many calls on few cores, a TTS piece whose
-# listener is about to run out of audio then gets the cores before a transcription pass, which only delays a
-# reply that has not started: 12 rules-brain calls whose turns end together held with no underrun and first
-# audio p95 1.04-1.07 s at nice 4, against 1-3 underruns (p95 0.74-0.76 s) at 0; nice 10 held 12 too but
-# pushed p95 to 1.7 s (docs/design.md, "Latency with real speech"). With a core free it changes nothing.
+# A Whisper pass that starts while the engine's speech synthesis is busy runs this much nicer (on a second
+# instance of the model whose threads run at that niceness): a TTS piece whose listener is about to run out of
+# audio then gets the cores first, and the pass only delays a reply that has not started. 12 rules-brain calls
+# whose turns end together held with no underrun and first audio p95 1.04-1.07 s at nice 4, against 1-3
+# underruns (p95 0.74-0.76 s) at 0; nice 10 held too but pushed p95 to 1.7 s. Every pass at nice 4 instead
+# would lose to any other program's work: one call beside two busy loops, first audio p50 ~500 ms against
+# ~205 (docs/design.md, "Latency with real speech").
 TRANSCRIPTION_NICE = 4
 
 
 def _build(kind: SpeechKind, whisper: WhisperStt | None = None) -> Speech:
     judge = SmartTurn() if SmartTurn.installed() else None
     if kind in ("full", "light"):
-        stt = whisper or WhisperStt(nice=TRANSCRIPTION_NICE)
+        stt = whisper or WhisperStt(yield_nice=TRANSCRIPTION_NICE)
         if kind == "full":
             return Speech(kind=kind, new_vad=SileroVad, stt=stt, tts=PiperTts(), end_of_turn=judge)
         return Speech(kind=kind, new_vad=WebRtcVad, stt=stt, tts=ToneTts(), end_of_turn=judge)

@@ -79,11 +79,11 @@ _COMPRESSION_RATIO_MAX = 2.4  # faster-whisper's default compression_ratio_thres
 
 
 def _built_at_nice(build: Callable[[], T], nice: int) -> T:
-    """``build()``, run in a thread of its own whose niceness is raised by ``nice`` when ``nice > 0``: the threads
-    CTranslate2 starts while building a model (its workers, and the compute threads they start) inherit it, so
-    every pass runs at that priority while this thread ends. Linux lets any thread lower its own priority."""
-    if nice <= 0:
-        return build()
+    """``build()``, run in a thread of its own whose niceness is raised by ``nice``: the threads CTranslate2 starts
+    while building a model (its workers, and the compute threads they start) inherit it, so every pass of that
+    model runs at that priority, while the calling thread keeps its own. Linux lets a thread lower its own
+    priority but not raise it back (RLIMIT_NICE is 0 by default), hence a second model rather than one whose
+    threads change priority."""
 
     def run() -> T:
         os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), os.getpriority(os.PRIO_PROCESS, 0) + nice)
@@ -110,7 +110,7 @@ class WhisperStt:
         num_workers: int = 2,
         compute_type: str = "int8",
         model_dir: Path | None = None,
-        nice: int = 0,
+        yield_nice: int = 0,
     ) -> None:
         if beam_size < 1:
             raise ValueError(f"beam_size must be at least 1, got {beam_size}")
@@ -119,10 +119,11 @@ class WhisperStt:
         self.num_workers = num_workers
         self.compute_type = compute_type
         self._model_dir = model_dir
-        self.nice = nice
+        self.yield_nice = yield_nice
         self.turn_window = True  # False: always faster-whisper's 30 s window (benchmarks compare)
         self.min_window_s = MIN_WINDOW_S  # the shortest window a pass uses (benchmarks try others)
         self._model: Any = None
+        self._yielding: Any = None  # the same model at ``yield_nice``, for passes that yield the CPU
         self._window_tokens: tuple[Any, list[int]] | None = None  # tokenizer and suppressed tokens, made once
         self._lock = threading.Lock()
 
@@ -149,25 +150,32 @@ class WhisperStt:
                     local_files_only=True,
                 )
 
-            self._model = _built_at_nice(build, self.nice)
+            if self.yield_nice > 0:
+                self._yielding = _built_at_nice(build, self.yield_nice)
+            self._model = build()
             logger.debug("whisper tiny.en loaded from %s", root)
 
-    def transcribe(self, pcm16_24k: bytes, *, language: str | None = None, prompt: str | None = None) -> Transcription:
-        """Transcribe one utterance. Audio shorter than 100 ms gives an empty transcript."""
+    def transcribe(
+        self, pcm16_24k: bytes, *, language: str | None = None, prompt: str | None = None, yield_cpu: bool = False
+    ) -> Transcription:
+        """Transcribe one utterance. Audio shorter than 100 ms gives an empty transcript. ``yield_cpu``: run
+        the pass on the instance at ``yield_nice`` (when there is one), so that other work of this process at
+        normal priority (the engine's speech synthesis) gets the cores first while both run."""
         self.load()
+        model = self._yielding if yield_cpu and self._yielding is not None else self._model
         if len(pcm16_24k) % 2:
             pcm16_24k = pcm16_24k[:-1]
         if len(pcm16_24k) / 48.0 < _MIN_AUDIO_MS:
             return Transcription(text="", segments=[], language="en")
         audio = resample(pcm16_to_float32(pcm16_24k), 24000, 16000)
         lang = language
-        if not self._model.model.is_multilingual:
+        if not model.model.is_multilingual:
             lang = "en"
-        if self.turn_window and not self._model.model.is_multilingual:
-            short = self._transcribe_window(audio, prompt)
+        if self.turn_window and not model.model.is_multilingual:
+            short = self._transcribe_window(model, audio, prompt)
             if short is not None:
                 return short
-        segments, info = self._model.transcribe(
+        segments, info = model.transcribe(
             audio,
             language=lang,
             beam_size=self.beam_size,
@@ -179,7 +187,7 @@ class WhisperStt:
         text = " ".join(s.text for s in out if s.text)
         return Transcription(text=text, segments=out, language=str(info.language))
 
-    def _transcribe_window(self, audio: Any, prompt: str | None) -> Transcription | None:
+    def _transcribe_window(self, model: Any, audio: Any, prompt: str | None) -> Transcription | None:
         """One greedy pass over a window sized to ``audio`` (16 kHz float32); ``None`` when the caller must use
         the 30 s path: the audio does not fit, or the pass repeats itself or never ends its last segment."""
         import ctranslate2
@@ -187,7 +195,6 @@ class WhisperStt:
         from faster_whisper.tokenizer import Tokenizer
         from faster_whisper.transcribe import get_suppressed_tokens
 
-        model = self._model
         features = model.feature_extractor(audio, padding=0)
         frames = int(features.shape[-1])
         window = max(int(self.min_window_s * 100), frames + int(_TAIL_S * 100))
