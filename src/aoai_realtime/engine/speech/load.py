@@ -55,10 +55,10 @@ _shared_lock = threading.Lock()
 # A Whisper pass that starts while the engine's speech synthesis is busy runs this much nicer (on a second
 # instance of the model whose threads run at that niceness): a TTS piece whose listener is about to run out of
 # audio then gets the cores first, and the pass only delays a reply that has not started. 12 rules-brain calls
-# whose turns end together held with no underrun and first audio p95 1.04-1.07 s at nice 4, against 1-3
-# underruns (p95 0.74-0.76 s) at 0; nice 10 held too but pushed p95 to 1.7 s. Every pass at nice 4 instead
-# would lose to any other program's work: one call beside two busy loops, first audio p50 ~500 ms against
-# ~205 (docs/design.md, "Latency with real speech").
+# whose turns end together held with no underrun (first audio p95 1.27 s) where passes at the engine's priority
+# gave 1-3 underruns. Every pass at nice 4 would lose to any other program's work instead (one call beside two
+# busy loops: first audio p50 ~500 ms against ~210); passes that start while synthesis is idle keep the
+# engine's priority (docs/design.md, "The bench's callers did not listen").
 TRANSCRIPTION_NICE = 4
 
 

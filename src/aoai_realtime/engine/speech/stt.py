@@ -20,6 +20,7 @@ window, is done again by faster-whisper's standard 30 s path.
 from __future__ import annotations
 
 import os
+import sys
 import threading
 import zlib
 from collections.abc import Callable
@@ -150,7 +151,7 @@ class WhisperStt:
                     local_files_only=True,
                 )
 
-            if self.yield_nice > 0:
+            if self.yield_nice > 0 and sys.platform == "linux":  # per-thread niceness is Linux's
                 self._yielding = _built_at_nice(build, self.yield_nice)
             self._model = build()
             logger.debug("whisper tiny.en loaded from %s", root)
@@ -159,8 +160,8 @@ class WhisperStt:
         self, pcm16_24k: bytes, *, language: str | None = None, prompt: str | None = None, yield_cpu: bool = False
     ) -> Transcription:
         """Transcribe one utterance. Audio shorter than 100 ms gives an empty transcript. ``yield_cpu``: run
-        the pass on the instance at ``yield_nice`` (when there is one), so that other work of this process at
-        normal priority (the engine's speech synthesis) gets the cores first while both run."""
+        the pass on the instance at ``yield_nice`` (when there is one: Linux only), so that other work of this
+        process at normal priority (the engine's speech synthesis) gets the cores first while both run."""
         self.load()
         model = self._yielding if yield_cpu and self._yielding is not None else self._model
         if len(pcm16_24k) % 2:
