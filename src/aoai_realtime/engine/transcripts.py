@@ -84,11 +84,11 @@ class Transcripts:
         queued_at = self.s.clock.now()  # passes run in the order their turns ended (or paused)
 
         synthesis = self.s.synthesis
+        yielding = stt if isinstance(stt, YieldingSpeechToTextPort) and stt.yield_nice > 0 else None
 
         def job() -> Any:
-            if isinstance(stt, YieldingSpeechToTextPort) and stt.yield_nice > 0:
-                # decided as the pass starts: a listener's next piece goes first (see speech/load.py)
-                return stt.transcribe(pcm, language=language, prompt=prompt, yield_cpu=synthesis.busy)
+            if yielding is not None:  # decided as the pass starts: a listener's next piece goes first (speech/load.py)
+                return yielding.transcribe(pcm, language=language, prompt=prompt, yield_cpu=synthesis.busy)
             return stt.transcribe(pcm, language=language, prompt=prompt)
 
         async def transcribe() -> str:
